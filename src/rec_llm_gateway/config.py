@@ -1,0 +1,275 @@
+"""Configuration: one pydantic model tree, loaded from a dict or a YAML/TOML/JSON file.
+
+Strings may refer to the environment: ``${VAR}`` (an error when unset) or ``${VAR:-default}``;
+``$${`` is a literal ``${``. Secrets are ``SecretStr`` and never appear in a repr, log or response.
+Every error names the path and the fix, e.g. ``providers.azure.api_version: required for type 'azure'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+
+__all__ = [
+    "AuthConfig",
+    "CorsConfig",
+    "GatewayConfig",
+    "LimitsConfig",
+    "PriceConfig",
+    "ProviderConfig",
+    "TelemetryConfig",
+    "TimeoutConfig",
+    "expand_env",
+    "load_config_file",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class TimeoutConfig(_Strict):
+    """Per-provider timeouts in seconds.
+
+    ``read`` bounds the wait for the first byte and between stream chunks; ``total`` bounds a whole
+    non-streaming call and a stream's wait for its first chunk. A bare number sets ``read`` and ``total``.
+    """
+
+    connect: float = Field(10.0, gt=0)
+    read: float = Field(120.0, gt=0)
+    write: float = Field(30.0, gt=0)
+    total: float = Field(600.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_number(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"connect": min(float(value), 10.0), "read": value, "total": value}
+        return value
+
+
+class ProviderConfig(BaseModel):
+    """Settings common to every provider. Type-specific fields are checked by the provider's own model."""
+
+    model_config = ConfigDict(extra="allow", validate_default=True)
+
+    type: str | None = None
+    enabled: bool = True
+    api_key: SecretStr | None = None
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    base_url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    models: list[str] = Field(default_factory=list)
+    model_map: dict[str, str] = Field(default_factory=dict)
+
+    def secret_values(self) -> list[str]:
+        """Every secret in these settings, for scrubbing error text."""
+        values = [key.get_secret_value() for key in self.api_keys]
+        if self.api_key is not None:
+            values.append(self.api_key.get_secret_value())
+        for value in (self.model_extra or {}).values():
+            if isinstance(value, SecretStr):
+                values.append(value.get_secret_value())
+        return [value for value in values if value]
+
+    def keys(self) -> list[str]:
+        """The API keys to rotate through, in order (``api_key`` first)."""
+        keys = [self.api_key.get_secret_value()] if self.api_key is not None else []
+        keys += [key.get_secret_value() for key in self.api_keys]
+        return [key for key in keys if key]
+
+    @property
+    def has_empty_key(self) -> bool:
+        """An ``api_key`` set to an empty string (typically ``${VAR:-}`` with VAR unset)."""
+        configured = ([self.api_key] if self.api_key is not None else []) + list(self.api_keys)
+        return bool(configured) and not self.keys()
+
+
+class AuthConfig(_Strict):
+    """Gateway keys. Absent or empty: the gateway does not check keys."""
+
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    admin_keys: list[SecretStr] = Field(default_factory=list)
+
+
+class CorsConfig(_Strict):
+    allow_origins: list[str] = Field(default_factory=list)
+    allow_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "OPTIONS"])
+    allow_headers: list[str] = Field(
+        default_factory=lambda: ["authorization", "content-type", "x-api-key", "x-request-id", "traceparent"]
+    )
+    expose_headers: list[str] = Field(default_factory=lambda: ["x-request-id", "retry-after"])
+    allow_credentials: bool = False
+    max_age: int = Field(600, ge=0)
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> CorsConfig:
+        if self.allow_credentials and "*" in self.allow_origins:
+            raise ValueError(
+                "allow_origins '*' cannot be combined with allow_credentials: list the origins explicitly"
+            )
+        return self
+
+
+class LimitsConfig(_Strict):
+    """Safety limits on what a client may send and how long a stream may run."""
+
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_messages: int = Field(10_000, gt=0)
+    max_stream_seconds: float = Field(3600.0, gt=0)
+    max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
+
+
+class TelemetryConfig(_Strict):
+    capture_content: bool = False
+
+
+class PriceConfig(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)
+    cache_write: float | None = Field(None, ge=0)
+
+
+class GatewayConfig(_Strict):
+    """The whole configuration. ``Gateway(...)`` accepts this, a dict of the same shape, or a file path."""
+
+    default_provider: str | None = None
+    include_extensions: bool = True
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    cors: CorsConfig | None = None
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    pricing: dict[str, PriceConfig] = Field(default_factory=dict)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    plugins: list[str] = Field(default_factory=list)
+    load_entry_points: bool = False
+
+    @field_validator("providers")
+    @classmethod
+    def _check_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        for name in providers:
+            if not name or ":" in name or name != name.strip():
+                raise ValueError(
+                    f"provider name {name!r} must be non-empty, without ':' or surrounding spaces"
+                )
+        return providers
+
+    @model_validator(mode="after")
+    def _check_default(self) -> GatewayConfig:
+        if self.default_provider is not None and self.default_provider not in self.providers:
+            known = ", ".join(sorted(self.providers)) or "none configured"
+            raise ValueError(
+                f"default_provider {self.default_provider!r} is not a configured provider ({known})"
+            )
+        return self
+
+    @classmethod
+    def load(cls, source: GatewayConfig | Mapping[str, Any] | None) -> GatewayConfig:
+        """Validate a dict (environment references expanded) or pass a config through."""
+        if isinstance(source, GatewayConfig):
+            return source
+        data = expand_env(dict(source or {}))
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise config_error(exc) from None
+
+
+def config_error(exc: ValidationError, prefix: str = "", hint: str = "") -> ConfigError:
+    """One readable ConfigError listing every problem as ``path: what to do``."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join([*(prefix.split(".") if prefix else []), *(str(part) for part in error["loc"])])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = f"required{hint}"
+        elif error["type"] == "extra_forbidden":
+            message = f"unknown setting{hint}"
+        lines.append(f"{path or '(top level)'}: {message}")
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+_ENV_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(data: Any, path: str = "") -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``data`` (recursively)."""
+    if isinstance(data, str):
+        return _expand_string(data, path)
+    if isinstance(data, Mapping):
+        return {key: expand_env(value, f"{path}.{key}" if path else str(key)) for key, value in data.items()}
+    if isinstance(data, list):
+        return [expand_env(value, f"{path}[{index}]") for index, value in enumerate(data)]
+    return data
+
+
+def _expand_string(text: str, path: str) -> str:
+    if "${" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is not None and (value or default is None):
+            return value
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{path or '(top level)'}: environment variable {name} is not set "
+            f"(set it, or write ${{{name}:-default}} to fall back)"
+        )
+
+    return _ENV_REFERENCE.sub(replace, text)
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML, TOML or JSON file into a dict (environment references are expanded later)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(file)!r}: {exc.strerror}") from None
+    suffix = file.suffix.lower()
+    kind: Literal["yaml", "toml", "json"] = (
+        "toml" if suffix == ".toml" else "json" if suffix == ".json" else "yaml"
+    )
+    try:
+        if kind == "toml":
+            import tomllib
+
+            data: Any = tomllib.loads(text)
+        elif kind == "json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:
+        raise ConfigError(f"{file.name}: not valid {kind.upper()}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file.name}: the top level must be a mapping, not {type(data).__name__}")
+    return data

@@ -1,0 +1,228 @@
+"""Exceptions raised by the gateway, and how they render as OpenAI error envelopes.
+
+Every failure a client can meet is one of these, rendered as
+``{"error": {"message", "type", "param", "code"}}`` with the status below::
+
+    GatewayError                    base; status_code, error_type, code, param, headers
+    ├── InvalidRequestError         400 invalid_request_error (malformed JSON, wrong types, ...)
+    │   └── InvalidModelError       400 code=invalid_model (``invalid::model``, ``openai:``, ...)
+    ├── AuthenticationError         401 bad or missing gateway key
+    ├── RequestRejected             403 by default: raised by a ``pre_request`` hook
+    ├── NotFoundError               404 unknown route, model or provider
+    ├── PayloadTooLargeError        413 body over ``limits.max_body_bytes``
+    ├── RateLimitError              429 with ``Retry-After``
+    ├── UpstreamError               the upstream's own 4xx status and message (scrubbed)
+    ├── InternalError               500 a bug in the gateway or a plugin
+    ├── BadGatewayError             502 upstream unreachable, 5xx, or answered garbage
+    ├── ServiceUnavailableError     503 no healthy provider
+    └── UpstreamTimeoutError        504 upstream too slow
+
+    ConfigError (ValueError)        a configuration problem; names the path and the fix
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pydantic_core
+
+__all__ = [
+    "AuthenticationError",
+    "BadGatewayError",
+    "ConfigError",
+    "GatewayError",
+    "InternalError",
+    "InvalidModelError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "RequestRejected",
+    "ServiceUnavailableError",
+    "UpstreamError",
+    "UpstreamTimeoutError",
+    "scrub_secrets",
+]
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid. The message names the path and the fix."""
+
+
+class GatewayError(Exception):
+    """Base of every error that ends a request with an OpenAI-style error response."""
+
+    status_code: int = 500
+    error_type: str = "server_error"
+    default_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        if error_type is not None:
+            self.error_type = error_type
+        self.code = code if code is not None else self.default_code
+        self.param = param
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def to_json(self) -> bytes:
+        return pydantic_core.to_json(self.to_dict())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.status_code}, {self.message!r}, code={self.code!r})"
+
+
+class InvalidRequestError(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class InvalidModelError(InvalidRequestError):
+    default_code = "invalid_model"
+
+
+class AuthenticationError(GatewayError):
+    status_code = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class RequestRejected(GatewayError):
+    """Raise from a ``pre_request`` hook to refuse a request.
+
+    Example::
+
+        @hookimpl
+        def pre_request(request, context):
+            if "forbidden" in str(request.messages[-1].content):
+                raise RequestRejected("topic not allowed", status_code=403, code="policy_violation")
+
+    Args:
+        message: shown to the client in ``error.message``.
+        status_code: the HTTP status (default 403).
+        code: ``error.code`` (default ``"request_rejected"``).
+        error_type: ``error.type`` (default ``"permission_error"``, or ``"invalid_request_error"`` for 400).
+    """
+
+    status_code = 403
+    error_type = "permission_error"
+    default_code = "request_rejected"
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int = 403,
+        code: str | None = None,
+        *,
+        error_type: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if not 400 <= status_code <= 599:
+            raise ValueError(f"RequestRejected status_code must be 4xx or 5xx, got {status_code}")
+        if error_type is None and status_code == 400:
+            error_type = "invalid_request_error"
+        super().__init__(
+            message, status_code=status_code, error_type=error_type, code=code, param=param, headers=headers
+        )
+
+
+class NotFoundError(GatewayError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class PayloadTooLargeError(GatewayError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class RateLimitError(GatewayError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        if retry_after is not None:
+            # Whole seconds, rounded up: a client that waits exactly this long must not be refused again.
+            self.headers.setdefault("retry-after", str(max(1, int(-(-retry_after // 1)))))
+
+
+class UpstreamError(GatewayError):
+    """The upstream refused the request with a 4xx; its status and (scrubbed) message are kept."""
+
+    error_type = "upstream_error"
+
+    def __init__(self, message: str, *, status_code: int, provider: str = "", **kwargs: Any) -> None:
+        super().__init__(message, status_code=status_code, **kwargs)
+        self.provider = provider
+
+
+class InternalError(GatewayError):
+    status_code = 500
+    error_type = "server_error"
+    default_code = "internal_error"
+
+
+class BadGatewayError(GatewayError):
+    status_code = 502
+    error_type = "upstream_error"
+    default_code = "bad_gateway"
+
+
+class ServiceUnavailableError(GatewayError):
+    status_code = 503
+    error_type = "server_error"
+    default_code = "service_unavailable"
+
+
+class UpstreamTimeoutError(GatewayError):
+    status_code = 504
+    error_type = "timeout_error"
+    default_code = "upstream_timeout"
+
+
+# Shapes of credentials that upstreams sometimes echo back in error text ("Incorrect API key provided:
+# sk-abc...xyz"). Known configured keys are scrubbed exactly; these catch keys we were never told about.
+_SECRET_PATTERNS = re.compile(
+    r"(?:sk|pk|rk)-[A-Za-z0-9_\-*.]{8,}"  # OpenAI / Anthropic style, also their masked forms
+    r"|AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
+    r"|(?:AKIA|ASIA)[0-9A-Z]{12,}"  # AWS access key ids
+    r"|(?i:bearer)\s+[A-Za-z0-9_\-.=:+/]{8,}"  # bearer tokens
+    r"|(?i:(?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9_\-.]{8,}"
+)
+
+
+def scrub_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove every known secret and anything shaped like a credential from ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "[redacted]")
+    return _SECRET_PATTERNS.sub("[redacted]", text)

@@ -1,0 +1,404 @@
+"""``Gateway``: the ASGI application, its lifecycle and its route table."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import os
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import httpx
+import pydantic_core
+from opentelemetry import metrics, trace
+
+from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error, send_json
+from .chat import ChatHandler
+from .config import GatewayConfig, load_config_file
+from .errors import ConfigError, GatewayError, InvalidRequestError, NotFoundError
+from .hooks import HookCaller, make_plugin_manager
+from .pricing import PriceTable, warm_up
+from .providers.base import Provider
+from .providers.registry import ProviderRegistry
+from .routing.resolve import ModelResolver
+from .routing.router import Router
+from .telemetry import Telemetry
+from .usage import TokenUsage, UsageTracker
+
+__all__ = ["Gateway"]
+
+logger = logging.getLogger("rec_llm_gateway")
+
+
+class _Runtime:
+    """What the gateway opens per event loop: the shared upstream HTTP client and background tasks."""
+
+    def __init__(self) -> None:
+        self.http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60),
+            timeout=httpx.Timeout(60.0, connect=10.0),
+            follow_redirects=False,
+        )
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def aclose(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks)
+        await self.http.aclose()
+
+
+class Gateway:
+    """An OpenAI-compatible LLM gateway; an ASGI application.
+
+    Example::
+
+        gateway = Gateway({"providers": {"openai": {"api_key": "${OPENAI_API_KEY}"}}})
+        app.mount("/llm", gateway)                 # FastAPI / Starlette
+        async with gateway: ...                    # optional: open pools now, close them after
+
+    Args:
+        config: a ``GatewayConfig``, a dict of the same shape (``${VAR}`` expanded), or ``None``.
+        plugins: objects with ``@hookimpl`` methods, registered in order.
+        tracer_provider: OpenTelemetry tracer provider (default: the global one).
+        meter_provider: OpenTelemetry meter provider (default: the global one).
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig | Mapping[str, Any] | None = None,
+        *,
+        plugins: Iterable[object] = (),
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        self.config = GatewayConfig.load(config)
+        self.plugins = make_plugin_manager()
+        self.usage = UsageTracker()
+        self.telemetry = Telemetry(
+            tracer_provider, meter_provider, capture_content=self.config.telemetry.capture_content
+        )
+        self.hooks = HookCaller(self.plugins, on_failure=Telemetry.record_hook_failure)
+        self.auth = GatewayAuth(self.config.auth.api_keys, self.config.auth.admin_keys)
+        self.cors = Cors(self.config.cors) if self.config.cors else None
+        self.pricing = PriceTable(self.config.pricing)
+        self._registry = ProviderRegistry()
+        self.providers: dict[str, Provider] = {}
+        self.disabled_providers: dict[str, str] = {}
+        self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Runtime] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._warm_up: asyncio.Future[None] | None = None
+        for plugin in plugins:
+            self.plugins.register(plugin)
+        for target in self.config.plugins:
+            self.plugins.register(_load_plugin(target))
+        if self.config.load_entry_points:
+            self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
+        self._build_providers(strict=False)
+        self._chat = ChatHandler(self)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Gateway:
+        """Load a YAML, TOML or JSON config file (``${VAR}`` and ``${VAR:-default}`` expanded)."""
+        return cls(load_config_file(path), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Gateway(providers={sorted(self.providers)!r})"
+
+    # -- plugins and providers -------------------------------------------------------------------
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register a plugin object (``@hookimpl`` methods). Provider types it adds become usable."""
+        self.plugins.register(plugin, name=name)
+        self._build_providers(strict=False)
+
+    def _build_providers(self, *, strict: bool) -> None:
+        """Build every configured provider whose type is known; with ``strict``, all of them."""
+        for result in self.plugins.hook.register_providers():
+            if inspect.isawaitable(result):
+                raise ConfigError("register_providers must return its mapping directly, not a coroutine")
+            if result:
+                self._registry.register(result)
+        pending = False
+        for name, settings in self.config.providers.items():
+            if name in self.providers or name in self.disabled_providers:
+                continue
+            if not settings.enabled or settings.has_empty_key:
+                reason = "enabled: false" if not settings.enabled else "its api_key is empty"
+                logger.warning("provider %r is disabled (%s)", name, reason)
+                self.disabled_providers[name] = reason
+                continue
+            if not strict and self._registry.get(settings.type or name) is None:
+                pending = True  # maybe a plugin registered later provides the type
+                continue
+            self.providers[name] = self._registry.build(name, settings)
+        self._pending_types = pending
+        default = self.config.default_provider
+        if default in self.disabled_providers:
+            default = None
+        self.resolver = ModelResolver(self.providers, default)
+        self.router = Router(self.resolver)
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` for anything that cannot work (an unknown provider type, ...)."""
+        if self._pending_types:
+            self._build_providers(strict=True)
+
+    def price(self, provider: Provider, model: str, usage: TokenUsage | None) -> float | None:
+        """The cost in USD of ``usage`` on ``provider``'s ``model`` (``None`` when unknown)."""
+        return self.pricing.cost(
+            provider.name, provider.price_provider, model, usage, provider.base_url or None
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open upstream pools and background work on the running event loop (idempotent)."""
+        self.check()
+        self._runtime()
+
+    async def aclose(self) -> None:
+        """Close what ``start`` (or the first request) opened on this event loop."""
+        runtime = self._runtimes.pop(asyncio.get_running_loop(), None)
+        if runtime is not None:
+            await runtime.aclose()
+        for provider in self.providers.values():
+            await provider.aclose()
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _runtime(self) -> _Runtime:
+        loop = asyncio.get_running_loop()
+        runtime = self._runtimes.get(loop)
+        if runtime is None:
+            runtime = self._runtimes[loop] = _Runtime()
+            if self._warm_up is None:
+                # The price table takes ~200 ms to import: load it now, off the event loop.
+                self._warm_up = loop.run_in_executor(None, warm_up)
+        return runtime
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The shared upstream client of the running event loop (opened on first use)."""
+        return self._runtime().http
+
+    # -- ASGI ------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "lifespan":
+                await self._lifespan(receive, send)
+            return
+        headers = request_headers(scope)
+        cors_headers = self.cors.response_headers(headers) if self.cors else []
+        method: str = scope["method"]
+        path = route_path(scope)
+        try:
+            if method == "OPTIONS" and self.cors is not None and "access-control-request-method" in headers:
+                preflight = self.cors.preflight_headers(headers)
+                status = 204 if preflight is not None else 403
+                await send({"type": "http.response.start", "status": status, "headers": preflight or []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            if path in ("/v1/chat/completions", "/chat/completions"):
+                _allow(method, "POST")
+                if self._pending_types:
+                    self.check()
+                await self._chat(receive, send, headers, cors_headers)
+                return
+            await self._admin_route(method, path, scope, headers, send, cors_headers)
+        except GatewayError as error:
+            await send_error(send, error, cors_headers)
+        except ConfigError as error:
+            logger.error("the gateway configuration is invalid: %s", error)
+            await send_error(send, GatewayError("The gateway is misconfigured; see its log."), cors_headers)
+
+    async def _admin_route(
+        self,
+        method: str,
+        path: str,
+        scope: Scope,
+        headers: dict[str, str],
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+    ) -> None:
+        if path == "/health":
+            _allow(method, "GET")
+            await self._json(send, {"status": "ok", "providers": len(self.providers)}, extra)
+        elif path in ("/v1/models", "/models"):
+            _allow(method, "GET")
+            self.auth.authenticate(headers)
+            await self._json(send, {"object": "list", "data": self._model_list()}, extra)
+        elif path.startswith(("/v1/models/", "/models/")):
+            _allow(method, "GET")
+            self.auth.authenticate(headers)
+            await self._json(send, self._model(path.split("/models/", 1)[1]), extra)
+        elif path == "/providers":
+            _allow(method, "GET")
+            self.auth.authenticate_admin(headers)
+            data = [self._describe(provider) for provider in self.providers.values()]
+            data += [
+                {"name": name, "enabled": False, "reason": reason}
+                for name, reason in self.disabled_providers.items()
+            ]
+            await self._json(send, {"object": "list", "data": data}, extra)
+        elif path.startswith("/providers/") and path.count("/") == 3:
+            _allow(method, "GET")
+            self.auth.authenticate_admin(headers)
+            _, _, name, action = path.split("/")
+            provider = self.providers.get(name)
+            if provider is None or action not in ("health", "stats"):
+                raise NotFoundError(f"Unknown provider route: {path}")
+            body = (
+                await self._provider_health(provider)
+                if action == "health"
+                else self._provider_stats(provider)
+            )
+            await self._json(send, body, extra)
+        elif path == "/usage":
+            _allow(method, "GET")
+            self.auth.authenticate_admin(headers)
+            await self._json(send, self._usage_report(scope), extra)
+        else:
+            raise NotFoundError(f"Unknown route: {method} {path}")
+
+    @staticmethod
+    async def _json(send: Send, data: Any, headers: list[tuple[bytes, bytes]]) -> None:
+        await send_json(send, 200, pydantic_core.to_json(data), headers)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """When the gateway is the top-level app (``rec-llm-gateway serve``): open and close with it."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- admin route bodies ----------------------------------------------------------------------
+
+    def _model_list(self) -> list[dict[str, Any]]:
+        return [
+            {"id": f"{provider.name}:{model}", "object": "model", "created": 0, "owned_by": provider.name}
+            for provider in self.providers.values()
+            for model in provider.model_ids()
+        ]
+
+    def _model(self, model_id: str) -> dict[str, Any]:
+        for entry in self._model_list():
+            if entry["id"] == model_id:
+                return entry
+        try:
+            route = self.resolver.resolve(model_id)
+        except GatewayError:
+            route = None
+        if route is not None and route.requested in route.provider.model_ids():
+            return {"id": model_id, "object": "model", "created": 0, "owned_by": route.provider.name}
+        raise NotFoundError(f"The model '{model_id}' does not exist.", code="model_not_found", param="model")
+
+    @staticmethod
+    def _describe(provider: Provider) -> dict[str, Any]:
+        description = provider.describe()
+        if description.get("base_url"):
+            description["base_url"] = _public_url(description["base_url"])
+        description["enabled"] = True
+        return description
+
+    async def _provider_health(self, provider: Provider) -> dict[str, Any]:
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            async with asyncio.timeout(min(provider.total_timeout, 10.0)):
+                await provider.check_health(self.http_client())
+        except TimeoutError:
+            error = "health check timed out"
+        except GatewayError as exc:
+            error = exc.message
+        except Exception as exc:
+            error = f"{type(exc).__name__}"
+        return {
+            "name": provider.name,
+            "status": "unhealthy" if error else "healthy",
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "last_check": time.time(),
+            "error": error,
+        }
+
+    def _provider_stats(self, provider: Provider) -> dict[str, Any]:
+        records = self.usage.get_by_provider(provider.name)
+        calls = sum(record.calls for record in records)
+        return {
+            "name": provider.name,
+            "requests": calls,
+            "errors": sum(record.errors for record in records),
+            "total_tokens": sum(record.total_tokens for record in records),
+            "avg_latency_ms": round(sum(record.total_latency_ms for record in records) / calls, 3)
+            if calls
+            else None,
+        }
+
+    def _usage_report(self, scope: Scope) -> dict[str, Any]:
+        query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+        records = self.usage.get_all()
+        if "date" in query:
+            try:
+                records = self.usage.get_by_date(query["date"][0])
+            except ValueError:
+                raise InvalidRequestError("date must be YYYY-MM-DD", param="date") from None
+        if "provider" in query:
+            records = [record for record in records if record.provider == query["provider"][0]]
+        return {
+            "object": "list",
+            "data": [record.to_dict() for record in records],
+            "totals": self.usage.totals(),
+        }
+
+
+def _allow(method: str, allowed: str) -> None:
+    if method != allowed and not (allowed == "GET" and method == "HEAD"):
+        raise GatewayError(
+            f"Method {method} not allowed; use {allowed}.",
+            status_code=405,
+            error_type="invalid_request_error",
+            code="method_not_allowed",
+            headers={"allow": allowed},
+        )
+
+
+def _public_url(url: str) -> str:
+    """A URL without credentials or query (a key sometimes lives there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _load_plugin(target: str) -> object:
+    """Import ``package.module:Attribute``; a class is instantiated without arguments."""
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        plugin = getattr(module, attribute) if attribute else module
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"plugins: cannot import {target!r}: {exc}") from None
+    return plugin() if inspect.isclass(plugin) else plugin

@@ -1,0 +1,1 @@
+"""Framework glue. Each module imports its framework only when it is imported itself."""

@@ -1,0 +1,95 @@
+"""Azure OpenAI: the OpenAI wire format at a deployment URL.
+
+- URL ``{base_url}/openai/deployments/{deployment}/chat/completions?api-version=...``; the deployment
+  is ``deployments[model]`` or the model name itself; the body's ``model`` is ignored by Azure.
+- Auth header ``api-key`` (or ``Authorization: Bearer`` with ``auth: entra`` and a token as key).
+- Streams open with a frame that only carries ``prompt_filter_results`` (empty id, ``choices: []``);
+  it is dropped. A choice filtered by Azure's content policy keeps ``finish_reason: content_filter``
+  and gets an empty assistant message, so OpenAI clients can read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import ConfigDict, Field, model_validator
+
+from ..config import ProviderConfig
+from .base import ChatResult, StreamTranslator, UpstreamCall
+from .openai import OpenAIProvider, OpenAISettings, parse_openai_completion
+
+__all__ = ["AzureProvider", "AzureSettings"]
+
+
+class AzureSettings(OpenAISettings):
+    model_config = ConfigDict(extra="forbid")
+
+    api_version: str = Field(min_length=1)
+    deployments: dict[str, str] = Field(default_factory=dict)
+    """Client-facing model name -> Azure deployment name."""
+    auth: Literal["api-key", "entra"] = "api-key"
+
+    @model_validator(mode="after")
+    def _need_base_url(self) -> AzureSettings:
+        if not self.base_url:
+            raise ValueError("base_url is required for type 'azure' (https://<resource>.openai.azure.com)")
+        return self
+
+
+class AzureProvider(OpenAIProvider):
+    type_name = "azure"
+    settings_model: ClassVar[type[ProviderConfig]] = AzureSettings
+    otel_provider_name = "azure.ai.openai"
+    family_prefixes = ()
+    default_base_url = None
+    price_provider = "azure"
+
+    settings: AzureSettings
+
+    def __init__(self, name: str, settings: ProviderConfig) -> None:
+        super().__init__(name, settings)
+        self.base_url = self.base_url.removesuffix("/openai")
+        self._params = {"api-version": self.settings.api_version}
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.next_key()
+        if not key:
+            return {}
+        return {"authorization": f"Bearer {key}"} if self.settings.auth == "entra" else {"api-key": key}
+
+    def upstream_model(self, model: str) -> str:
+        model = super().upstream_model(model)
+        return self.settings.deployments.get(model, model)
+
+    def model_ids(self) -> list[str]:
+        return list(dict.fromkeys([*super().model_ids(), *self.settings.deployments]))
+
+    def build_request(self, call: UpstreamCall) -> httpx.Request:
+        url = f"{self.base_url}/openai/deployments/{quote(call.model, safe='')}/chat/completions"
+        return self.make_request(
+            call,
+            url,
+            json_body=self.build_payload(call),
+            headers={**self._headers, **self.auth_headers()},
+            params=self._params,
+        )
+
+    def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
+        result = parse_openai_completion(data, call, self.name)
+        for choice in result.response["choices"]:
+            if isinstance(choice, dict) and "message" not in choice:
+                # Azure omits the message of a choice its content filter stopped.
+                choice["message"] = {"role": "assistant", "content": None}
+        return result
+
+    def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
+        return AzureStreamTranslator()
+
+
+class AzureStreamTranslator(StreamTranslator):
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        chunks = super().feed(data)
+        # The prompt-filter frame: no id, no choices, no usage. Not an OpenAI chunk; drop it.
+        return [chunk for chunk in chunks if chunk.get("id") or chunk.get("choices") or chunk.get("usage")]

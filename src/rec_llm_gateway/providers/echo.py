@@ -1,0 +1,120 @@
+"""``echo``: a built-in provider with no network, for demos, tests and benchmarks.
+
+It answers with the last user message (or the configured ``response``), streams it word by word,
+honours ``max_tokens`` / ``max_completion_tokens`` (counting words, ``finish_reason: length``) and
+reports token counts (one token per word, a rough but stable rule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict, Field
+
+from ..config import ProviderConfig
+from ..pricing import FREE
+from ..schema import content_text
+from ..usage import TokenUsage
+from .base import ChatResult, Provider, UpstreamCall
+
+__all__ = ["EchoProvider", "EchoSettings"]
+
+_WORD = re.compile(r"\S+\s*")
+
+
+class EchoSettings(ProviderConfig):
+    model_config = ConfigDict(extra="forbid")
+
+    response: str | None = None
+    """A fixed answer; by default the last user message is echoed."""
+    delay: float = Field(0.0, ge=0)
+    """Seconds to wait before answering (and between stream chunks), to imitate a real model."""
+
+
+class EchoProvider(Provider):
+    type_name = "echo"
+    settings_model: ClassVar[type[ProviderConfig]] = EchoSettings
+    otel_provider_name = "echo"
+    price_provider = FREE
+
+    settings: EchoSettings
+
+    def model_ids(self) -> list[str]:
+        return super().model_ids() or ["echo-1"]
+
+    def _answer(self, call: UpstreamCall) -> tuple[list[str], str, TokenUsage]:
+        request = call.request
+        text = self.settings.response
+        if text is None:
+            text = next(
+                (
+                    content_text(message.content)
+                    for message in reversed(request.messages)
+                    if message.role == "user"
+                ),
+                "",
+            )
+        words = _WORD.findall(text)
+        limit = request.max_completion_tokens or request.max_tokens
+        finish = "stop"
+        if limit is not None and 0 <= limit < len(words):
+            words, finish = words[:limit], "length"
+        prompt = sum(
+            len(content_text(getattr(message, "content", None)).split()) for message in request.messages
+        )
+        usage = TokenUsage(
+            prompt_tokens=prompt, completion_tokens=len(words), total_tokens=prompt + len(words)
+        )
+        return words, finish, usage
+
+    async def complete(self, call: UpstreamCall) -> ChatResult:
+        words, finish, usage = self._answer(call)
+        if self.settings.delay:
+            await asyncio.sleep(self.settings.delay)
+            call.upstream_seconds += self.settings.delay
+        call.response_model = call.model
+        response = {
+            "id": f"chatcmpl-echo-{call.request_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": call.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(words), "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": usage.to_openai(),
+        }
+        return ChatResult(response=response, usage=usage)
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        words, finish, usage = self._answer(call)
+        call.response_model = call.model
+        base = {
+            "id": f"chatcmpl-echo-{call.request_id}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": call.model,
+        }
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            return {
+                **base,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            }
+
+        yield chunk({"role": "assistant", "content": ""})
+        for word in words:
+            if self.settings.delay:
+                await asyncio.sleep(self.settings.delay)
+                call.upstream_seconds += self.settings.delay
+            yield chunk({"content": word})
+        yield chunk({}, finish)
+        yield {**base, "choices": [], "usage": usage.to_openai()}

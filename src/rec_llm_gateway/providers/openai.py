@@ -1,0 +1,132 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, Ollama, Groq, Mistral, Together, DeepSeek, ...).
+
+The request passes through as the client sent it (unknown parameters included); only ``model`` is
+replaced by the provider's own name and, for streams, usage is requested so the gateway can always
+price the call (``stream_options.include_usage``; the gateway strips the usage chunk again when the
+client did not ask for it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import ConfigDict
+
+from ..config import ProviderConfig
+from ..errors import BadGatewayError
+from ..usage import TokenUsage
+from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall, stream_error
+
+__all__ = ["OPENAI_COMPATIBLE_PRESETS", "OpenAIProvider", "OpenAISettings"]
+
+
+class OpenAISettings(ProviderConfig):
+    model_config = ConfigDict(extra="forbid")
+
+    stream_usage: bool = True
+    """Ask for usage in streams. Turn off for servers that reject ``stream_options``."""
+    organization: str | None = None
+    project: str | None = None
+
+
+class OpenAIProvider(HTTPProvider):
+    type_name = "openai"
+    settings_model: ClassVar[type[ProviderConfig]] = OpenAISettings
+    otel_provider_name = "openai"
+    family_prefixes: tuple[str, ...] = ("gpt-", "o1", "o3", "o4", "chatgpt-", "codex-")
+    default_base_url: str | None = "https://api.openai.com/v1"
+    price_provider: str | None = "openai"
+
+    settings: OpenAISettings
+
+    def __init__(self, name: str, settings: ProviderConfig) -> None:
+        super().__init__(name, settings)
+        if self.price_provider == "openai" and urlsplit(self.base_url).hostname != "api.openai.com":
+            self.price_provider = None  # an OpenAI-compatible server elsewhere: priced by its URL
+        self._url = f"{self.base_url}/chat/completions"
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if self.settings.organization:
+            headers["openai-organization"] = self.settings.organization
+        if self.settings.project:
+            headers["openai-project"] = self.settings.project
+        headers.update(self.extra_headers())
+        headers.update({name.lower(): value for name, value in settings.headers.items()})
+        self._headers = headers
+
+    def extra_headers(self) -> dict[str, str]:
+        """Fixed headers a subclass adds (OpenRouter attribution)."""
+        return {}
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.next_key()
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def build_payload(self, call: UpstreamCall) -> dict[str, Any]:
+        payload = call.request.to_payload()
+        payload["model"] = call.model
+        if call.stream:
+            payload["stream"] = True
+            if self.settings.stream_usage:
+                options = dict(payload.get("stream_options") or {})
+                options["include_usage"] = True
+                payload["stream_options"] = options
+        return payload
+
+    def build_request(self, call: UpstreamCall) -> httpx.Request:
+        return self.make_request(
+            call,
+            self._url,
+            json_body=self.build_payload(call),
+            headers={**self._headers, **self.auth_headers()},
+        )
+
+    def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
+        return parse_openai_completion(data, call, self.name)
+
+    def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
+        return StreamTranslator()
+
+
+def parse_openai_completion(data: Any, call: UpstreamCall, provider: str) -> ChatResult:
+    """Check an OpenAI ``chat.completion`` body and read its usage."""
+    if not isinstance(data, dict):
+        raise BadGatewayError(f"upstream '{provider}' returned a response that is not a JSON object")
+    if not isinstance(data.get("choices"), list):
+        if "error" in data:  # some servers answer 200 with an error body
+            raise stream_error(data["error"])
+        raise BadGatewayError(f"upstream '{provider}' returned a response without 'choices'")
+    call.response_model = data.get("model") if isinstance(data.get("model"), str) else None
+    return ChatResult(response=data, usage=TokenUsage.from_openai(data.get("usage")))
+
+
+def _preset(type_name: str, base_url: str, otel_name: str) -> type[OpenAIProvider]:
+    return type(
+        f"{type_name.title()}Provider",
+        (OpenAIProvider,),
+        {
+            "type_name": type_name,
+            "default_base_url": base_url,
+            "otel_provider_name": otel_name,
+            "price_provider": None,
+            "family_prefixes": (),
+            "__doc__": f"OpenAI-compatible preset for {type_name} ({base_url}).",
+        },
+    )
+
+
+# Popular OpenAI-compatible servers: `providers: {groq: {api_key: ...}}` works without a base_url.
+OPENAI_COMPATIBLE_PRESETS: dict[str, type[OpenAIProvider]] = {
+    preset.type_name: preset
+    for preset in (
+        _preset("groq", "https://api.groq.com/openai/v1", "groq"),
+        _preset("mistral", "https://api.mistral.ai/v1", "mistral_ai"),
+        _preset("together", "https://api.together.xyz/v1", "together"),
+        _preset("deepseek", "https://api.deepseek.com/v1", "deepseek"),
+        _preset("fireworks", "https://api.fireworks.ai/inference/v1", "fireworks"),
+        _preset("xai", "https://api.x.ai/v1", "x_ai"),
+        _preset("ollama", "http://localhost:11434/v1", "ollama"),
+        _preset("vllm", "http://localhost:8000/v1", "vllm"),
+    )
+}

@@ -1,0 +1,279 @@
+"""OpenAI chat-completions wire models.
+
+Requests are validated strictly where the gateway relies on a field (roles, content part types,
+``model``, ``stream``) and loosely elsewhere: every model keeps unknown fields (``extra="allow"``) so
+that parameters this module has never heard of still reach OpenAI-compatible upstreams untouched.
+Validation runs from the raw JSON bytes (``ChatCompletionRequest.from_json``) in pydantic-core.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidRequestError
+
+__all__ = [
+    "AssistantMessage",
+    "ChatCompletion",
+    "ChatCompletionRequest",
+    "DeveloperMessage",
+    "FunctionMessage",
+    "Message",
+    "SystemMessage",
+    "ToolMessage",
+    "UserMessage",
+    "content_text",
+]
+
+
+class _Open(BaseModel):
+    """A wire object: unknown fields are kept and passed on."""
+
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+
+
+class TextPart(_Open):
+    type: Literal["text"]
+    text: str
+
+
+class ImageURL(_Open):
+    url: str
+    detail: str | None = None
+
+
+class ImagePart(_Open):
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+class InputAudioPart(_Open):
+    type: Literal["input_audio"]
+    input_audio: dict[str, Any]
+
+
+class FilePart(_Open):
+    type: Literal["file"]
+    file: dict[str, Any]
+
+
+class RefusalPart(_Open):
+    type: Literal["refusal"]
+    refusal: str
+
+
+UserContentPart = Annotated[TextPart | ImagePart | InputAudioPart | FilePart, Field(discriminator="type")]
+AssistantContentPart = Annotated[TextPart | RefusalPart, Field(discriminator="type")]
+
+
+class FunctionCall(_Open):
+    name: str
+    arguments: str
+
+
+class ToolCall(_Open):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class SystemMessage(_Open):
+    role: Literal["system"]
+    content: str | list[TextPart]
+    name: str | None = None
+
+
+class DeveloperMessage(_Open):
+    role: Literal["developer"]
+    content: str | list[TextPart]
+    name: str | None = None
+
+
+class UserMessage(_Open):
+    role: Literal["user"]
+    content: str | list[UserContentPart]
+    name: str | None = None
+
+
+class AssistantMessage(_Open):
+    role: Literal["assistant"]
+    content: str | list[AssistantContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    refusal: str | None = None
+
+
+class ToolMessage(_Open):
+    role: Literal["tool"]
+    content: str | list[TextPart]
+    tool_call_id: str
+
+
+class FunctionMessage(_Open):
+    """The deprecated ``function`` role; still accepted by OpenAI, so passed through."""
+
+    role: Literal["function"]
+    content: str | None
+    name: str
+
+
+Message = Annotated[
+    SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage | FunctionMessage,
+    Field(discriminator="role"),
+]
+
+
+class StreamOptions(_Open):
+    include_usage: bool | None = None
+
+
+class FunctionDefinition(_Open):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(_Open):
+    type: str = "function"
+    function: FunctionDefinition | None = None
+
+
+class ChatCompletionRequest(_Open):
+    """``POST /v1/chat/completions`` body. Unknown fields are kept (``request.model_extra``)."""
+
+    model: str
+    messages: Annotated[list[Message], Field(min_length=1)]
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int | None = None
+    stop: str | list[str] | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    user: str | None = None
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+
+    @classmethod
+    def from_json(cls, body: bytes) -> ChatCompletionRequest:
+        """Validate a request body, turning every problem into a 400 in OpenAI's envelope."""
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as exc:
+            raise _as_invalid_request(exc) from None
+
+    @property
+    def wants_stream_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The request as JSON-ready data: only the fields the client sent (or a hook set)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class ChatCompletion(_Open):
+    """A ``chat.completion`` response, as handed to ``post_response`` hooks."""
+
+    model_config = ConfigDict(extra="allow", strict=False)
+
+    id: str
+    object: str = "chat.completion"
+    created: int = 0
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's ``content``: the string itself, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.text for part in content if isinstance(part, TextPart))
+    return ""
+
+
+def _as_invalid_request(exc: ValidationError) -> InvalidRequestError:
+    """Turn pydantic's report into one readable OpenAI-style message, naming the first bad field."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if not errors:  # pragma: no cover - pydantic always reports at least one
+        return InvalidRequestError("Invalid request body.")
+    # For a union ("content": str | list of parts) pydantic reports each branch; the deepest location
+    # is the branch the client was evidently aiming at.
+    first = max(errors, key=lambda error: len(error["loc"]))
+    if first["type"] == "json_invalid":
+        return InvalidRequestError("The request body is not valid JSON.", code="invalid_json")
+    if first["type"] == "model_type" and not first["loc"]:
+        return InvalidRequestError("The request body must be a JSON object.", code="invalid_body")
+    param = _param_path(first["loc"])
+    message = _describe(first, param)
+    more = len(errors) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InvalidRequestError(message, param=param or None, code=_code_for(first["type"]))
+
+
+def _param_path(loc: tuple[int | str, ...]) -> str:
+    # pydantic puts the union member's tag into the location ("messages.0.user.content"); the client
+    # never wrote that, so drop tags that name a role or part type.
+    parts: list[str] = []
+    for position, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item == "str" or "[" in item or _is_union_tag(loc, position):
+            pass  # a union member's name, not a field the client wrote
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts)
+
+
+_ROLE_TAGS = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_PART_TAGS = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
+
+
+def _is_union_tag(loc: tuple[int | str, ...], position: int) -> bool:
+    if position < 2 or not isinstance(loc[position - 1], int):
+        return False
+    container, item = loc[position - 2], loc[position]
+    return (container == "messages" and item in _ROLE_TAGS) or (
+        item in _PART_TAGS and container != "messages"
+    )
+
+
+def _describe(error: Any, param: str) -> str:
+    kind = error["type"]
+    where = f"'{param}'" if param else "the request body"
+    if kind == "missing":
+        return f"Missing required parameter: {where}."
+    if kind == "union_tag_invalid":
+        allowed = error.get("ctx", {}).get("expected_tags") or ""
+        tag = "role" if "messages" in param and "content" not in param else "type"
+        expected = f" Expected one of {allowed}." if allowed else ""
+        return f"Invalid value for {where}: unsupported {tag}.{expected}"
+    if kind == "union_tag_not_found":
+        tag = "role" if param.startswith("messages") and "content" not in param else "type"
+        return f"Missing required parameter: {where} needs a '{tag}'."
+    if kind == "too_short" and param == "messages":
+        return "'messages' must contain at least one message."
+    if kind == "extra_forbidden":
+        return f"Unrecognized request argument supplied: {where}."
+    return f"Invalid value for {where}: {error['msg']}."
+
+
+def _code_for(kind: str) -> str | None:
+    if kind == "missing":
+        return "missing_required_parameter"
+    if kind in ("union_tag_invalid", "union_tag_not_found", "literal_error"):
+        return "invalid_value"
+    return "invalid_type" if kind.endswith(("_type", "_parsing")) else "invalid_value"

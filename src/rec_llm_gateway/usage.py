@@ -1,0 +1,160 @@
+"""Token usage of one call, and the in-memory usage aggregate behind ``gateway.usage`` and ``GET /usage``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+__all__ = ["TokenUsage", "UsageRecord", "UsageTracker"]
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    """Tokens of one upstream call, in OpenAI's terms.
+
+    ``prompt_tokens`` includes cached and cache-written input tokens (as OpenAI reports them), so a
+    price table can charge the cached part at its own rate.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> TokenUsage | None:
+        """Read an OpenAI ``usage`` object; ``None`` when absent or not an object."""
+        if not isinstance(usage, dict):
+            return None
+        prompt = _int(usage.get("prompt_tokens"))
+        completion = _int(usage.get("completion_tokens"))
+        prompt_details = usage.get("prompt_tokens_details")
+        completion_details = usage.get("completion_tokens_details")
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=_int(usage.get("total_tokens")) or prompt + completion,
+            cached_tokens=_int(prompt_details.get("cached_tokens"))
+            if isinstance(prompt_details, dict)
+            else 0,
+            cache_write_tokens=_int(usage.get("cache_creation_input_tokens")),
+            reasoning_tokens=(
+                _int(completion_details.get("reasoning_tokens"))
+                if isinstance(completion_details, dict)
+                else 0
+            ),
+        )
+
+    def to_openai(self) -> dict[str, Any]:
+        """This usage as an OpenAI ``usage`` object."""
+        usage: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens or self.prompt_tokens + self.completion_tokens,
+        }
+        if self.cached_tokens or self.cache_write_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.cache_write_tokens:
+            usage["cache_creation_input_tokens"] = self.cache_write_tokens
+        if self.reasoning_tokens:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return usage
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """Aggregated usage for one (date, provider, model). ``cost_usd`` is ``None`` when nothing was priced."""
+
+    date: dt.date
+    provider: str
+    model: str
+    calls: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float | None = None
+    total_latency_ms: float = 0.0
+
+    @property
+    def avg_latency_ms(self) -> float:
+        return self.total_latency_ms / self.calls if self.calls else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["date"] = self.date.isoformat()
+        data["avg_latency_ms"] = round(self.avg_latency_ms, 3)
+        del data["total_latency_ms"]
+        return data
+
+
+class UsageTracker:
+    """Thread-safe in-memory usage per (UTC date, provider, model).
+
+    Example::
+
+        gateway.usage.get_all()                     # every record
+        gateway.usage.get_by_date(date.today())     # one day (a date or "YYYY-MM-DD")
+        gateway.usage.get_by_provider("openai")     # one provider
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[dt.date, str, str], UsageRecord] = {}
+        # Requests may finish on several event loops (threads) at once; a lock keeps sums exact.
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        *,
+        provider: str,
+        model: str,
+        usage: TokenUsage | None,
+        cost_usd: float | None,
+        latency_ms: float,
+        error: bool,
+        day: dt.date | None = None,
+    ) -> None:
+        key = (day or dt.datetime.now(dt.UTC).date(), provider, model)
+        with self._lock:
+            record = self._records.get(key)
+            if record is None:
+                record = self._records[key] = UsageRecord(date=key[0], provider=provider, model=model)
+            record.calls += 1
+            record.errors += error
+            record.total_latency_ms += latency_ms
+            if usage is not None:
+                record.prompt_tokens += usage.prompt_tokens
+                record.completion_tokens += usage.completion_tokens
+                record.total_tokens += usage.total_tokens
+            if cost_usd is not None:
+                record.cost_usd = (record.cost_usd or 0.0) + cost_usd
+
+    def get_all(self) -> list[UsageRecord]:
+        with self._lock:
+            # Snapshots: the live records keep changing under the lock.
+            return [replace(record) for record in self._records.values()]
+
+    def get_by_date(self, day: dt.date | str) -> list[UsageRecord]:
+        wanted = dt.date.fromisoformat(day) if isinstance(day, str) else day
+        return [record for record in self.get_all() if record.date == wanted]
+
+    def get_by_provider(self, provider: str) -> list[UsageRecord]:
+        return [record for record in self.get_all() if record.provider == provider]
+
+    def totals(self) -> dict[str, Any]:
+        records = self.get_all()
+        costs = [record.cost_usd for record in records if record.cost_usd is not None]
+        return {
+            "calls": sum(record.calls for record in records),
+            "errors": sum(record.errors for record in records),
+            "total_tokens": sum(record.total_tokens for record in records),
+            "cost_usd": sum(costs) if costs else None,
+        }
