@@ -297,11 +297,22 @@ class Gateway:
     # -- admin route bodies ----------------------------------------------------------------------
 
     def _model_list(self) -> list[dict[str, Any]]:
-        return [
-            {"id": f"{provider.name}:{model}", "object": "model", "created": 0, "owned_by": provider.name}
-            for provider in self.providers.values()
-            for model in provider.model_ids()
-        ]
+        from .catalog import lookup
+
+        entries = []
+        for provider in self.providers.values():
+            for model in provider.model_ids():
+                entry: dict[str, Any] = {
+                    "id": f"{provider.name}:{model}",
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": provider.name,
+                }
+                info = lookup(provider.upstream_model(model), provider.type)
+                if info is not None:
+                    entry.update(info.describe())
+                entries.append(entry)
+        return entries
 
     def _model(self, model_id: str) -> dict[str, Any]:
         for entry in self._model_list():

@@ -127,15 +127,21 @@ def _genai_rates(price_provider: str | None, model: str, base_url: str | None) -
         from genai_prices import Usage, calc_price
     except ImportError:  # pragma: no cover - a core dependency
         return None
-    try:
-        if price_provider is not None:
-            found = calc_price(Usage(input_tokens=1, output_tokens=1), model, provider_id=price_provider)
-        elif base_url:
-            # An OpenAI-compatible server (Groq, Together, a local vLLM) is known by its URL, if at all.
-            found = calc_price(Usage(input_tokens=1, output_tokens=1), model, provider_api_url=base_url)
-        else:
-            return None
-    except (LookupError, ValueError):
+    # By URL first (an OpenAI-compatible Groq or Together endpoint has its own prices), then by the
+    # provider's own table (a proxy in front of OpenAI still charges OpenAI's prices).
+    attempts: list[dict[str, str]] = []
+    if base_url:
+        attempts.append({"provider_api_url": base_url})
+    if price_provider is not None:
+        attempts.append({"provider_id": price_provider})
+    found = None
+    for where in attempts:
+        try:
+            found = calc_price(Usage(input_tokens=1, output_tokens=1), model, **where)  # type: ignore[arg-type]
+            break
+        except (LookupError, ValueError):
+            continue
+    if found is None:
         return None
     table = found.model_price
     prices = {

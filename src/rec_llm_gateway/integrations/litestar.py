@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 try:
     from litestar.handlers import asgi
     from litestar.plugins import InitPlugin
+    from litestar.types import Receive, Scope, Send  # resolved at runtime by Litestar's signature model
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "the Litestar integration needs Litestar: pip install 'rec-llm-gateway[litestar]'"
@@ -45,8 +46,8 @@ class GatewayPlugin(InitPlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         gateway = self.gateway
 
-        async def llm_gateway(scope, receive, send):  # type: ignore[no-untyped-def]
-            await gateway(scope, receive, send)
+        async def llm_gateway(scope: Scope, receive: Receive, send: Send) -> None:
+            await gateway(scope, receive, send)  # type: ignore[arg-type]
 
         app_config.route_handlers.append(asgi(self.path, is_mount=True, copy_scope=True)(llm_gateway))
         app_config.on_startup.append(gateway.start)

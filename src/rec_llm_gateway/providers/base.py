@@ -125,8 +125,14 @@ class Provider:
         return self.settings.model_map.get(model, model)
 
     def model_ids(self) -> list[str]:
-        """Client-facing models this provider serves (for ``/v1/models`` and unprefixed routing)."""
-        return list(dict.fromkeys([*self.settings.models, *self.settings.model_map]))
+        """Client-facing models this provider serves (for ``/v1/models`` and unprefixed routing):
+        the configured ``models`` and ``model_map`` names, or the type's catalog when none are set."""
+        configured = [*self.settings.models, *self.settings.model_map]
+        return list(dict.fromkeys(configured or self.catalog_models()))
+
+    def catalog_models(self) -> list[str]:
+        """Well-known models of this provider type, listed when the config names none."""
+        return []
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /providers`` shows: never a key."""

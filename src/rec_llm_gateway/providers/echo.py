@@ -43,8 +43,8 @@ class EchoProvider(Provider):
 
     settings: EchoSettings
 
-    def model_ids(self) -> list[str]:
-        return super().model_ids() or ["echo-1"]
+    def catalog_models(self) -> list[str]:
+        return ["echo-1"]
 
     def _answer(self, call: UpstreamCall) -> tuple[list[str], str, TokenUsage]:
         request = call.request

@@ -9,7 +9,6 @@ client did not ask for it).
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ConfigDict
@@ -43,8 +42,6 @@ class OpenAIProvider(HTTPProvider):
 
     def __init__(self, name: str, settings: ProviderConfig) -> None:
         super().__init__(name, settings)
-        if self.price_provider == "openai" and urlsplit(self.base_url).hostname != "api.openai.com":
-            self.price_provider = None  # an OpenAI-compatible server elsewhere: priced by its URL
         self._url = f"{self.base_url}/chat/completions"
         headers = {"content-type": "application/json", "accept": "application/json"}
         if self.settings.organization:
@@ -54,6 +51,13 @@ class OpenAIProvider(HTTPProvider):
         headers.update(self.extra_headers())
         headers.update({name.lower(): value for name, value in settings.headers.items()})
         self._headers = headers
+
+    def catalog_models(self) -> list[str]:
+        if self.base_url != self.default_base_url or type(self) is not OpenAIProvider:
+            return []  # another server behind the OpenAI protocol: only its configured models
+        from ..catalog import models_for
+
+        return [info.id for info in models_for("openai")]
 
     def extra_headers(self) -> dict[str, str]:
         """Fixed headers a subclass adds (OpenRouter attribution)."""

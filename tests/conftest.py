@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .support import FakeUpstream, serve
+
+# Distinctive fake credentials: tests grep responses, logs and telemetry for them.
+PROVIDER_KEY = "sk-test-PROVIDERSECRET-0123456789abcdef"
+SECOND_KEY = "sk-test-SECONDSECRET-fedcba9876543210"
+GATEWAY_KEY = "gw-test-GATEWAYSECRET-42"
+
+
+@pytest.fixture(scope="session")
+def _upstream_server() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream()
+    with serve(fake) as url:
+        fake.url = url
+        yield fake
+
+
+@pytest.fixture
+def upstream(_upstream_server: FakeUpstream) -> Iterator[FakeUpstream]:
+    """A fake OpenAI-compatible upstream on loopback, reset for each test."""
+    _upstream_server.reset()
+    yield _upstream_server
+    _upstream_server.reset()
+
+
+@pytest.fixture
+def openai_config(upstream: FakeUpstream) -> dict[str, Any]:
+    """A gateway config with one OpenAI provider pointing at the fake upstream."""
+    return {
+        "default_provider": "openai",
+        "providers": {
+            "openai": {
+                "api_key": PROVIDER_KEY,
+                "base_url": f"{upstream.url}/v1",
+                "timeout": 5,
+                "models": ["gpt-4o-mini"],
+            },
+        },
+    }
+
+
+@pytest.fixture
+def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Capture every log record at DEBUG (for secret scans)."""
+    caplog.set_level(logging.DEBUG)
+    return caplog
