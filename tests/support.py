@@ -38,7 +38,9 @@ def serve(app: Any, *, lifespan: str = "auto") -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, lifespan=lifespan, log_level="warning", access_log=False, timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -150,8 +152,13 @@ class FakeUpstream:
         headers = [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
         if reply.sse is not None:
             content_type = reply.content_type or "text/event-stream"
-            await send({"type": "http.response.start", "status": reply.status,
-                        "headers": [(b"content-type", content_type.encode()), *headers]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": reply.status,
+                    "headers": [(b"content-type", content_type.encode()), *headers],
+                }
+            )
             try:
                 for position, frame in enumerate(reply.sse):
                     if reply.cut_after is not None and position >= reply.cut_after:
@@ -175,13 +182,26 @@ class FakeUpstream:
             body = json.dumps(reply.json if reply.json is not None else {}).encode()
             content_type = reply.content_type or "application/json"
         if reply.cut_after is not None:
-            await send({"type": "http.response.start", "status": reply.status,
-                        "headers": [(b"content-type", content_type.encode()),
-                                    (b"content-length", str(len(body)).encode()), *headers]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": reply.status,
+                    "headers": [
+                        (b"content-type", content_type.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                        *headers,
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body[: reply.cut_after], "more_body": True})
             raise ConnectionAbortedError("fake upstream cuts the body")
-        await send({"type": "http.response.start", "status": reply.status,
-                    "headers": [(b"content-type", content_type.encode()), *headers]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": [(b"content-type", content_type.encode()), *headers],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -194,33 +214,70 @@ def _frame(frame: bytes | str | dict[str, Any]) -> bytes:
 # -- OpenAI-shaped answers ----------------------------------------------------------------------------
 
 
-def completion(text: str = "Hello!", *, model: str = "gpt-4o-mini", prompt_tokens: int = 10,
-               completion_tokens: int = 5, finish_reason: str = "stop", **extra: Any) -> dict[str, Any]:
+def completion(
+    text: str = "Hello!",
+    *,
+    model: str = "gpt-4o-mini",
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    finish_reason: str = "stop",
+    **extra: Any,
+) -> dict[str, Any]:
     return {
         "id": "chatcmpl-test123",
         "object": "chat.completion",
         "created": 1700000000,
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                     "logprobs": None, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
         **extra,
     }
 
 
-def chunks(words: list[str], *, model: str = "gpt-4o-mini", usage: bool = True,
-           prompt_tokens: int = 10) -> list[bytes | str | dict[str, Any]]:
+def chunks(
+    words: list[str], *, model: str = "gpt-4o-mini", usage: bool = True, prompt_tokens: int = 10
+) -> list[bytes | str | dict[str, Any]]:
     """An OpenAI SSE stream of ``words`` (with a usage chunk when asked), ending in ``[DONE]``."""
-    base = {"id": "chatcmpl-stream1", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+    base = {
+        "id": "chatcmpl-stream1",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": model,
+    }
     frames: list[bytes | str | dict[str, Any]] = [
-        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
     ]
-    frames += [{**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]} for word in words]
+    frames += [
+        {**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+        for word in words
+    ]
     frames.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     if usage:
-        frames.append({**base, "choices": [], "usage": {"prompt_tokens": prompt_tokens,
-                       "completion_tokens": len(words), "total_tokens": prompt_tokens + len(words)}})
+        frames.append(
+            {
+                **base,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(words),
+                    "total_tokens": prompt_tokens + len(words),
+                },
+            }
+        )
     frames.append("data: [DONE]\n\n")
     return frames
 
@@ -290,7 +347,9 @@ def host_app(kind: str, gateway: Gateway) -> Any:
 
 
 @contextlib.contextmanager
-def gateway_server(config: dict[str, Any] | Gateway, kind: str = "fastapi", **kwargs: Any) -> Iterator[tuple[str, Gateway]]:
+def gateway_server(
+    config: dict[str, Any] | Gateway, kind: str = "fastapi", **kwargs: Any
+) -> Iterator[tuple[str, Gateway]]:
     """Serve a gateway (built from ``config``) mounted at ``/llm`` in a ``kind`` host; yields (url, gateway)."""
     gateway = config if isinstance(config, Gateway) else Gateway(config, **kwargs)
     with serve(host_app(kind, gateway)) as url:

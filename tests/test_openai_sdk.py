@@ -83,5 +83,7 @@ def test_host_routes_still_work(host: str, upstream, openai_config) -> None:
         assert httpx.get(f"{url}/health").json()["status"] == "ok"
         assert httpx.get(f"{url}/health/").json()["status"] == "ok"  # trailing slash
         models = httpx.get(f"{url}/v1/models").json()["data"]
-        assert [(m["id"], m["object"], m["owned_by"]) for m in models] == [("openai:gpt-4o-mini", "model", "openai")]
+        assert [(m["id"], m["object"], m["owned_by"]) for m in models] == [
+            ("openai:gpt-4o-mini", "model", "openai")
+        ]
         assert models[0]["context_window"] == 128_000  # from the catalog

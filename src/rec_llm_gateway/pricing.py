@@ -137,7 +137,7 @@ def _genai_rates(price_provider: str | None, model: str, base_url: str | None) -
     found = None
     for where in attempts:
         try:
-            found = calc_price(Usage(input_tokens=1, output_tokens=1), model, **where)  # type: ignore[arg-type]
+            found = calc_price(Usage(input_tokens=1, output_tokens=1), model, **where)  # type: ignore[call-overload]
             break
         except (LookupError, ValueError):
             continue
