@@ -350,7 +350,7 @@ def host_app(kind: str, gateway: Gateway) -> Any:
 def gateway_server(
     config: dict[str, Any] | Gateway, kind: str = "fastapi", **kwargs: Any
 ) -> Iterator[tuple[str, Gateway]]:
-    """Serve a gateway (built from ``config``) mounted at ``/llm`` in a ``kind`` host; yields (url, gateway)."""
+    """Serve a gateway mounted at ``/llm`` in a ``kind`` host; yields (url, gateway)."""
     gateway = config if isinstance(config, Gateway) else Gateway(config, **kwargs)
     with serve(host_app(kind, gateway)) as url:
         yield f"{url}/llm", gateway
