@@ -89,7 +89,7 @@ class AzureProvider(OpenAIProvider):
 
 
 class AzureStreamTranslator(StreamTranslator):
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
+    def feed(self, data: Any) -> list[dict[str, Any]]:
         chunks = super().feed(data)
         # The prompt-filter frame: no id, no choices, no usage. Not an OpenAI chunk; drop it.
         return [chunk for chunk in chunks if chunk.get("id") or chunk.get("choices") or chunk.get("usage")]

@@ -164,7 +164,8 @@ class StreamTranslator:
 
     done: bool = False
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
+    def feed(self, data: Any) -> list[dict[str, Any]]:
+        """``data`` is what ``HTTPProvider.iter_events`` yields: an SSE event's data bytes by default."""
         if data == b"[DONE]":
             self.done = True
             return []
@@ -302,8 +303,9 @@ class HTTPProvider(Provider):
         finally:
             await response.aclose()
 
-    async def iter_events(self, response: httpx.Response) -> AsyncIterator[bytes]:
-        """The ``data`` of each server-sent event. Override for non-SSE framing (Bedrock)."""
+    async def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:
+        """The ``data`` of each server-sent event, as bytes. Override for other framing (Bedrock's
+        binary event stream); the translator's ``feed`` receives whatever this yields."""
         async for data in _iter_sse_data(response):
             yield data
 
