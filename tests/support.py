@@ -142,9 +142,20 @@ class FakeUpstream:
         )
         self.requests.append(request)
         reply = self.replies.popleft() if self.replies else self.default(request)
-        await self._answer(reply, send)
+        disconnected = asyncio.Event()
 
-    async def _answer(self, reply: Reply, send: Any) -> None:
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await self._answer(reply, send, disconnected)
+        finally:
+            watcher.cancel()
+
+    async def _answer(self, reply: Reply, send: Any, disconnected: asyncio.Event) -> None:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.hang:
@@ -168,6 +179,9 @@ class FakeUpstream:
                             await asyncio.sleep(0.005)
                     if position and reply.chunk_delay:
                         await asyncio.sleep(reply.chunk_delay)
+                    if disconnected.is_set():  # the client (the gateway) hung up
+                        self.closed_early += 1
+                        return
                     await send({"type": "http.response.body", "body": _frame(frame), "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 self.finished_streams += 1
