@@ -17,7 +17,9 @@ from .support import Reply, completion, gateway_server
 CHAT = {"model": "openai:gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def assert_envelope(response: httpx.Response, status: int, *, code: str | None = None, type_: str | None = None) -> dict[str, Any]:
+def assert_envelope(
+    response: httpx.Response, status: int, *, code: str | None = None, type_: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
@@ -39,7 +41,9 @@ def server(openai_config):
         yield url, gateway
 
 
-def post(url: str, body: Any = None, *, content: bytes | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+def post(
+    url: str, body: Any = None, *, content: bytes | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
     return httpx.post(f"{url}/v1/chat/completions", json=body, content=content, headers=headers, timeout=10)
 
 
@@ -50,17 +54,31 @@ def post(url: str, body: Any = None, *, content: bytes | None = None, headers: d
         (b"\xff\xfe\x00garbage", None, "invalid_json"),
         (b"[1, 2, 3]", None, "invalid_body"),
         (b"", None, "invalid_json"),
-        (json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode(), "model", "missing_required_parameter"),
+        (
+            json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode(),
+            "model",
+            "missing_required_parameter",
+        ),
         (json.dumps({"model": "gpt-4o-mini"}).encode(), "messages", "missing_required_parameter"),
         (json.dumps({"model": "gpt-4o-mini", "messages": []}).encode(), "messages", None),
-        (json.dumps({"model": 5, "messages": [{"role": "user", "content": "x"}]}).encode(), "model", "invalid_type"),
+        (
+            json.dumps({"model": 5, "messages": [{"role": "user", "content": "x"}]}).encode(),
+            "model",
+            "invalid_type",
+        ),
         (json.dumps({**CHAT, "temperature": "hot"}).encode(), "temperature", "invalid_type"),
         (json.dumps({**CHAT, "stream": "yes"}).encode(), "stream", "invalid_type"),
-        (json.dumps({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}).encode(), "messages[0]", "invalid_value"),
+        (
+            json.dumps({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}).encode(),
+            "messages[0]",
+            "invalid_value",
+        ),
         (json.dumps({"model": "m", "messages": [{"content": "x"}]}).encode(), "messages[0]", None),
         (json.dumps({"model": "m", "messages": "hello"}).encode(), "messages", None),
         (
-            json.dumps({"model": "m", "messages": [{"role": "user", "content": [{"type": "video"}]}]}).encode(),
+            json.dumps(
+                {"model": "m", "messages": [{"role": "user", "content": [{"type": "video"}]}]}
+            ).encode(),
             "messages[0].content[0]",
             None,
         ),
@@ -68,7 +86,9 @@ def post(url: str, body: Any = None, *, content: bytes | None = None, headers: d
 )
 def test_400_for_bad_bodies(server, upstream, content: bytes, param: str | None, code: str | None) -> None:
     url, _ = server
-    error = assert_envelope(post(url, content=content, headers={"content-type": "application/json"}), 400, code=code)
+    error = assert_envelope(
+        post(url, content=content, headers={"content-type": "application/json"}), 400, code=code
+    )
     assert error["type"] == "invalid_request_error"
     assert error["param"] == param
     assert not upstream.requests, "a bad request must never reach the upstream"
@@ -111,7 +131,9 @@ def test_401_gateway_key(openai_config, upstream) -> None:
     config = {**openai_config, "auth": {"api_keys": [GATEWAY_KEY]}}
     with gateway_server(config) as (url, _):
         assert_envelope(post(url, CHAT), 401, code="missing_api_key", type_="authentication_error")
-        assert_envelope(post(url, CHAT, headers={"authorization": "Bearer wrong"}), 401, code="invalid_api_key")
+        assert_envelope(
+            post(url, CHAT, headers={"authorization": "Bearer wrong"}), 401, code="invalid_api_key"
+        )
         assert_envelope(post(url, CHAT, headers={"x-api-key": GATEWAY_KEY + "x"}), 401)
         assert post(url, CHAT, headers={"authorization": f"Bearer {GATEWAY_KEY}"}).status_code == 200
         assert post(url, CHAT, headers={"x-api-key": GATEWAY_KEY}).status_code == 200
@@ -144,7 +166,9 @@ def test_413_body_too_large(openai_config) -> None:
         def body():
             yield json.dumps(big).encode()
 
-        response = httpx.post(f"{url}/v1/chat/completions", content=body(), headers={"content-type": "application/json"})
+        response = httpx.post(
+            f"{url}/v1/chat/completions", content=body(), headers={"content-type": "application/json"}
+        )
         assert_envelope(response, 413)
 
 
@@ -157,7 +181,14 @@ def test_upstream_4xx_keeps_status_and_message(server, upstream) -> None:
     upstream.reply(
         Reply(
             status=404,
-            json={"error": {"message": "The model `gpt-9` does not exist", "type": "invalid_request_error", "param": None, "code": "model_not_found"}},
+            json={
+                "error": {
+                    "message": "The model `gpt-9` does not exist",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "model_not_found",
+                }
+            },
         )
     )
     error = assert_envelope(post(url, CHAT), 404, code="model_not_found", type_="invalid_request_error")
@@ -166,7 +197,13 @@ def test_upstream_4xx_keeps_status_and_message(server, upstream) -> None:
 
 def test_upstream_429_keeps_retry_after(server, upstream) -> None:
     url, _ = server
-    upstream.reply(Reply(status=429, json={"error": {"message": "slow down", "type": "requests"}}, headers={"retry-after": "7"}))
+    upstream.reply(
+        Reply(
+            status=429,
+            json={"error": {"message": "slow down", "type": "requests"}},
+            headers={"retry-after": "7"},
+        )
+    )
     response = post(url, CHAT)
     assert_envelope(response, 429)
     assert response.headers["retry-after"] == "7"
@@ -249,5 +286,7 @@ def test_errors_on_admin_routes_use_the_envelope(openai_config) -> None:
         assert_envelope(httpx.get(f"{url}/providers"), 401)
         assert_envelope(httpx.get(f"{url}/usage", headers={"x-api-key": GATEWAY_KEY}), 401)
         assert httpx.get(f"{url}/usage", headers={"x-api-key": "admin-key-123"}).status_code == 200
-        assert_envelope(httpx.get(f"{url}/providers/nope/health", headers={"x-api-key": "admin-key-123"}), 404)
+        assert_envelope(
+            httpx.get(f"{url}/providers/nope/health", headers={"x-api-key": "admin-key-123"}), 404
+        )
         assert_envelope(httpx.post(f"{url}/usage", headers={"x-api-key": "admin-key-123"}), 405)

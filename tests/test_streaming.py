@@ -71,7 +71,9 @@ def test_stream_wire_format_and_usage_stripping(server, upstream) -> None:
 def test_stream_with_include_usage_keeps_the_usage_chunk_last(server, upstream) -> None:
     url, _ = server
     body = {**CHAT, "stream_options": {"include_usage": True}}
-    parsed = [json.loads(item) for item in events(httpx.post(f"{url}/v1/chat/completions", json=body).text)[:-1]]
+    parsed = [
+        json.loads(item) for item in events(httpx.post(f"{url}/v1/chat/completions", json=body).text)[:-1]
+    ]
     assert parsed[-1]["choices"] == []
     assert parsed[-1]["usage"]["total_tokens"] == 11
     assert "x_rec_llm" in parsed[-1]
@@ -86,7 +88,9 @@ def test_client_stream_options_are_merged_not_replaced(server, upstream) -> None
 
 
 def test_stream_usage_can_be_switched_off_per_provider(upstream) -> None:
-    config = {"providers": {"old": {"type": "openai", "base_url": f"{upstream.url}/v1", "stream_usage": False}}}
+    config = {
+        "providers": {"old": {"type": "openai", "base_url": f"{upstream.url}/v1", "stream_usage": False}}
+    }
     with gateway_server(config) as (url, _):
         parsed = events(httpx.post(f"{url}/v1/chat/completions", json={**CHAT, "model": "old:m"}).text)
     assert "stream_options" not in upstream.last.json
@@ -109,7 +113,9 @@ def test_upstream_failure_after_first_byte_ends_with_an_sse_error(server, upstre
 
 def test_upstream_error_event_mid_stream(server, upstream) -> None:
     url, _ = server
-    frames = chunks(["a"])[:2] + [{"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}}]
+    frames = chunks(["a"])[:2] + [
+        {"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}}
+    ]
     upstream.reply(Reply(sse=frames))
     data = events(httpx.post(f"{url}/v1/chat/completions", json=CHAT).text)
     assert json.loads(data[-1])["error"]["message"] == "overloaded"
@@ -117,7 +123,9 @@ def test_upstream_error_event_mid_stream(server, upstream) -> None:
 
 def test_upstream_error_before_the_stream_is_a_plain_http_error(server, upstream) -> None:
     url, _ = server
-    upstream.reply(Reply(status=400, json={"error": {"message": "bad tools", "type": "invalid_request_error"}}))
+    upstream.reply(
+        Reply(status=400, json={"error": {"message": "bad tools", "type": "invalid_request_error"}})
+    )
     response = httpx.post(f"{url}/v1/chat/completions", json=CHAT)
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "bad tools"
@@ -157,7 +165,9 @@ def test_client_disconnect_closes_the_upstream(openai_config, upstream) -> None:
         assert wait_for(lambda: upstream.closed_early == 1, timeout=3)
         assert upstream.finished_streams == 0
         assert wait_for(lambda: gateway.usage.get_all() and gateway.usage.get_all()[0].calls == 1)
-    assert not any(hasattr(item, "choices") for item in seen), "post_response must not fire for an abandoned stream"
+    assert not any(hasattr(item, "choices") for item in seen), (
+        "post_response must not fire for an abandoned stream"
+    )
 
 
 def test_stream_chunks_keep_unknown_fields(server, upstream) -> None:

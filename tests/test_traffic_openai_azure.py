@@ -23,7 +23,9 @@ pytestmark = pytest.mark.skipif(TRAFFIC is None, reason="REC_LLM_TRAFFIC_DIR is 
 def recordings(provider: str) -> list[str]:
     if TRAFFIC is None:
         return []
-    return sorted(path.name.removesuffix(".request.json") for path in (TRAFFIC / provider).glob("*.request.json"))
+    return sorted(
+        path.name.removesuffix(".request.json") for path in (TRAFFIC / provider).glob("*.request.json")
+    )
 
 
 def load(provider: str, name: str) -> tuple[dict[str, Any], Reply, Any]:
@@ -35,7 +37,11 @@ def load(provider: str, name: str) -> tuple[dict[str, Any], Reply, Any]:
     if sse.exists():
         raw = sse.read_text()
         frames = [block + "\n\n" for block in raw.replace("\r\n", "\n").split("\n\n") if block.strip()]
-        return request, Reply(sse=frames), [block.removeprefix("data: ") for block in raw.split("\n\n") if block.strip()]
+        return (
+            request,
+            Reply(sse=frames),
+            [block.removeprefix("data: ") for block in raw.split("\n\n") if block.strip()],
+        )
     recorded = json.loads((folder / f"{name}.response.json").read_text())
     return request, Reply(status=recorded["_status"], json=recorded["body"]), recorded["body"]
 
@@ -117,7 +123,9 @@ def test_azure_recording(fake: FakeUpstream, name: str) -> None:
     }
     with gateway_server(config) as (url, _):
         fake.reply(reply)
-        response = httpx.post(f"{url}/v1/chat/completions", json={**body, "model": "azure:my-model"}, timeout=10)
+        response = httpx.post(
+            f"{url}/v1/chat/completions", json={**body, "model": "azure:my-model"}, timeout=10
+        )
 
     sent = fake.last
     assert sent.path == f"/openai/deployments/{deployment}/chat/completions"

@@ -63,8 +63,8 @@ class AzureProvider(OpenAIProvider):
         model = super().upstream_model(model)
         return self.settings.deployments.get(model, model)
 
-    def model_ids(self) -> list[str]:
-        return list(dict.fromkeys([*super().model_ids(), *self.settings.deployments]))
+    def configured_models(self) -> list[str]:
+        return list(dict.fromkeys([*super().configured_models(), *self.settings.deployments]))
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
         url = f"{self.base_url}/openai/deployments/{quote(call.model, safe='')}/chat/completions"

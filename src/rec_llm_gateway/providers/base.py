@@ -124,11 +124,14 @@ class Provider:
         """The provider's own name for a client-facing model name."""
         return self.settings.model_map.get(model, model)
 
+    def configured_models(self) -> list[str]:
+        """Client-facing model names the config gives this provider (``models``, ``model_map``);
+        unprefixed requests for these route here."""
+        return list(dict.fromkeys([*self.settings.models, *self.settings.model_map]))
+
     def model_ids(self) -> list[str]:
-        """Client-facing models this provider serves (for ``/v1/models`` and unprefixed routing):
-        the configured ``models`` and ``model_map`` names, or the type's catalog when none are set."""
-        configured = [*self.settings.models, *self.settings.model_map]
-        return list(dict.fromkeys(configured or self.catalog_models()))
+        """What ``/v1/models`` lists: the configured models, or the type's catalog when none are set."""
+        return self.configured_models() or self.catalog_models()
 
     def catalog_models(self) -> list[str]:
         """Well-known models of this provider type, listed when the config names none."""

@@ -44,7 +44,7 @@ class ModelResolver:
             self._default = next(iter(providers.values()))
         self._by_model: dict[str, Provider] = {}
         for provider in providers.values():
-            for model in provider.model_ids():
+            for model in provider.configured_models():
                 self._by_model.setdefault(model, provider)
         # Family prefixes, longest first so "o1" does not shadow a longer, more specific prefix.
         families: list[tuple[str, Provider]] = []
