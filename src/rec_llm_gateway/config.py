@@ -79,6 +79,16 @@ class ProviderConfig(BaseModel):
     models: list[str] = Field(default_factory=list)
     model_map: dict[str, str] = Field(default_factory=dict)
 
+    def __repr_args__(self) -> Any:
+        # base_url and header values are not secrets by contract (keys belong in api_key), but users
+        # sometimes put one there anyway: keep reprs free of URL credentials and header values.
+        for name, value in super().__repr_args__():
+            if name == "base_url" and isinstance(value, str):
+                value = url_without_secrets(value)
+            elif name == "headers" and isinstance(value, dict):
+                value = dict.fromkeys(value, "***")
+            yield name, value
+
     def secret_values(self) -> list[str]:
         """Every secret in these settings, for scrubbing error text."""
         values = [key.get_secret_value() for key in self.api_keys]
@@ -207,6 +217,17 @@ def config_error(exc: ValidationError, prefix: str = "", hint: str = "") -> Conf
             message = f"unknown setting{hint}"
         lines.append(f"{path or '(top level)'}: {message}")
     return ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def url_without_secrets(url: str) -> str:
+    """``url`` without user info or query string."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 _ENV_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -11,7 +11,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs
 
 import httpx
 import pydantic_core
@@ -19,7 +19,7 @@ from opentelemetry import metrics, trace
 
 from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error, send_json
 from .chat import ChatHandler
-from .config import GatewayConfig, load_config_file
+from .config import GatewayConfig, load_config_file, url_without_secrets
 from .errors import ConfigError, GatewayError, InvalidRequestError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pricing import PriceTable, warm_up
@@ -330,7 +330,7 @@ class Gateway:
     def _describe(provider: Provider) -> dict[str, Any]:
         description = provider.describe()
         if description.get("base_url"):
-            description["base_url"] = _public_url(description["base_url"])
+            description["base_url"] = url_without_secrets(description["base_url"])
         description["enabled"] = True
         return description
 
@@ -393,15 +393,6 @@ def _allow(method: str, allowed: str) -> None:
             code="method_not_allowed",
             headers={"allow": allowed},
         )
-
-
-def _public_url(url: str) -> str:
-    """A URL without credentials or query (a key sometimes lives there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _load_plugin(target: str) -> object:

@@ -1,0 +1,145 @@
+"""Mounting: Starlette/FastAPI mounts, Litestar, bare ASGI middleware, trailing slashes, lifespans."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.testing import ApplicationCommunicator
+
+from rec_llm_gateway import Gateway, GatewayMiddleware
+
+from .support import HOST_KINDS, gateway_server, hello_app, serve
+
+CHAT = {"model": "echo:m", "messages": [{"role": "user", "content": "mounted"}]}
+ECHO = {"providers": {"echo": {}}}
+
+
+@pytest.mark.parametrize("kind", HOST_KINDS)
+@pytest.mark.parametrize("suffix", ["/v1/chat/completions", "/v1/chat/completions/", "/chat/completions"])
+def test_paths_under_every_host(kind: str, suffix: str) -> None:
+    with gateway_server(ECHO, kind) as (url, _):
+        response = httpx.post(f"{url}{suffix}", json=CHAT)
+        assert response.status_code == 200, response.text
+        assert response.json()["choices"][0]["message"]["content"] == "mounted"
+        assert httpx.get(f"{url}/v1/models/").json()["object"] == "list"
+
+
+def test_nested_starlette_mounts_and_root_path() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    gateway = Gateway(ECHO)
+    app = Starlette(routes=[Mount("/api", routes=[Mount("/llm", app=gateway)])])
+    with serve(app) as url:
+        assert httpx.post(f"{url}/api/llm/v1/chat/completions", json=CHAT).status_code == 200
+        assert httpx.get(f"{url}/api/llm/health").json()["status"] == "ok"
+
+
+async def test_gateway_as_the_top_level_app_with_a_root_path() -> None:
+    # uvicorn --root-path style: root_path set, path NOT starting with it
+    gateway = Gateway(ECHO)
+    transport = httpx.ASGITransport(app=gateway, root_path="/behind-proxy")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_middleware_passes_everything_else_through_untouched() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(dict(scope))
+        await hello_app(scope, receive, send)
+
+    wrapped = GatewayMiddleware(app, gateway=Gateway(ECHO), path_prefix="/llm/")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://t") as client:
+        assert (await client.get("/llmx/other")).text == "host app: /llmx/other"
+        assert (await client.get("/other")).text == "host app: /other"
+        assert (await client.get("/llm/health")).json()["status"] == "ok"
+    assert [scope["path"] for scope in seen] == ["/llmx/other", "/other"]
+
+
+async def test_middleware_lifespan_passes_through_and_opens_the_gateway() -> None:
+    events: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        while True:
+            message = await receive()
+            events.append(message["type"])
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    gateway = Gateway(ECHO)
+    communicator = ApplicationCommunicator(GatewayMiddleware(app, gateway=gateway), {"type": "lifespan"})
+    await communicator.send_input({"type": "lifespan.startup"})
+    assert (await communicator.receive_output())["type"] == "lifespan.startup.complete"
+    assert gateway._runtimes, "the gateway opened its pools at startup"
+    await communicator.send_input({"type": "lifespan.shutdown"})
+    assert (await communicator.receive_output())["type"] == "lifespan.shutdown.complete"
+    await communicator.wait()
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+    assert not gateway._runtimes, "and closed them at shutdown"
+
+
+async def test_gateway_handles_its_own_lifespan() -> None:
+    gateway = Gateway(ECHO)
+    communicator = ApplicationCommunicator(gateway, {"type": "lifespan"})
+    await communicator.send_input({"type": "lifespan.startup"})
+    assert (await communicator.receive_output())["type"] == "lifespan.startup.complete"
+    await communicator.send_input({"type": "lifespan.shutdown"})
+    assert (await communicator.receive_output())["type"] == "lifespan.shutdown.complete"
+
+
+async def test_async_with_and_lazy_open() -> None:
+    gateway = Gateway(ECHO)
+    assert not gateway._runtimes
+    async with gateway:
+        assert gateway._runtimes
+    assert not gateway._runtimes
+    # without `async with`, the first request opens it
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://t") as client:
+        assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
+    assert gateway._runtimes
+    await gateway.aclose()
+
+
+async def test_non_http_scopes_are_ignored() -> None:
+    gateway = Gateway(ECHO)
+    communicator = ApplicationCommunicator(gateway, {"type": "websocket", "path": "/v1/chat/completions"})
+    await communicator.wait(timeout=1)  # returns without sending anything
+
+
+async def test_streaming_through_asgi_sends_chunks_with_more_body() -> None:
+    """The ASGI message sequence of a stream: start, one body message per chunk, a final empty one."""
+    gateway = Gateway({"providers": {"echo": {}}})
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
+    communicator = ApplicationCommunicator(gateway, scope)
+    body = b'{"model": "echo:m", "stream": true, "messages": [{"role": "user", "content": "a b c"}]}'
+    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
+    start = await communicator.receive_output(timeout=5)
+    assert start["status"] == 200
+    assert (b"content-type", b"text/event-stream; charset=utf-8") in start["headers"]
+    messages = []
+    while True:
+        message = await communicator.receive_output(timeout=5)
+        messages.append(message)
+        if not message.get("more_body"):
+            break
+    assert len(messages) >= 5  # role, three words, then the held final chunk with [DONE]
+    assert all(message["more_body"] for message in messages[:-1])
+    assert messages[-1]["body"].endswith(b"data: [DONE]\n\n")
+    with contextlib.suppress(Exception):
+        await communicator.wait(timeout=1)
