@@ -147,7 +147,7 @@ def run(rounds: int, requests: int, include_aiohttp: bool) -> dict[str, object]:
     }
     floor = results.get("bare aiohttp proxy", {}).get("overhead_p50_ms")
     return {
-        "method": f"{rounds} rounds x {requests} sequential requests per target, interleaved; medians over rounds",
+        "method": f"{rounds} rounds x {requests} sequential requests per target, interleaved",
         "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {sys.platform}",
         "results": results,
         "overhead_ratio_vs_bare_httpx_p50": ratios,

@@ -3,7 +3,8 @@
     read body (cap) -> auth -> validate -> pre_request hooks -> route -> attempts
     -> provider -> JSON or SSE to the client -> usage, cost, hooks, telemetry
 
-Per-request state lives in a ``_Exchange``; the handler itself only holds what was built once.
+Per-request state lives in an ``_Exchange`` (and its public part in the ``RequestContext`` that hooks
+see); the handler itself only holds what was built once.
 """
 
 from __future__ import annotations
@@ -12,23 +13,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic_core
 
-from .asgi import (
-    ClientDisconnected,
-    Receive,
-    Send,
-    read_body,
-    redacted,
-    request_id_from,
-    send_error,
-)
+from .asgi import ClientDisconnected, Receive, Send, read_body, redacted, request_id_from, send_error
 from .errors import (
     BadGatewayError,
+    ClientDisconnectedError,
     GatewayError,
     InternalError,
     InvalidRequestError,
@@ -38,11 +32,11 @@ from .hooks import CostEvent, FailoverEvent, RequestContext
 from .providers.base import ChatResult, UpstreamCall
 from .schema import ChatCompletion, ChatCompletionRequest
 from .streaming import SSEEncoder, StreamAssembler, sse_event
+from .usage import TokenUsage
 
 if TYPE_CHECKING:
     from .gateway import Gateway
     from .routing.resolve import Route
-    from .usage import TokenUsage
 
 __all__ = ["ChatHandler"]
 
@@ -53,95 +47,105 @@ _SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # tell nginx-style proxies not to buffer the stream
 ]
+_Result = TypeVar("_Result")
 
 
 @dataclass(slots=True)
 class _Exchange:
-    """Everything one request accumulates on its way through."""
+    """Everything one request accumulates on its way through (the public part is ``context``)."""
 
     context: RequestContext
     started: float
     response_headers: list[tuple[bytes, bytes]]
     span: Any = None
-    request: ChatCompletionRequest | None = None
     route: Route | None = None
-    attempts: int = 0
     upstream_seconds: float = 0.0
-    cost_usd: float | None = None
-    status: int = 200
-    outcome: str = "success"
     error: GatewayError | None = None
-    usage: TokenUsage | None = None
-    sent_response: bool = False
+    responded: bool = False
     failovers: list[dict[str, Any]] = field(default_factory=list)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One upstream attempt: its call, span and timing."""
+
+    route: Route
+    call: UpstreamCall
+    span: Any
+    started: float
+    first_chunk_seconds: float | None = None
 
 
 class ChatHandler:
     """Serves chat completions for one gateway. Built once; holds no per-request state."""
 
-    def __init__(self, core: Gateway) -> None:
-        self.core = core
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
 
     async def __call__(
         self, receive: Receive, send: Send, headers: dict[str, str], extra_headers: list[tuple[bytes, bytes]]
     ) -> None:
-        core = self.core
+        gateway = self.gateway
         request_id = request_id_from(headers)
         exchange = _Exchange(
             context=RequestContext(request_id=request_id, headers=redacted(headers)),
             started=time.perf_counter(),
             response_headers=[(b"x-request-id", request_id.encode()), *extra_headers],
         )
-        exchange.span, token = core.telemetry.start_request("", headers, request_id)
+        exchange.span, token = gateway.telemetry.start_request("", headers, request_id)
         try:
             await self._serve(exchange, receive, send, headers)
         finally:
-            route = exchange.route
-            core.telemetry.end_request(
+            context = exchange.context
+            gateway.telemetry.end_request(
                 exchange.span,
                 token,
-                outcome=exchange.outcome,
-                status_code=exchange.status,
-                provider=route.provider.name if route else None,
-                model=exchange.request.model if exchange.request else None,
-                cost_usd=exchange.cost_usd,
-                attempts=exchange.attempts,
-                overhead_seconds=max(0.0, time.perf_counter() - exchange.started - exchange.upstream_seconds),
-                error_type=type(exchange.error).__name__ if exchange.error else None,
+                outcome=context.outcome or "success",
+                status_code=context.status_code or 200,
+                provider=context.provider,
+                model=context.requested_model,
+                cost_usd=context.cost_usd,
+                attempts=context.attempts,
+                overhead_seconds=max(0.0, exchange.elapsed() - exchange.upstream_seconds),
+                error_type=_error_type(exchange.error) if exchange.error else None,
             )
 
     async def _serve(
         self, exchange: _Exchange, receive: Receive, send: Send, headers: dict[str, str]
     ) -> None:
-        core = self.core
+        gateway = self.gateway
+        limits = gateway.config.limits
+        context = exchange.context
+        request: ChatCompletionRequest | None = None
         try:
-            exchange.context.gateway_key_id = core.auth.authenticate(headers)
-            body = await read_body(receive, core.config.limits.max_body_bytes, headers.get("content-length"))
+            context.gateway_key_id = gateway.auth.authenticate(headers)
+            body = await read_body(receive, limits.max_body_bytes, headers.get("content-length"))
             request = ChatCompletionRequest.from_json(body)
-            if len(request.messages) > core.config.limits.max_messages:
+            if len(request.messages) > limits.max_messages:
                 raise InvalidRequestError(
-                    f"Too many messages: {len(request.messages)} (limit {core.config.limits.max_messages}).",
+                    f"Too many messages: {len(request.messages)} (limit {limits.max_messages}).",
                     param="messages",
                     code="too_many_messages",
                 )
-            exchange.request = request
-            if core.hooks.has("pre_request"):
-                request = exchange.request = await core.hooks.pre_request(
-                    request, exchange.context, exchange.span
-                )
-            exchange.context.stream = bool(request.stream)
-            core.telemetry.set_request_model(exchange.span, request.model)
-            routes = core.router.candidates(request)
+            if gateway.hooks.has("pre_request"):
+                request = await gateway.hooks.pre_request(request, context, exchange.span)
+            context.requested_model = request.model
+            context.stream = bool(request.stream)
+            gateway.telemetry.set_request_model(exchange.span, request.model)
+            routes = gateway.router.candidates(request)
             if request.stream:
                 await self._stream(exchange, request, routes, receive, send)
             else:
                 await self._complete(exchange, request, routes, send)
         except ClientDisconnected:
-            exchange.outcome, exchange.status = "client_disconnected", 499
+            await self._fail(exchange, ClientDisconnectedError("The client disconnected."), send)
         except GatewayError as error:
             await self._fail(exchange, error, send)
         except Exception as exc:  # a bug: answer 500 without internals, keep the details in the log
-            logger.exception("internal error in request %s", exchange.context.request_id)
+            logger.exception("internal error in request %s", context.request_id)
             await self._fail(exchange, InternalError(f"Internal gateway error ({type(exc).__name__})."), send)
 
     # -- non-streaming ---------------------------------------------------------------------------
@@ -149,66 +153,48 @@ class ChatHandler:
     async def _complete(
         self, exchange: _Exchange, request: ChatCompletionRequest, routes: list[Route], send: Send
     ) -> None:
-        core = self.core
-        result, call = await self._with_failover(exchange, request, routes, self._attempt_complete)
-        route = exchange.route
-        assert route is not None
+        gateway = self.gateway
+        result = await self._with_failover(exchange, request, routes, self._attempt_complete)
         response = result.response
-        latency = time.perf_counter() - exchange.started
-        if core.config.include_extensions:
+        latency = exchange.elapsed()
+        if gateway.config.include_extensions:
             response["x_rec_llm"] = self._extension(exchange, latency)
         body = pydantic_core.to_json(response)
-        await _send_body(send, body, exchange.response_headers)
-        exchange.sent_response = True
-        self._record_usage(exchange, route, result.usage, latency, error=False)
-        await self._after_success(exchange, request, response, route, result.usage, latency)
-        del call
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *exchange.response_headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        exchange.responded = True
+        # Accounting and hooks run after the client has its answer.
+        await self._succeeded(exchange, request, response, result.usage, latency)
 
     async def _attempt_complete(
         self, exchange: _Exchange, request: ChatCompletionRequest, route: Route
-    ) -> tuple[ChatResult, UpstreamCall]:
-        core = self.core
+    ) -> ChatResult:
+        attempt = self._start_attempt(exchange, request, route, stream=False)
         provider = route.provider
-        call = UpstreamCall(
-            request=request,
-            model=route.model,
-            http=core.http_client(),
-            request_id=exchange.context.request_id,
-            max_response_bytes=core.config.limits.max_response_bytes,
-        )
-        span = core.telemetry.start_attempt(provider, route.model, request, call.headers)
-        started = time.perf_counter()
         try:
             try:
                 async with asyncio.timeout(provider.total_timeout):
-                    result = await provider.complete(call)
+                    result = await provider.complete(attempt.call)
             except TimeoutError:
                 raise UpstreamTimeoutError(
                     f"upstream '{provider.name}' did not answer within {provider.total_timeout:g}s"
                 ) from None
         except GatewayError as error:
-            exchange.upstream_seconds += call.upstream_seconds
-            core.telemetry.end_attempt(
-                span,
-                provider,
-                route.model,
-                seconds=time.perf_counter() - started,
-                error_type=_error_type(error),
-            )
+            self._end_attempt(exchange, attempt, error=error)
             raise
-        exchange.upstream_seconds += call.upstream_seconds
-        exchange.usage = result.usage
-        exchange.cost_usd = core.price(provider, call.response_model or route.model, result.usage)
-        core.telemetry.end_attempt(
-            span,
-            provider,
-            route.model,
-            seconds=time.perf_counter() - started,
-            response=result.response,
-            usage=result.usage,
-            response_model=call.response_model,
-        )
-        return result, call
+        self._price(exchange, attempt, result.usage)
+        self._end_attempt(exchange, attempt, response=result.response, usage=result.usage)
+        return result
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -220,12 +206,10 @@ class ChatHandler:
         receive: Receive,
         send: Send,
     ) -> None:
-        core = self.core
-        stream, first, call, attempt = await self._with_failover(
+        gateway = self.gateway
+        stream, first, attempt = await self._with_failover(
             exchange, request, routes, self._attempt_open_stream
         )
-        route = exchange.route
-        assert route is not None
         encoder = SSEEncoder(request.wants_stream_usage)
         assembler = StreamAssembler()
         await send(
@@ -235,7 +219,7 @@ class ChatHandler:
                 "headers": _SSE_HEADERS + exchange.response_headers,
             }
         )
-        exchange.sent_response = True
+        exchange.responded = True
         # The pump runs as its own task so that a client disconnect (seen by the watcher) can stop it
         # wherever it waits, closing the upstream response with it.
         pump = asyncio.create_task(self._pump(first, stream, encoder, assembler, send))
@@ -244,18 +228,13 @@ class ChatHandler:
         try:
             await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if not pump.done():
-                exchange.outcome, exchange.status = "client_disconnected", 499
+                error = ClientDisconnectedError("The client disconnected mid-stream.")
             else:
                 pump.result()
-                exchange.upstream_seconds += call.upstream_seconds
-                call.upstream_seconds = 0.0
-                exchange.usage = _usage_of(assembler)
-                exchange.cost_usd = core.price(
-                    route.provider, call.response_model or route.model, exchange.usage
-                )
+                self._price(exchange, attempt, TokenUsage.from_openai(assembler.usage))
                 extension = (
-                    self._extension(exchange, time.perf_counter() - exchange.started)
-                    if core.config.include_extensions
+                    self._extension(exchange, exchange.elapsed())
+                    if gateway.config.include_extensions
                     else None
                 )
                 await send(
@@ -267,62 +246,34 @@ class ChatHandler:
                 body = encoder.flush() + sse_event(exc.to_dict())
                 await send({"type": "http.response.body", "body": body, "more_body": False})
         except OSError:  # the server reports the client gone while we were sending
-            exchange.outcome, exchange.status = "client_disconnected", 499
+            error = ClientDisconnectedError("The client disconnected mid-stream.")
         finally:
             watcher.cancel()
             if not pump.done():
                 pump.cancel()
                 await asyncio.wait({pump})  # let it unwind before closing the generator it iterates
             await _close_quietly(stream)  # closes the upstream response
-            exchange.upstream_seconds += call.upstream_seconds
-        usage = _usage_of(assembler)
-        if exchange.outcome == "client_disconnected" or error is not None:
-            exchange.usage = usage
-            exchange.cost_usd = core.price(route.provider, call.response_model or route.model, usage)
+        usage = TokenUsage.from_openai(assembler.usage)
+        if error is not None:
+            self._price(exchange, attempt, usage)  # what was generated so far, if the upstream said
         response = assembler.response()
-        latency = time.perf_counter() - exchange.started
-        core.telemetry.end_attempt(
-            attempt.span,
-            route.provider,
-            route.model,
-            seconds=time.perf_counter() - attempt.started,
-            response=response,
-            usage=usage,
-            error_type=_error_type(error) if error else None,
-            first_chunk_seconds=attempt.first_chunk_seconds,
-            response_model=call.response_model or assembler.model or None,
-        )
-        self._record_usage(exchange, route, usage, latency, error=error is not None)
+        self._end_attempt(exchange, attempt, response=response, usage=usage, error=error)
+        latency = exchange.elapsed()
         if error is not None:
             await self._fail(exchange, error, send)
-            await self._fire_cost(exchange, route, usage, latency)
+            await self._fire_cost(exchange, usage, latency)
             return
-        if exchange.outcome == "client_disconnected":
-            await self._fire_cost(exchange, route, usage, latency)
-            return
-        if core.config.include_extensions:
+        if gateway.config.include_extensions:
             response["x_rec_llm"] = self._extension(exchange, latency)
-        await self._after_success(exchange, request, response, route, usage, latency)
+        await self._succeeded(exchange, request, response, usage, latency)
 
     async def _attempt_open_stream(
         self, exchange: _Exchange, request: ChatCompletionRequest, route: Route
-    ) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any], UpstreamCall, _Attempt]:
+    ) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any], _Attempt]:
         """Start the upstream stream and wait for its first chunk (failover is possible until then)."""
-        core = self.core
+        attempt = self._start_attempt(exchange, request, route, stream=True)
         provider = route.provider
-        call = UpstreamCall(
-            request=request,
-            model=route.model,
-            http=core.http_client(),
-            request_id=exchange.context.request_id,
-            stream=True,
-            max_response_bytes=core.config.limits.max_response_bytes,
-        )
-        attempt = _Attempt(
-            span=core.telemetry.start_attempt(provider, route.model, request, call.headers),
-            started=time.perf_counter(),
-        )
-        stream = provider.stream(call)
+        stream = provider.stream(attempt.call)
         try:
             try:
                 async with asyncio.timeout(provider.total_timeout):
@@ -335,22 +286,16 @@ class ChatHandler:
                 raise UpstreamTimeoutError(
                     f"upstream '{provider.name}' sent nothing within {provider.total_timeout:g}s"
                 ) from None
-        except BaseException as error:
+        except GatewayError as error:
             await _close_quietly(stream)
-            exchange.upstream_seconds += call.upstream_seconds
-            if isinstance(error, GatewayError):
-                core.telemetry.end_attempt(
-                    attempt.span,
-                    provider,
-                    route.model,
-                    seconds=time.perf_counter() - attempt.started,
-                    error_type=_error_type(error),
-                )
-            else:
-                attempt.span.end()
+            self._end_attempt(exchange, attempt, error=error)
+            raise
+        except BaseException:
+            await _close_quietly(stream)
+            attempt.span.end()
             raise
         attempt.first_chunk_seconds = time.perf_counter() - attempt.started
-        return stream, first, call, attempt
+        return stream, first, attempt
 
     async def _pump(
         self,
@@ -360,194 +305,210 @@ class ChatHandler:
         assembler: StreamAssembler,
         send: Send,
     ) -> None:
-        limit = self.core.config.limits.max_stream_seconds
+        limit = self.gateway.config.limits.max_stream_seconds
         try:
             async with asyncio.timeout(limit):
-                await self._forward(first, stream, encoder, assembler, send)
+                chunk = first
+                while True:
+                    assembler.add(chunk)
+                    data = encoder.feed(chunk)
+                    if data:
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                    try:
+                        chunk = await anext(stream)
+                    except StopAsyncIteration:
+                        return
         except TimeoutError:
             raise UpstreamTimeoutError(
                 f"the stream exceeded limits.max_stream_seconds ({limit:g}s)"
             ) from None
 
-    @staticmethod
-    async def _forward(
-        first: dict[str, Any],
-        stream: AsyncIterator[dict[str, Any]],
-        encoder: SSEEncoder,
-        assembler: StreamAssembler,
-        send: Send,
-    ) -> None:
-        chunk = first
-        while True:
-            assembler.add(chunk)
-            data = encoder.feed(chunk)
-            if data:
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-            try:
-                chunk = await anext(stream)
-            except StopAsyncIteration:
-                return
-
     # -- attempts and failover -------------------------------------------------------------------
 
     async def _with_failover(
-        self, exchange: _Exchange, request: ChatCompletionRequest, routes: list[Route], attempt: Any
-    ) -> Any:
-        core = self.core
-        last_error: GatewayError | None = None
+        self,
+        exchange: _Exchange,
+        request: ChatCompletionRequest,
+        routes: list[Route],
+        attempt: Callable[[_Exchange, ChatCompletionRequest, Route], Awaitable[_Result]],
+    ) -> _Result:
+        router = self.gateway.router
         for position, route in enumerate(routes):
-            exchange.route = route
-            exchange.context.provider, exchange.context.model = route.provider.name, route.model
-            exchange.attempts += 1
             try:
                 result = await attempt(exchange, request, route)
             except GatewayError as error:
-                last_error = error
-                core.router.record_failure(route, error)
-                if position + 1 < len(routes) and core.router.should_failover(error):
-                    target = routes[position + 1]
-                    await self._failover(exchange, route, target, error)
+                router.record_failure(route, error)
+                if position + 1 < len(routes) and router.should_failover(error):
+                    await self._failover(exchange, route, routes[position + 1], error)
                     continue
                 raise
-            core.router.record_success(route)
+            router.record_success(route)
             return result
-        raise last_error or BadGatewayError("no provider could serve the request")
+        raise BadGatewayError("no provider could serve the request")
+
+    def _start_attempt(
+        self, exchange: _Exchange, request: ChatCompletionRequest, route: Route, *, stream: bool
+    ) -> _Attempt:
+        gateway = self.gateway
+        context = exchange.context
+        exchange.route = route
+        context.provider, context.model = route.provider.name, route.model
+        context.attempts += 1
+        call = UpstreamCall(
+            request=request,
+            model=route.model,
+            http=gateway.http_client(),
+            request_id=context.request_id,
+            stream=stream,
+            max_response_bytes=gateway.config.limits.max_response_bytes,
+        )
+        span = gateway.telemetry.start_attempt(route.provider, route.model, request, call.headers)
+        return _Attempt(route=route, call=call, span=span, started=time.perf_counter())
+
+    def _end_attempt(
+        self,
+        exchange: _Exchange,
+        attempt: _Attempt,
+        *,
+        response: dict[str, Any] | None = None,
+        usage: TokenUsage | None = None,
+        error: GatewayError | None = None,
+    ) -> None:
+        exchange.upstream_seconds += attempt.call.upstream_seconds
+        attempt.call.upstream_seconds = 0.0
+        self.gateway.telemetry.end_attempt(
+            attempt.span,
+            attempt.route.provider,
+            attempt.route.model,
+            seconds=time.perf_counter() - attempt.started,
+            response=response,
+            usage=usage,
+            error_type=_error_type(error) if error else None,
+            first_chunk_seconds=attempt.first_chunk_seconds,
+            response_model=attempt.call.response_model or (response or {}).get("model") or None,
+        )
+
+    def _price(self, exchange: _Exchange, attempt: _Attempt, usage: TokenUsage | None) -> None:
+        context = exchange.context
+        context.usage = usage
+        model = attempt.call.response_model or attempt.route.model
+        context.cost_usd = self.gateway.price(attempt.route.provider, model, usage)
 
     async def _failover(self, exchange: _Exchange, source: Route, target: Route, error: GatewayError) -> None:
-        core = self.core
+        gateway = self.gateway
         reason = error.code or type(error).__name__
-        source_name, target_name = (
-            f"{source.provider.name}:{source.model}",
-            f"{target.provider.name}:{target.model}",
-        )
+        source_name = f"{source.provider.name}:{source.model}"
+        target_name = f"{target.provider.name}:{target.model}"
+        attempt = exchange.context.attempts
         exchange.failovers.append(
             {"from": source_name, "to": target_name, "reason": reason, "status": error.status_code}
         )
-        core.telemetry.record_failover(exchange.span, source_name, target_name, reason, exchange.attempts)
-        self._record_usage(exchange, source, None, 0.0, error=True)
-        if core.hooks.has("on_failover"):
-            await core.hooks.call(
-                "on_failover",
-                exchange.span,
-                event=FailoverEvent(source_name, target_name, reason, exchange.attempts),
-            )
+        gateway.telemetry.record_failover(exchange.span, source_name, target_name, reason, attempt)
+        gateway.usage.record(
+            provider=source.provider.name,
+            model=source.model,
+            usage=None,
+            cost_usd=None,
+            latency_ms=0.0,
+            error=True,
+        )
+        if gateway.hooks.has("on_failover"):
+            event = FailoverEvent(source_name, target_name, reason, attempt)
+            await gateway.hooks.call("on_failover", exchange.span, event=event)
 
     # -- endings ---------------------------------------------------------------------------------
 
     def _extension(self, exchange: _Exchange, latency: float) -> dict[str, Any]:
-        route = exchange.route
-        assert route is not None
-        extension = {
-            "provider": route.provider.name,
-            "model": route.model,
+        context = exchange.context
+        extension: dict[str, Any] = {
+            "provider": context.provider,
+            "model": context.model,
             "latency_ms": round(latency * 1000, 3),
             "overhead_ms": round(max(0.0, latency - exchange.upstream_seconds) * 1000, 3),
-            "cost_usd": exchange.cost_usd,
-            "request_id": exchange.context.request_id,
-            "attempts": exchange.attempts,
+            "cost_usd": context.cost_usd,
+            "request_id": context.request_id,
+            "attempts": context.attempts,
         }
         if exchange.failovers:
             extension["failovers"] = exchange.failovers
         return extension
 
-    def _record_usage(
-        self, exchange: _Exchange, route: Route, usage: TokenUsage | None, latency: float, *, error: bool
-    ) -> None:
-        self.core.usage.record(
-            provider=route.provider.name,
-            model=route.model,
-            usage=usage,
-            cost_usd=exchange.cost_usd if not error or usage is not None else None,
-            latency_ms=latency * 1000,
-            error=error,
-        )
+    def _conclude(self, exchange: _Exchange, latency: float, *, status: int, outcome: str) -> None:
+        """Fill in the outcome and record usage for the last attempt, if there was one."""
+        context = exchange.context
+        context.latency_ms = round(latency * 1000, 3)
+        context.status_code = status
+        context.outcome = outcome
+        route = exchange.route
+        if route is not None:
+            self.gateway.usage.record(
+                provider=route.provider.name,
+                model=route.model,
+                usage=context.usage,
+                cost_usd=context.cost_usd,
+                latency_ms=latency * 1000,
+                error=outcome != "success",
+            )
 
-    async def _after_success(
+    async def _succeeded(
         self,
         exchange: _Exchange,
         request: ChatCompletionRequest,
         response: dict[str, Any],
-        route: Route,
         usage: TokenUsage | None,
         latency: float,
     ) -> None:
-        core = self.core
-        await self._fire_cost(exchange, route, usage, latency)
-        if core.hooks.has("post_response"):
+        gateway = self.gateway
+        self._conclude(exchange, latency, status=200, outcome="success")
+        await self._fire_cost(exchange, usage, latency)
+        if gateway.hooks.has("post_response"):
             model = ChatCompletion.model_validate(response)
-            await core.hooks.call(
+            await gateway.hooks.call(
                 "post_response", exchange.span, request=request, response=model, context=exchange.context
             )
 
-    async def _fire_cost(
-        self, exchange: _Exchange, route: Route, usage: TokenUsage | None, latency: float
-    ) -> None:
-        core = self.core
-        if usage is None:
+    async def _fire_cost(self, exchange: _Exchange, usage: TokenUsage | None, latency: float) -> None:
+        gateway = self.gateway
+        context = exchange.context
+        if usage is None or context.provider is None or context.model is None:
             return
-        if exchange.cost_usd is not None:
-            core.telemetry.record_cost(route.provider.name, route.model, exchange.cost_usd)
-        if core.hooks.has("on_cost"):
+        if context.cost_usd is not None:
+            gateway.telemetry.record_cost(context.provider, context.model, context.cost_usd)
+        if gateway.hooks.has("on_cost"):
             event = CostEvent(
-                provider=route.provider.name,
-                model=route.model,
+                provider=context.provider,
+                model=context.model,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 total_tokens=usage.total_tokens,
-                cost_usd=exchange.cost_usd,
+                cost_usd=context.cost_usd,
                 latency_ms=round(latency * 1000, 3),
-                request_id=exchange.context.request_id,
+                request_id=context.request_id,
                 timestamp=time.time(),
                 cached_tokens=usage.cached_tokens,
-                gateway_key_id=exchange.context.gateway_key_id,
+                gateway_key_id=context.gateway_key_id,
             )
-            await core.hooks.call("on_cost", exchange.span, event=event)
+            await gateway.hooks.call("on_cost", exchange.span, event=event)
 
     async def _fail(self, exchange: _Exchange, error: GatewayError, send: Send) -> None:
-        core = self.core
+        gateway = self.gateway
+        context = exchange.context
         exchange.error = error
-        exchange.status = error.status_code
-        exchange.outcome = "rejected" if error.status_code in (401, 403) else "error"
-        if error.status_code >= 500:
-            logger.warning(
-                "request %s failed: %s %s", exchange.context.request_id, error.status_code, error.message
-            )
+        if isinstance(error, ClientDisconnectedError):
+            outcome = "client_disconnected"
         else:
-            logger.info(
-                "request %s refused: %s %s", exchange.context.request_id, error.status_code, error.message
-            )
-        if not exchange.sent_response:
-            if exchange.route is not None and exchange.attempts:
-                self._record_usage(
-                    exchange, exchange.route, None, time.perf_counter() - exchange.started, error=True
-                )
+            outcome = "rejected" if error.status_code in (401, 403) else "error"
+        self._conclude(exchange, exchange.elapsed(), status=error.status_code, outcome=outcome)
+        if error.status_code >= 500:
+            logger.warning("request %s failed: %s %s", context.request_id, error.status_code, error.message)
+        else:
+            logger.info("request %s refused: %s %s", context.request_id, error.status_code, error.message)
+        if not exchange.responded and outcome != "client_disconnected":
+            exchange.responded = True
             with contextlib.suppress(OSError):
                 await send_error(send, error, exchange.response_headers)
-            exchange.sent_response = True
-        if core.hooks.has("on_error"):
-            await core.hooks.call("on_error", exchange.span, error=error, context=exchange.context)
-
-
-@dataclass(slots=True)
-class _Attempt:
-    span: Any
-    started: float
-    first_chunk_seconds: float | None = None
-
-
-async def _send_body(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+        if gateway.hooks.has("on_error"):
+            await gateway.hooks.call("on_error", exchange.span, error=error, context=context)
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:
@@ -561,12 +522,6 @@ async def _close_quietly(stream: AsyncIterator[dict[str, Any]]) -> None:
     if closer is not None:
         with contextlib.suppress(Exception):
             await closer()
-
-
-def _usage_of(assembler: StreamAssembler) -> TokenUsage | None:
-    from .usage import TokenUsage
-
-    return TokenUsage.from_openai(assembler.usage)
 
 
 def _error_type(error: GatewayError) -> str:

@@ -11,6 +11,7 @@ Every failure a client can meet is one of these, rendered as
     ├── NotFoundError               404 unknown route, model or provider
     ├── PayloadTooLargeError        413 body over ``limits.max_body_bytes``
     ├── RateLimitError              429 with ``Retry-After``
+    ├── ClientDisconnectedError     499 the client went away (reported to on_error, never sent)
     ├── UpstreamError               the upstream's own 4xx status and message (scrubbed)
     ├── InternalError               500 a bug in the gateway or a plugin
     ├── BadGatewayError             502 upstream unreachable, 5xx, or answered garbage
@@ -31,6 +32,7 @@ import pydantic_core
 __all__ = [
     "AuthenticationError",
     "BadGatewayError",
+    "ClientDisconnectedError",
     "ConfigError",
     "GatewayError",
     "InternalError",
@@ -173,6 +175,14 @@ class RateLimitError(GatewayError):
         if retry_after is not None:
             # Whole seconds, rounded up: a client that waits exactly this long must not be refused again.
             self.headers.setdefault("retry-after", str(max(1, int(-(-retry_after // 1)))))
+
+
+class ClientDisconnectedError(GatewayError):
+    """The client went away before its response was complete. Never sent; reported to hooks."""
+
+    status_code = 499
+    error_type = "client_disconnected"
+    default_code = "client_disconnected"
 
 
 class UpstreamError(GatewayError):

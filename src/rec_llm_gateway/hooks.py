@@ -38,6 +38,7 @@ import pluggy
 
 from .errors import RequestRejected
 from .schema import ChatCompletion, ChatCompletionRequest
+from .usage import TokenUsage
 
 if TYPE_CHECKING:
     from .errors import GatewayError
@@ -73,11 +74,23 @@ class RequestContext:
     headers: Mapping[str, str]
     gateway_key_id: str | None = None
     provider: str | None = None
+    """The provider of the current (or last) attempt, once routed."""
     model: str | None = None
+    """The provider's model name of the current (or last) attempt, once routed."""
+    requested_model: str | None = None
+    """The ``model`` the client sent (after ``pre_request``)."""
     stream: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     """Wall-clock start (Unix seconds)."""
+    # Filled in before post_response / on_error:
+    usage: TokenUsage | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    attempts: int = 0
+    status_code: int | None = None
+    outcome: str | None = None
+    """``success``, ``error``, ``rejected`` or ``client_disconnected``."""
 
 
 @dataclass(slots=True)
@@ -152,12 +165,13 @@ class GatewayHookSpec:
 
         Args:
             request: the validated OpenAI request (``.model``, ``.messages``, ``.stream``, unknown
-                fields in ``.model_extra``). Edit it in place, or
-            context: the request's ``RequestContext``.
+                fields in ``.model_extra``). Editing it in place changes what is sent.
+            context: the request's ``RequestContext`` (``metadata`` is yours to fill).
 
         Returns:
             A request (``ChatCompletionRequest`` or a dict of the same shape) to replace it, or
-            ``None``. Raise ``RequestRejected(message, status_code=..., code=...)`` to refuse it.
+            ``None`` to keep it. Raise ``RequestRejected(message, status_code=..., code=...)`` to
+            refuse it with that status and OpenAI's error envelope.
         """
 
     @hookspec
@@ -182,7 +196,9 @@ class GatewayHookSpec:
 
     @hookspec
     def on_error(self, error: GatewayError, context: RequestContext) -> None:
-        """Fires once for a request that ends in an error (any status, also mid-stream).
+        """Fires once for a request that ends in an error (any status, also mid-stream), and for a
+        client that disconnects before its response is complete (status 499, code
+        ``client_disconnected``).
 
         Args:
             error: the ``GatewayError`` the client receives (``status_code``, ``code``, ``message``).
