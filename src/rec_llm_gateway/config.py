@@ -31,6 +31,7 @@ __all__ = [
     "CorsConfig",
     "GatewayConfig",
     "LimitsConfig",
+    "PluginSpec",
     "PriceConfig",
     "ProviderConfig",
     "TelemetryConfig",
@@ -160,6 +161,13 @@ class PriceConfig(_Strict):
     cache_write: float | None = Field(None, ge=0)
 
 
+class PluginSpec(_Strict):
+    """A plugin by import path (``package.module:Attribute``); a class is called with ``options``."""
+
+    path: str = Field(pattern=r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class GatewayConfig(_Strict):
     """The whole configuration. ``Gateway(...)`` accepts this, a dict of the same shape, or a file path."""
 
@@ -171,7 +179,7 @@ class GatewayConfig(_Strict):
     pricing: dict[str, PriceConfig] = Field(default_factory=dict)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
-    plugins: list[str] = Field(default_factory=list)
+    plugins: list[str | PluginSpec] = Field(default_factory=list)
     load_entry_points: bool = False
 
     @field_validator("providers")

@@ -19,7 +19,7 @@ from opentelemetry import metrics, trace
 
 from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error, send_json
 from .chat import ChatHandler
-from .config import GatewayConfig, load_config_file, url_without_secrets
+from .config import GatewayConfig, PluginSpec, load_config_file, url_without_secrets
 from .errors import ConfigError, GatewayError, InvalidRequestError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pricing import PriceTable, warm_up
@@ -97,8 +97,10 @@ class Gateway:
         self._warm_up: asyncio.Future[None] | None = None
         for plugin in plugins:
             self.plugins.register(plugin)
-        for target in self.config.plugins:
-            self.plugins.register(_load_plugin(target))
+        for spec in self.config.plugins:
+            self.plugins.register(
+                _load_plugin(spec if isinstance(spec, PluginSpec) else PluginSpec(path=spec))
+            )
         if self.config.load_entry_points:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
@@ -395,12 +397,19 @@ def _allow(method: str, allowed: str) -> None:
         )
 
 
-def _load_plugin(target: str) -> object:
-    """Import ``package.module:Attribute``; a class is instantiated without arguments."""
-    module_name, _, attribute = target.partition(":")
+def _load_plugin(spec: PluginSpec) -> object:
+    """Import ``package.module:Attribute``; a class is instantiated with the spec's options."""
+    module_name, _, attribute = spec.path.partition(":")
     try:
         module = importlib.import_module(module_name)
         plugin = getattr(module, attribute) if attribute else module
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"plugins: cannot import {target!r}: {exc}") from None
-    return plugin() if inspect.isclass(plugin) else plugin
+        raise ConfigError(f"plugins: cannot import {spec.path!r}: {exc}") from None
+    if not inspect.isclass(plugin):
+        return plugin
+    try:
+        return plugin(**spec.options)
+    except TypeError as exc:
+        raise ConfigError(
+            f"plugins: {spec.path!r} does not accept options {sorted(spec.options)}: {exc}"
+        ) from None

@@ -1,0 +1,106 @@
+"""PII redaction: emails, phone numbers and card numbers are replaced before a request leaves.
+
+Example::
+
+    from rec_llm_gateway.plugins.pii import PIIRedactionPlugin
+
+    gateway = Gateway(config, plugins=[PIIRedactionPlugin()])
+    # or with extra patterns, in config:
+    # plugins: [{path: "rec_llm_gateway.plugins.pii:PIIRedactionPlugin",
+    #            options: {patterns: {employee_id: "EMP-\\d{6}"}}}]
+
+Every message's text is redacted (system, user, assistant, tool; text parts; tool-call arguments),
+for streaming and non-streaming requests alike. The number of replacements per kind is put in
+``context.metadata["pii_redactions"]``. Card numbers are only replaced when they pass the Luhn check,
+so order numbers and timestamps survive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from ..hooks import RequestContext, hookimpl
+from ..schema import ChatCompletionRequest, TextPart
+
+__all__ = ["DEFAULT_PATTERNS", "PIIRedactionPlugin"]
+
+DEFAULT_PATTERNS: Final[dict[str, str]] = {
+    "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}",
+    # 13-19 digits, optionally grouped by spaces or dashes (checked with Luhn before replacing).
+    "card": r"\b(?:\d[ \-]?){12,18}\d\b",
+    # International (+44 20 7946 0958) or national ((555) 123-4567, 555-123-4567) numbers.
+    "phone": r"(?<![\w+])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?|\d{2,4}[ .\-])\d{3,4}[ .\-]?\d{3,4}\b",
+}
+
+
+def _luhn_valid(text: str) -> bool:
+    digits = [int(char) for char in text if char.isdigit()]
+    checksum = 0
+    for position, digit in enumerate(reversed(digits)):
+        if position % 2:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        checksum += digit
+    return 13 <= len(digits) <= 19 and checksum % 10 == 0
+
+
+class PIIRedactionPlugin:
+    """Redacts PII from requests in ``pre_request`` (runs first, before other plugins see the text).
+
+    Args:
+        patterns: extra ``name -> regex`` patterns (added to the defaults).
+        replace_defaults: use only ``patterns``, not the built-in email/card/phone ones.
+        placeholder: replacement text; ``{name}`` becomes the pattern's name in upper case.
+    """
+
+    def __init__(
+        self,
+        patterns: Mapping[str, str] | None = None,
+        *,
+        replace_defaults: bool = False,
+        placeholder: str = "[REDACTED_{name}]",
+    ) -> None:
+        chosen = {} if replace_defaults else dict(DEFAULT_PATTERNS)
+        chosen.update(patterns or {})
+        # Cards before phones: a card number also looks like a long phone number.
+        order = sorted(chosen, key=lambda name: (name != "card", name != "email"))
+        self._patterns = [(name, re.compile(chosen[name])) for name in order]
+        self._placeholder = placeholder
+
+    def redact(self, text: str, counts: Counter[str] | None = None) -> str:
+        """``text`` with every match replaced; ``counts`` (if given) counts replacements per pattern."""
+        for name, pattern in self._patterns:
+            text = pattern.sub(self._replacer(name, counts), text)
+        return text
+
+    def _replacer(self, name: str, counts: Counter[str] | None) -> Callable[[re.Match[str]], str]:
+        replacement = self._placeholder.format(name=name.upper())
+
+        def replace(match: re.Match[str]) -> str:
+            if name == "card" and not _luhn_valid(match.group(0)):
+                return match.group(0)
+            if counts is not None:
+                counts[name] += 1
+            return replacement
+
+        return replace
+
+    @hookimpl(tryfirst=True)
+    def pre_request(self, request: ChatCompletionRequest, context: RequestContext) -> None:
+        counts: Counter[str] = Counter()
+        for message in request.messages:
+            content: Any = getattr(message, "content", None)
+            if isinstance(content, str):
+                message.content = self.redact(content, counts)
+            elif isinstance(content, list):
+                for part in content:
+                    if isinstance(part, TextPart):
+                        part.text = self.redact(part.text, counts)
+            for call in getattr(message, "tool_calls", None) or ():
+                call.function.arguments = self.redact(call.function.arguments, counts)
+        if counts:
+            context.metadata["pii_redactions"] = dict(counts)
