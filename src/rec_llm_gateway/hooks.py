@@ -279,16 +279,23 @@ class HookCaller:
         return request
 
     def _failed(self, hook: str, impl: pluggy.HookImpl, exc: BaseException, span: Any) -> None:
+        plugin = _plugin_label(impl)
         logger.error(
             "hook %s of plugin %r raised %s: %s; the request goes on",
             hook,
-            impl.plugin_name,
+            plugin,
             type(exc).__name__,
             exc,
             exc_info=exc,
         )
         if self._on_failure is not None:
-            self._on_failure(span, hook, impl.plugin_name, exc)
+            self._on_failure(span, hook, plugin, exc)
+
+
+def _plugin_label(impl: pluggy.HookImpl) -> str:
+    """The plugin's registered name, or its class when pluggy named it by ``id()``."""
+    name = impl.plugin_name
+    return type(impl.plugin).__qualname__ if name.isdigit() else name
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
