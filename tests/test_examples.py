@@ -11,6 +11,12 @@ import pytest
 from .support import serve
 
 
+@pytest.fixture(autouse=True)
+def _quiet_exporters(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.setenv("AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+
+
 @pytest.mark.parametrize("example", ["fastapi_app", "litestar_app"])
 def test_example_app(example: str, upstream, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-example-test-key")
@@ -50,3 +56,37 @@ def test_example_runs_on_echo_without_keys(example: str, monkeypatch: pytest.Mon
         )
         assert reply.choices[0].message.content == "no keys"
         assert reply.model_extra["x_rec_llm"]["provider"] == "echo"
+
+
+def test_fastapi_example_redacts_and_audits(upstream, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import json
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-example-test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{upstream.url}/v1")
+    sys.modules.pop("examples.fastapi_app.app", None)
+    module = importlib.import_module("examples.fastapi_app.app")
+    with serve(module.app, lifespan="on") as url:
+        client = openai.OpenAI(base_url=f"{url}/llm/v1", api_key="unused")
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "mail me at a@b.io"}]
+        )
+    assert upstream.last.json["messages"][0]["content"] == "mail me at [REDACTED_EMAIL]"
+    [line] = [json.loads(item) for item in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert line["outcome"] == "success"
+    assert line["provider"] == "openai"
+
+
+def test_litestar_example_house_rules(upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    sys.modules.pop("examples.litestar_app.app", None)
+    module = importlib.import_module("examples.litestar_app.app")
+    with serve(module.app, lifespan="on") as url:
+        client = openai.OpenAI(base_url=f"{url}/llm/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.PermissionDeniedError) as refused:
+            client.chat.completions.create(
+                model="echo:x", messages=[{"role": "user", "content": "the forbidden topic"}]
+            )
+        assert refused.value.body["code"] == "topic_not_allowed"
+        words = " ".join(["w"] * 2000)
+        reply = client.chat.completions.create(model="echo:x", messages=[{"role": "user", "content": words}])
+        assert reply.usage.completion_tokens == 1024  # max_tokens capped by the plugin
