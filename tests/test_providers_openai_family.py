@@ -14,7 +14,7 @@ from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from .conftest import PROVIDER_KEY, SECOND_KEY
-from .support import completion
+from .support import Reply, completion
 
 
 def make_call(
@@ -243,3 +243,47 @@ async def test_timeouts_and_connection_errors_map() -> None:
     with pytest.raises(BadGatewayError) as raised:
         await gateway.providers["openai"].complete(make_call("m", {}, refused))
     assert raised.value.code == "upstream_unreachable"
+
+
+def test_provider_health_route(upstream, openai_config) -> None:
+    from .support import gateway_server
+
+    config = {
+        **openai_config,
+        "providers": {
+            **openai_config["providers"],
+            "dead": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"},
+        },
+    }
+    with gateway_server(config) as (url, _):
+        healthy = httpx.get(f"{url}/providers/openai/health").json()
+        assert healthy["status"] == "healthy"
+        assert healthy["error"] is None
+        assert healthy["latency_ms"] > 0
+        assert upstream.last.path == "/v1/models"
+        assert upstream.last.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+        upstream.reply(Reply(status=401, json={"error": {"message": f"bad key {PROVIDER_KEY}"}}))
+        unhealthy = httpx.get(f"{url}/providers/openai/health").json()
+        assert unhealthy["status"] == "unhealthy"
+        assert "bad key" in unhealthy["error"]
+        assert PROVIDER_KEY not in unhealthy["error"]
+        dead = httpx.get(f"{url}/providers/dead/health").json()
+        assert (dead["status"], "connect" in dead["error"]) == ("unhealthy", True)
+
+
+async def test_azure_health_check() -> None:
+    gateway = Gateway(
+        {
+            "providers": {
+                "azure": {
+                    "api_key": PROVIDER_KEY,
+                    "base_url": "https://r.openai.azure.com",
+                    "api_version": "2024-10-21",
+                }
+            }
+        }
+    )
+    recorder = Recorder(httpx.Response(200, json={"data": []}))
+    await gateway.providers["azure"].check_health(httpx.AsyncClient(transport=httpx.MockTransport(recorder)))
+    assert str(recorder.requests[-1].url) == "https://r.openai.azure.com/openai/models?api-version=2024-10-21"
+    assert recorder.requests[-1].headers["api-key"] == PROVIDER_KEY

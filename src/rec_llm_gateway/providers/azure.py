@@ -76,6 +76,12 @@ class AzureProvider(OpenAIProvider):
             params=self._params,
         )
 
+    async def check_health(self, http: httpx.AsyncClient) -> None:
+        """``GET /openai/models``: lists the resource's models, proving the key works."""
+        headers = {**self._headers, **self.auth_headers()}
+        request = httpx.Request("GET", f"{self.base_url}/openai/models", params=self._params, headers=headers)
+        await self.check_health_with(http, request)
+
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
         result = parse_openai_completion(data, call, self.name)
         for choice in result.response["choices"]:

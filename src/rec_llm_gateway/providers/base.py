@@ -225,6 +225,16 @@ class HTTPProvider(Provider):
         """Turn an upstream error response into the gateway error the client sees."""
         return error_from_openai_body(status, headers, body, self.name)
 
+    async def check_health_with(self, http: httpx.AsyncClient, request: httpx.Request) -> None:
+        """Send a cheap request (built by the subclass); raise the mapped error unless it succeeds."""
+        request.extensions["timeout"] = self._timeout
+        try:
+            response = await http.send(request)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code >= 400:
+            raise self._scrubbed(self.parse_error(response.status_code, response.headers, response.content))
+
     # -- shared HTTP -----------------------------------------------------------------------------
 
     def make_request(

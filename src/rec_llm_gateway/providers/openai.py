@@ -89,6 +89,11 @@ class OpenAIProvider(HTTPProvider):
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
         return parse_openai_completion(data, call, self.name)
 
+    async def check_health(self, http: httpx.AsyncClient) -> None:
+        """``GET /models``: free, and it proves the key works."""
+        headers = {**self._headers, **self.auth_headers()}
+        await self.check_health_with(http, httpx.Request("GET", f"{self.base_url}/models", headers=headers))
+
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
         return StreamTranslator()
 
