@@ -4,7 +4,9 @@
     python -m benchmarks.servers bare     --port 9002 --upstream http://127.0.0.1:9001
     python -m benchmarks.servers gateway  --port 9003 --upstream http://127.0.0.1:9001
 
-- ``upstream``: a fast fake OpenAI (JSON and SSE) and Anthropic (SSE) server.
+- ``upstream``: a fast fake OpenAI (JSON and SSE) and Anthropic (JSON and SSE) server; the stream
+  shape comes from the model name (``bench-c20-i2``: 20 chunks 2 ms apart), and every streamed token
+  carries its send time so clients can measure each chunk's delay.
 - ``bare``: the floor for a Python proxy: raw ASGI + one shared ``httpx.AsyncClient``, no parsing.
 - ``aiohttp``: the same pass-through on aiohttp's client (when installed).
 - ``gateway``: rec-llm-gateway mounted at ``/llm`` in a FastAPI app.
@@ -15,7 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
+import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 COMPLETION = json.dumps(
@@ -41,7 +45,24 @@ COMPLETION = json.dumps(
 ).encode()
 
 
-def openai_chunks(count: int) -> list[bytes]:
+_SHAPE = re.compile(rb'"model"\s*:\s*"[^"]*?-c(\d+)-i(\d+(?:\.\d+)?)"')
+
+
+def stream_shape(body: bytes) -> tuple[int, float]:
+    """Chunk count and interval (seconds) from a model name like ``bench-c20-i2`` (20 chunks, 2 ms)."""
+    match = _SHAPE.search(body)
+    if match is None:
+        return 20, 0.0
+    return int(match.group(1)), float(match.group(2)) / 1000
+
+
+def stamp() -> str:
+    """The send time of a chunk, readable by the client on the same machine (monotonic, ns)."""
+    return f"t{time.monotonic_ns()} "
+
+
+def openai_frames(count: int) -> tuple[bytes, list[Callable[[], bytes]], bytes]:
+    """(first frame, token frames built at send time, closing frames) of an OpenAI stream."""
     base = {
         "id": "chatcmpl-bench",
         "object": "chat.completion.chunk",
@@ -52,48 +73,86 @@ def openai_chunks(count: int) -> list[bytes]:
     def frame(data: dict[str, Any]) -> bytes:
         return b"data: " + json.dumps(data).encode() + b"\n\n"
 
-    frames = [
-        frame(
+    first = frame(
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+            "usage": None,
+        }
+    )
+    tokens = [
+        lambda: frame(
             {
                 **base,
-                "choices": [
-                    {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-                ],
+                "choices": [{"index": 0, "delta": {"content": stamp()}, "finish_reason": None}],
                 "usage": None,
             }
         )
-    ]
-    frames += [
-        frame(
-            {
-                **base,
-                "choices": [{"index": 0, "delta": {"content": f"tok{i} "}, "finish_reason": None}],
-                "usage": None,
-            }
-        )
-        for i in range(count)
-    ]
-    frames.append(
+    ] * count
+    usage = {"prompt_tokens": 12, "completion_tokens": count, "total_tokens": 12 + count}
+    closing = (
         frame({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None})
+        + frame({**base, "choices": [], "usage": usage})
+        + b"data: [DONE]\n\n"
     )
-    frames.append(
-        frame(
-            {
-                **base,
-                "choices": [],
-                "usage": {"prompt_tokens": 12, "completion_tokens": count, "total_tokens": 12 + count},
-            }
+    return first, tokens, closing
+
+
+def anthropic_frames(count: int) -> tuple[bytes, list[Callable[[], bytes]], bytes]:
+    def frame(kind: str, data: dict[str, Any]) -> bytes:
+        return f"event: {kind}\ndata: ".encode() + json.dumps(data).encode() + b"\n\n"
+
+    message = {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-bench",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 1},
+    }
+    first = frame("message_start", {"type": "message_start", "message": message}) + frame(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    )
+    tokens = [
+        lambda: frame(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": stamp()}},
         )
+    ] * count
+    closing = (
+        frame("content_block_stop", {"type": "content_block_stop", "index": 0})
+        + frame(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": count},
+            },
+        )
+        + frame("message_stop", {"type": "message_stop"})
     )
-    frames.append(b"data: [DONE]\n\n")
-    return frames
+    return first, tokens, closing
+
+
+ANTHROPIC_MESSAGE = json.dumps(
+    {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-bench",
+        "content": [{"type": "text", "text": "Hello! How can I help you today?"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 9},
+    }
+).encode()
 
 
 async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Answers chat completions instantly; streams ``chunks`` frames ``interval`` seconds apart.
-
-    Query parameters (from the request URL): ``chunks`` (default 20) and ``interval`` (default 0).
-    """
+    """A fast fake upstream: OpenAI ``/chat/completions`` and Anthropic ``/messages``, JSON or SSE."""
     if scope["type"] != "http":
         return
     body = b""
@@ -102,33 +161,42 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    stream = b'"stream": true' in body or b'"stream":true' in body
-    if not stream:
+    anthropic = scope["path"].endswith("/messages")
+    if scope["method"] == "GET":  # health checks: GET /models
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"object": "list", "data": []}'})
+        return
+    if b'"stream": true' not in body and b'"stream":true' not in body:
+        payload = ANTHROPIC_MESSAGE if anthropic else COMPLETION
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
                     (b"content-type", b"application/json"),
-                    (b"content-length", str(len(COMPLETION)).encode()),
+                    (b"content-length", str(len(payload)).encode()),
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": COMPLETION})
+        await send({"type": "http.response.body", "body": payload})
         return
-    query = dict(
-        part.split("=", 1) for part in scope.get("query_string", b"").decode().split("&") if "=" in part
-    )
-    interval = float(query.get("interval", os.environ.get("BENCH_CHUNK_INTERVAL", "0")))
-    frames = openai_chunks(int(query.get("chunks", os.environ.get("BENCH_CHUNKS", "20"))))
+    count, interval = stream_shape(body)
+    first, tokens, closing = (anthropic_frames if anthropic else openai_frames)(count)
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
     )
-    for frame in frames:
+    await send({"type": "http.response.body", "body": first, "more_body": True})
+    for token in tokens:
         if interval:
             await asyncio.sleep(interval)
-        await send({"type": "http.response.body", "body": frame, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body", "body": token(), "more_body": True})
+    await send({"type": "http.response.body", "body": closing})
 
 
 def bare_proxy(upstream: str) -> Any:
@@ -296,8 +364,32 @@ def main() -> None:
         app = aiohttp_proxy(args.upstream)
     else:
         app = gateway_app(args.upstream, args.variant)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, lifespan="auto")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="auto",
+        timeout_keep_alive=120,
+    )
 
 
 if __name__ == "__main__":
     main()
+
+
+LITELLM_CONFIG = """
+model_list:
+  - model_name: "*"
+    litellm_params:
+      model: "openai/*"
+      api_base: "{upstream}/v1"
+      api_key: "sk-bench"
+litellm_settings:
+  telemetry: false
+  drop_params: true
+general_settings:
+  disable_spend_logs: true
+  disable_error_logs: true
+"""

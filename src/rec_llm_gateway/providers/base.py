@@ -375,8 +375,9 @@ async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
 
 
 def _parse_json(body: bytes | str) -> Any:
+    # pydantic-core's parser: ~4x faster than json.loads on stream chunks, and already a dependency.
     try:
-        return json.loads(body)
+        return pydantic_core.from_json(body)
     except ValueError:
         raise BadGatewayError("the upstream returned a body that is not valid JSON") from None
 

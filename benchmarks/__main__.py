@@ -1,0 +1,296 @@
+"""python -m benchmarks [--quick] [--no-litellm] [--json FILE]
+
+Starts on loopback a fast fake upstream (OpenAI JSON and SSE, Anthropic SSE) and each system under
+test as its own server process with one worker: direct to the upstream; a bare pass-through proxy
+(raw ASGI + httpx, no parsing); the same on aiohttp (the floor); the gateway mounted in FastAPI
+(plain, with no-op hooks, with the OpenTelemetry SDK and in-memory exporters); and LiteLLM's proxy
+with an equivalent config (installed into its own virtual environment, benchmarks/.venv-litellm,
+on first use; marked "not installed" when that fails). Prints one table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import suite
+from .harness import ROOT, server
+from .servers import LITELLM_CONFIG
+
+LITELLM_VENV = ROOT / "benchmarks" / ".venv-litellm"
+
+
+def litellm_binary(install: bool) -> Path | None:
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if binary.exists() or not install:
+        return binary if binary.exists() else None
+    print("installing LiteLLM's proxy into benchmarks/.venv-litellm (first run only) ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+        subprocess.run(
+            [str(LITELLM_VENV / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=True, timeout=900
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"LiteLLM could not be installed ({exc}); its rows are marked 'not installed'")
+        return None
+    return binary if binary.exists() else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, not for quoting)")
+    parser.add_argument("--no-litellm", action="store_true", help="do not install or run LiteLLM")
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "benchmarks.json"))
+    args = parser.parse_args()
+    quick = args.quick
+    litellm = None if args.no_litellm else litellm_binary(install=True)
+    try:
+        import aiohttp  # noqa: F401
+
+        have_aiohttp = True
+    except ImportError:
+        have_aiohttp = False
+    from rec_llm_gateway.providers.registry import BUILTIN_TYPES
+
+    report: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {sys.version.split()[0]}",
+        "date": time.strftime("%Y-%m-%d"),
+        "quick": quick,
+    }
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(server("upstream", "upstream"))
+        url = upstream.url
+        proxy_path = "/llm/v1/chat/completions"
+        targets = [suite.Target("direct", upstream, "/v1/chat/completions")]
+        targets.append(
+            suite.Target(
+                "bare httpx", stack.enter_context(server("bare", "bare", "--upstream", url)), proxy_path
+            )
+        )
+        if have_aiohttp:
+            aiohttp_server = stack.enter_context(server("aiohttp", "aiohttp", "--upstream", url))
+            targets.append(suite.Target("bare aiohttp", aiohttp_server, proxy_path))
+        gateway_server = stack.enter_context(server("gateway", "gateway", "--upstream", url))
+        gateway = suite.Target("gateway", gateway_server, proxy_path)
+        targets.append(gateway)
+        for variant in ("hooks", "otel-sdk"):
+            variant_server = stack.enter_context(
+                server(variant, "gateway", "--upstream", url, "--variant", variant)
+            )
+            targets.append(suite.Target(f"gateway+{variant}", variant_server, proxy_path))
+        if litellm is not None:
+            config = ROOT / "benchmarks" / "results" / "litellm.yaml"
+            config.write_text(LITELLM_CONFIG.format(upstream=url))
+            env = {
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+                "LITELLM_LOG": "ERROR",
+            }
+            command = [str(litellm), "--config", str(config), "--port", "{port}", "--num_workers", "1"]
+            litellm_server = stack.enter_context(server("litellm", command=command, env=env))
+            targets.append(suite.Target("litellm proxy", litellm_server, "/v1/chat/completions"))
+        stream_targets = list(targets)
+        if "anthropic" in BUILTIN_TYPES:
+            stream_targets.append(
+                suite.Target("gateway (anthropic sse)", gateway_server, proxy_path, "anthropic:")
+            )
+
+        print("sequential latency ...", flush=True)
+        suite.sequential(targets, rounds=3 if quick else 7, requests=100 if quick else 300)
+        print("streaming ...", flush=True)
+        suite.streaming(stream_targets, rounds=3 if quick else 5, streams=5 if quick else 20)
+        print("throughput ...", flush=True)
+        load_targets = [
+            t
+            for t in targets
+            if t.name in ("direct", "bare httpx", "bare aiohttp", "gateway", "litellm proxy")
+        ]
+        report["load_generator"] = suite.throughput(
+            load_targets, [16, 64], seconds=2 if quick else 5, rounds=1 if quick else 3
+        )
+        print("1,000 concurrent streams ...", flush=True)
+        for target in (t for t in targets if t.name in ("bare httpx", "gateway")):
+            suite.concurrent_streams(target, 200 if quick else 1000)
+        report["targets"] = {target.name: target.results for target in stream_targets}
+    print("footprint and translation ...", flush=True)
+    report["import_seconds"] = {
+        "rec_llm_gateway": suite.import_time(sys.executable, "rec_llm_gateway"),
+        "litellm": suite.import_time(str(LITELLM_VENV / "bin" / "python"), "litellm") if litellm else None,
+    }
+    report["translation_us_per_event"] = suite.translation_costs(5000 if quick else 20000)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report["goals"] = goals(report)
+    print_report(report)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwritten to {args.json}")
+
+
+def _get(report: dict[str, Any], target: str, *path: str) -> float | None:
+    value: Any = report["targets"].get(target)
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value) if isinstance(value, int | float) else None
+
+
+def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The performance issue's targets, each with its measured value and whether it is met."""
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None or b <= 0 else a / b
+
+    gw = "gateway"
+    overhead = _get(report, gw, "sequential", "overhead_p50_ms")
+    rows = [
+        (
+            "overhead p50 <= 1.3x bare httpx",
+            ratio(overhead, _get(report, "bare httpx", "sequential", "overhead_p50_ms")),
+            1.3,
+            "<=",
+        ),
+        (
+            "overhead p50 <= 1.2x aiohttp (stretch)",
+            ratio(overhead, _get(report, "bare aiohttp", "sequential", "overhead_p50_ms")),
+            1.2,
+            "<=",
+        ),
+        (
+            "overhead p50 <= 0.1x LiteLLM",
+            ratio(overhead, _get(report, "litellm proxy", "sequential", "overhead_p50_ms")),
+            0.1,
+            "<=",
+        ),
+        (
+            "TTFC within 1 ms of bare httpx (ms)",
+            _diff(
+                _get(report, gw, "streaming", "ttfc_ms"), _get(report, "bare httpx", "streaming", "ttfc_ms")
+            ),
+            1.0,
+            "<=",
+        ),
+        (
+            "per-chunk added delay p50 (us)",
+            _get(report, gw, "streaming", "chunk_added_delay_us"),
+            100.0,
+            "<=",
+        ),
+        (
+            "throughput c64 >= 0.8x bare httpx",
+            ratio(
+                _get(report, gw, "throughput", "c64", "rps"),
+                _get(report, "bare httpx", "throughput", "c64", "rps"),
+            ),
+            0.8,
+            ">=",
+        ),
+        (
+            "throughput c64 >= 5x LiteLLM",
+            ratio(
+                _get(report, gw, "throughput", "c64", "rps"),
+                _get(report, "litellm proxy", "throughput", "c64", "rps"),
+            ),
+            5.0,
+            ">=",
+        ),
+        (
+            "1,000 streams: all complete",
+            _get(report, gw, "concurrent_streams", "completed"),
+            _get(report, gw, "concurrent_streams", "streams"),
+            ">=",
+        ),
+        (
+            "memory per open stream (KiB)",
+            _get(report, gw, "concurrent_streams", "kib_per_stream"),
+            50.0,
+            "<=",
+        ),
+        (
+            "import rec_llm_gateway (ms)",
+            (report["import_seconds"]["rec_llm_gateway"] or math.nan) * 1000,
+            150.0,
+            "<=",
+        ),
+        ("RSS after first requests (MiB)", _get(report, gw, "rss_after_warmup_mib"), 80.0, "<="),
+    ]
+    results = []
+    for name, value, limit, direction in rows:
+        if value is None or limit is None or math.isnan(value):
+            results.append({"goal": name, "value": None, "limit": limit, "met": None})
+            continue
+        met = value <= limit if direction == "<=" else value >= limit
+        results.append({"goal": name, "value": round(value, 3), "limit": limit, "met": met})
+    return results
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"\n{report['machine']}, {report['date']}{' (quick run)' if report['quick'] else ''}")
+    head = f"{'target':<26}{'p50 ms':>8}{'over p50':>9}{'over p99':>9}{'TTFC ms':>9}{'chunk +us':>10}{'rps c16':>9}{'rps c64':>9}{'RSS MiB':>9}"
+    print(head)
+    print("-" * len(head))
+    bare = _get(report, "bare httpx", "sequential", "overhead_p50_ms")
+    for name in report["targets"]:
+
+        def cell(*path: str, scale: float = 1.0, digits: int = 2, width: int = 9) -> str:
+            value = _get(report, name, *path)
+            return f"{value * scale:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+        print(
+            f"{name:<26}{cell('sequential', 'p50_ms', width=8)}{cell('sequential', 'overhead_p50_ms')}"
+            f"{cell('sequential', 'overhead_p99_ms')}{cell('streaming', 'ttfc_ms')}"
+            f"{cell('streaming', 'chunk_added_delay_us', digits=0, width=10)}{cell('throughput', 'c16', 'rps', digits=0)}"
+            f"{cell('throughput', 'c64', 'rps', digits=0)}{cell('rss_after_warmup_mib', digits=1)}"
+        )
+    if "litellm proxy" not in report["targets"]:
+        print(f"{'litellm proxy':<26}not installed")
+    if bare:
+        print(
+            f"\noverhead p50 relative to the bare httpx pass-through: "
+            + ", ".join(
+                f"{name} {(_get(report, name, 'sequential', 'overhead_p50_ms') or 0) / bare:.2f}x"
+                for name in report["targets"]
+                if name not in ("direct",) and _get(report, name, "sequential", "overhead_p50_ms") is not None
+            )
+        )
+    for name in ("bare httpx", "gateway"):
+        streams = report["targets"].get(name, {}).get("concurrent_streams")
+        if streams:
+            print(
+                f"{streams['streams']} concurrent streams via {name}: {streams['completed']} completed, "
+                f"{streams['errors']} errors, {streams['kib_per_stream']} KiB per open stream "
+                f"(RSS {streams['baseline_rss_mib']} -> {streams['peak_rss_mib']} MiB)"
+            )
+    imports = report["import_seconds"]
+    print(
+        "import time: " + ", ".join(f"{k} {v * 1000:.0f} ms" if v else f"{k} n/a" for k, v in imports.items())
+    )
+    print(
+        "translation, us per stream event: "
+        + ", ".join(f"{k} {v}" for k, v in report["translation_us_per_event"].items())
+    )
+    print("\ngoals (performance issue):")
+    for goal in report["goals"]:
+        mark = {True: "met", False: "NOT met", None: "n/a"}[goal["met"]]
+        print(f"  {goal['goal']:<42} {goal['value']!s:>10}  (limit {goal['limit']})  {mark}")
+    print(f"\nload generator: {report.get('load_generator')}; total {report['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
