@@ -24,12 +24,14 @@ from rec_llm_gateway.schema import ChatCompletionRequest
 from .bedrock_support import (
     ACCESS_KEY,
     API_KEY,
+    EVENTSTREAM,
     REGION,
     SECRET_KEY,
     SESSION_TOKEN,
     converse,
     expected_signature,
     isolate_aws,
+    text_frames,
 )
 
 BASE = "https://bedrock-runtime.us-east-1.amazonaws.com"
@@ -326,3 +328,35 @@ def test_build_request_alone_explains_itself() -> None:
     with pytest.raises(RuntimeError, match="build_request_async"):
         provider.build_request(UpstreamCall(request=request, model="m", http=None, request_id="r"))  # type: ignore[arg-type]
     assert asyncio.iscoroutinefunction(provider.build_request_async)
+
+
+class HangingEventStream(httpx.AsyncByteStream):
+    """A ConverseStream body that sends a first frame, then waits forever; records its closing."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def __aiter__(self) -> Any:
+        yield text_frames(["first"])[0]
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_closing_the_stream_closes_the_upstream_response() -> None:
+    body = HangingEventStream()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": EVENTSTREAM}, stream=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        request = ChatCompletionRequest.model_validate(
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        )
+        call = UpstreamCall(request=request, model="m", http=http, request_id="r", stream=True)
+        stream = build(api_key=API_KEY).stream(call)
+        first = await anext(stream)
+        assert first["choices"][0]["delta"]["role"] == "assistant"
+        await stream.aclose()  # type: ignore[attr-defined]
+    assert body.closed

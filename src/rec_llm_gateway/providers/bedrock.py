@@ -110,15 +110,12 @@ class BedrockProvider(HTTPProvider):
     def __init__(self, name: str, settings: ProviderConfig) -> None:
         super().__init__(name, settings)
         region = self.settings.region
-        self.base_url = (self.settings.base_url or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip(
-            "/"
-        )
-        parsed = urlsplit(self.base_url)
+        runtime = self.settings.base_url or f"https://bedrock-runtime.{region}.amazonaws.com"
+        control = self.settings.control_plane_url or f"https://bedrock.{region}.amazonaws.com"
+        self.base_url, self._control_url = runtime.rstrip("/"), control.rstrip("/")
+        parsed = urlsplit(self.base_url)  # the base class saw no base_url: the default is per region
         self.server_address = parsed.hostname
         self.server_port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        self._control_url = (
-            self.settings.control_plane_url or f"https://bedrock.{region}.amazonaws.com"
-        ).rstrip("/")
         self._signer: Any = None
         if not self.settings.keys():
             env_key = os.environ.get(BEARER_ENV, "")
