@@ -43,10 +43,10 @@ class ModelInfo:
 
 @cache
 def _table() -> dict[str, dict[str, ModelInfo]]:
-    from . import openai
+    from . import bedrock, openai
 
     table: dict[str, dict[str, ModelInfo]] = {}
-    for module in (openai,):
+    for module in (openai, bedrock):
         for info in module.MODELS:
             table.setdefault(info.provider, {})[info.id] = info
     return table

@@ -22,6 +22,7 @@ BUILTIN_TYPES: Final[dict[str, str]] = {
     "openai": "openai:OpenAIProvider",
     "azure": "azure:AzureProvider",
     "openrouter": "openrouter:OpenRouterProvider",
+    "bedrock": "bedrock:BedrockProvider",
     "echo": "echo:EchoProvider",
     **{
         preset: f"openai:OPENAI_COMPATIBLE_PRESETS[{preset}]"

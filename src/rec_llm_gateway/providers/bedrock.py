@@ -1,0 +1,268 @@
+"""AWS Bedrock through its native Converse and ConverseStream APIs.
+
+- ``POST {base}/model/{modelId}/converse`` and ``/converse-stream``; the model id is URL-encoded
+  (ids contain ``:``, ARNs contain ``/``); ``base`` is ``https://bedrock-runtime.{region}.amazonaws.com``
+  unless ``base_url`` overrides it.
+- Auth: a Bedrock API key (``api_key`` / ``api_keys``, or ``AWS_BEARER_TOKEN_BEDROCK``) is sent as
+  ``Authorization: Bearer``; otherwise requests are SigV4-signed (signing name ``bedrock``) with
+  explicit keys, a profile, or the standard AWS credential chain (``bedrock_auth``).
+- Translation is pure (``bedrock_translate``, ``bedrock_messages``, ``bedrock_response``); streams
+  are binary AWS event streams (``bedrock_eventstream``), not SSE.
+
+Building a request needs I/O (credentials may need a refresh, http image URLs are downloaded), so
+``build_request_async`` does the work and ``complete``/``stream`` hand its result to the shared HTTP
+machinery through a context variable read by ``build_request``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextvars import ContextVar
+from typing import Any, ClassVar, Final
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pydantic_core
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ..config import ProviderConfig
+from ..errors import GatewayError
+from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall, upstream_status_error
+from .bedrock_eventstream import EventStreamDecoder
+from .bedrock_images import ImageFetchSettings, fetch_images
+from .bedrock_messages import image_urls
+from .bedrock_response import ConverseStreamTranslator, parse_converse_response
+from .bedrock_translate import build_converse_body, json_tool_name
+
+__all__ = ["BedrockProvider", "BedrockSettings"]
+
+BEARER_ENV: Final = "AWS_BEARER_TOKEN_BEDROCK"
+_REGION: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+_PENDING: ContextVar[httpx.Request | None] = ContextVar("rec_llm_gateway_bedrock_request", default=None)
+
+
+class BedrockSettings(ProviderConfig):
+    model_config = ConfigDict(extra="forbid")
+
+    region: str
+    """The AWS region, e.g. ``us-east-1``."""
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_profile: str | None = None
+    """A profile from the shared AWS config files (instead of explicit keys)."""
+    control_plane_url: str | None = None
+    """Base of the Bedrock control plane, used by the health check (default
+    ``https://bedrock.{region}.amazonaws.com``)."""
+    image_fetch: ImageFetchSettings = Field(default_factory=ImageFetchSettings)
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, region: str) -> str:
+        if not _REGION.fullmatch(region):
+            raise ValueError(f"{region!r} is not an AWS region name (for example 'us-east-1')")
+        return region
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> BedrockSettings:
+        key_id, secret = _secret(self.aws_access_key_id), _secret(self.aws_secret_access_key)
+        if bool(key_id) != bool(secret):
+            raise ValueError("aws_access_key_id and aws_secret_access_key must be set together")
+        if _secret(self.aws_session_token) and not key_id:
+            raise ValueError("aws_session_token needs aws_access_key_id and aws_secret_access_key")
+        if key_id and self.aws_profile:
+            raise ValueError("set either explicit AWS keys or aws_profile, not both")
+        if (self.api_key is not None or self.api_keys) and (key_id or self.aws_profile):
+            raise ValueError("set either api_key (a Bedrock API key) or AWS credentials, not both")
+        return self
+
+    def secret_values(self) -> list[str]:
+        values = super().secret_values()
+        for secret in (self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token):
+            if _secret(secret):
+                values.append(_secret(secret))
+        return values
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+class BedrockProvider(HTTPProvider):
+    type_name = "bedrock"
+    settings_model: ClassVar[type[ProviderConfig]] = BedrockSettings
+    otel_provider_name = "aws.bedrock"
+    family_prefixes: tuple[str, ...] = (
+        "anthropic.", "amazon.", "meta.", "mistral.", "cohere.", "ai21.", "deepseek.", "openai.",
+        "qwen.", "writer.", "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.", "in.",
+        "arn:aws:bedrock:", "arn:aws-us-gov:bedrock:",
+    )  # fmt: skip
+    default_base_url: str | None = None
+    price_provider: str | None = "aws"
+    stream_content_type: ClassVar[str] = "application/vnd.amazon.eventstream"
+
+    settings: BedrockSettings
+
+    def __init__(self, name: str, settings: ProviderConfig) -> None:
+        super().__init__(name, settings)
+        region = self.settings.region
+        runtime = self.settings.base_url or f"https://bedrock-runtime.{region}.amazonaws.com"
+        control = self.settings.control_plane_url or f"https://bedrock.{region}.amazonaws.com"
+        self.base_url, self._control_url = runtime.rstrip("/"), control.rstrip("/")
+        parsed = urlsplit(self.base_url)  # the base class saw no base_url: the default is per region
+        self.server_address = parsed.hostname
+        self.server_port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self._signer: Any = None
+        if not self.settings.keys():
+            env_key = os.environ.get(BEARER_ENV, "")
+            uses_aws_keys = bool(_secret(self.settings.aws_access_key_id) or self.settings.aws_profile)
+            if env_key and not uses_aws_keys:
+                self._keys = itertools.cycle([env_key])
+                self._secrets = (*self._secrets, env_key)
+            else:
+                from .bedrock_auth import AWSSigner  # imports botocore: only for SigV4 deployments
+
+                self._signer = AWSSigner(
+                    region,
+                    access_key=_secret(self.settings.aws_access_key_id) or None,
+                    secret_key=_secret(self.settings.aws_secret_access_key) or None,
+                    session_token=_secret(self.settings.aws_session_token) or None,
+                    profile=self.settings.aws_profile,
+                )
+        custom = {key.lower(): value for key, value in self.settings.headers.items()}
+        self._headers = {"content-type": "application/json", "accept": "application/json", **custom}
+        self._stream_headers = {**self._headers, "accept": "application/vnd.amazon.eventstream", **custom}
+
+    # -- catalog and description -----------------------------------------------------------------
+
+    def catalog_models(self) -> list[str]:
+        from ..catalog.bedrock import invocable_ids
+
+        return invocable_ids(self.settings.region)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "region": self.settings.region}
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def url(self, model: str, stream: bool) -> str:
+        return f"{self.base_url}/model/{quote(model, safe='')}/{'converse-stream' if stream else 'converse'}"
+
+    async def build_request_async(self, call: UpstreamCall) -> httpx.Request:
+        """The signed Converse request for ``call``: fetches image URLs and credentials as needed."""
+        images = {}
+        urls = image_urls(call.request.messages)
+        if urls:
+            started = time.perf_counter()
+            try:
+                images = await fetch_images(urls, call.http, self.settings.image_fetch)
+            finally:
+                call.upstream_seconds += time.perf_counter() - started
+        body = pydantic_core.to_json(build_converse_body(call.request, call.model, images=images))
+        url = self.url(call.model, call.stream)
+        headers = dict(self._stream_headers if call.stream else self._headers)
+        headers.update(await self.auth_headers("POST", url, headers, body))
+        if call.headers:
+            headers.update(call.headers)  # trace context: added after signing, so left unsigned
+        return httpx.Request(
+            "POST", url, headers=headers, content=body, extensions={"timeout": self._timeout}
+        )
+
+    async def auth_headers(
+        self, method: str, url: str, headers: dict[str, str], body: bytes
+    ) -> dict[str, str]:
+        if self._signer is None:
+            return {"authorization": f"Bearer {self.next_key()}"}
+        credentials = await self._signer.credentials()
+        signed: dict[str, str] = self._signer.sign(method, url, headers, body, credentials)
+        return signed
+
+    def build_request(self, call: UpstreamCall) -> httpx.Request:
+        request = _PENDING.get()
+        if request is None:
+            raise RuntimeError("BedrockProvider requests need I/O to build: use build_request_async")
+        _PENDING.set(None)
+        return request
+
+    async def complete(self, call: UpstreamCall) -> ChatResult:
+        _PENDING.set(await self.build_request_async(call))
+        return await super().complete(call)
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        _PENDING.set(await self.build_request_async(call))
+        inner = super().stream(call)
+        assert isinstance(inner, AsyncGenerator)  # HTTPProvider.stream is an async generator
+        try:
+            async for chunk in inner:
+                yield chunk
+        finally:
+            await inner.aclose()  # closes the upstream response when the client goes away
+
+    # -- responses -------------------------------------------------------------------------------
+
+    def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
+        call.response_model = call.model
+        return parse_converse_response(
+            data,
+            model=call.model,
+            response_id=f"chatcmpl-{call.request_id}",
+            created=int(time.time()),
+            json_tool=json_tool_name(call.request),
+        )
+
+    def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
+        call.response_model = call.model
+        return ConverseStreamTranslator(
+            model=call.model,
+            response_id=f"chatcmpl-{call.request_id}",
+            created=int(time.time()),
+            json_tool=json_tool_name(call.request),
+            provider=self.name,
+        )
+
+    async def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:
+        """Decoded event-stream frames ``(headers, payload)``; a CRC mismatch is a 502."""
+        decoder = EventStreamDecoder()
+        async for data in response.aiter_bytes():
+            for frame in decoder.feed(data):
+                yield frame
+        decoder.close()
+
+    def parse_error(self, status: int, headers: httpx.Headers, body: bytes) -> GatewayError:
+        """``{"message": ...}`` plus ``x-amzn-ErrorType: ValidationException:...`` -> the OpenAI
+        envelope with the same status, the message kept and the AWS error type as ``type``."""
+        try:
+            data = pydantic_core.from_json(body) if body else None
+        except ValueError:
+            data = None
+        message = ""
+        error_type = headers.get("x-amzn-errortype", "").split(":", 1)[0] or None
+        if isinstance(data, dict):
+            message = str(data.get("message") or data.get("Message") or "")
+            if error_type is None and isinstance(data.get("__type"), str):
+                error_type = data["__type"].rsplit("#", 1)[-1] or None
+        if not message:
+            text = body[:300].decode("utf-8", "replace").strip() if data is None else ""
+            message = f"upstream '{self.name}' returned HTTP {status}" + (f": {text}" if text else "")
+        return upstream_status_error(
+            status, message, provider=self.name, error_type=error_type, retry_after=headers.get("retry-after")
+        )
+
+    # -- health ----------------------------------------------------------------------------------
+
+    async def check_health(self, http: httpx.AsyncClient) -> None:
+        """A signed ``ListFoundationModels`` on the control plane: proves the credentials work."""
+        url = f"{self._control_url}/foundation-models?byOutputModality=TEXT"
+        headers = {"accept": "application/json"}
+        headers.update(await self.auth_headers("GET", url, headers, b""))
+        request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout})
+        try:
+            response = await http.send(request)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code >= 400:
+            raise self._scrubbed(self.parse_error(response.status_code, response.headers, response.content))
