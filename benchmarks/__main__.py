@@ -63,8 +63,9 @@ def main() -> None:
         have_aiohttp = False
     from rec_llm_gateway.providers.registry import BUILTIN_TYPES
 
+    cpu = platform.processor() or platform.machine()
     report: dict[str, Any] = {
-        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {sys.version.split()[0]}",
+        "machine": f"{os.cpu_count()} cores, {cpu}, Python {sys.version.split()[0]}",
         "date": time.strftime("%Y-%m-%d"),
         "quick": quick,
     }
@@ -154,58 +155,28 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
         return None if a is None or b is None or b <= 0 else a / b
 
     gw = "gateway"
-    overhead = _get(report, gw, "sequential", "overhead_p50_ms")
-    rows = [
-        (
-            "overhead p50 <= 1.3x bare httpx",
-            ratio(overhead, _get(report, "bare httpx", "sequential", "overhead_p50_ms")),
-            1.3,
-            "<=",
-        ),
-        (
-            "overhead p50 <= 1.2x aiohttp (stretch)",
-            ratio(overhead, _get(report, "bare aiohttp", "sequential", "overhead_p50_ms")),
-            1.2,
-            "<=",
-        ),
-        (
-            "overhead p50 <= 0.1x LiteLLM",
-            ratio(overhead, _get(report, "litellm proxy", "sequential", "overhead_p50_ms")),
-            0.1,
-            "<=",
-        ),
-        (
-            "TTFC within 1 ms of bare httpx (ms)",
-            _diff(
-                _get(report, gw, "streaming", "ttfc_ms"), _get(report, "bare httpx", "streaming", "ttfc_ms")
-            ),
-            1.0,
-            "<=",
-        ),
+
+    def seq(target: str) -> float | None:
+        return _get(report, target, "sequential", "overhead_p50_ms")
+
+    def rps(target: str) -> float | None:
+        return _get(report, target, "throughput", "c64", "rps")
+
+    ttfc = _diff(_get(report, gw, "streaming", "ttfc_ms"), _get(report, "bare httpx", "streaming", "ttfc_ms"))
+    imported = report["import_seconds"]["rec_llm_gateway"]
+    rows: list[tuple[str, float | None, float | None, str]] = [
+        ("overhead p50 <= 1.3x bare httpx", ratio(seq(gw), seq("bare httpx")), 1.3, "<="),
+        ("overhead p50 <= 1.2x aiohttp (stretch)", ratio(seq(gw), seq("bare aiohttp")), 1.2, "<="),
+        ("overhead p50 <= 0.1x LiteLLM", ratio(seq(gw), seq("litellm proxy")), 0.1, "<="),
+        ("TTFC within 1 ms of bare httpx (ms)", ttfc, 1.0, "<="),
         (
             "per-chunk added delay p50 (us)",
             _get(report, gw, "streaming", "chunk_added_delay_us"),
             100.0,
             "<=",
         ),
-        (
-            "throughput c64 >= 0.8x bare httpx",
-            ratio(
-                _get(report, gw, "throughput", "c64", "rps"),
-                _get(report, "bare httpx", "throughput", "c64", "rps"),
-            ),
-            0.8,
-            ">=",
-        ),
-        (
-            "throughput c64 >= 5x LiteLLM",
-            ratio(
-                _get(report, gw, "throughput", "c64", "rps"),
-                _get(report, "litellm proxy", "throughput", "c64", "rps"),
-            ),
-            5.0,
-            ">=",
-        ),
+        ("throughput c64 >= 0.8x bare httpx", ratio(rps(gw), rps("bare httpx")), 0.8, ">="),
+        ("throughput c64 >= 5x LiteLLM", ratio(rps(gw), rps("litellm proxy")), 5.0, ">="),
         (
             "1,000 streams: all complete",
             _get(report, gw, "concurrent_streams", "completed"),
@@ -218,12 +189,7 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
             50.0,
             "<=",
         ),
-        (
-            "import rec_llm_gateway (ms)",
-            (report["import_seconds"]["rec_llm_gateway"] or math.nan) * 1000,
-            150.0,
-            "<=",
-        ),
+        ("import rec_llm_gateway (ms)", imported * 1000 if imported else None, 150.0, "<="),
         ("RSS after first requests (MiB)", _get(report, gw, "rss_after_warmup_mib"), 80.0, "<="),
     ]
     results = []
@@ -240,35 +206,39 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def _cell(report: dict[str, Any], name: str, *path: str, digits: int = 2, width: int = 9) -> str:
+    value = _get(report, name, *path)
+    return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+
 def print_report(report: dict[str, Any]) -> None:
     print(f"\n{report['machine']}, {report['date']}{' (quick run)' if report['quick'] else ''}")
-    head = f"{'target':<26}{'p50 ms':>8}{'over p50':>9}{'over p99':>9}{'TTFC ms':>9}{'chunk +us':>10}{'rps c16':>9}{'rps c64':>9}{'RSS MiB':>9}"
+    columns = ("p50 ms", "over p50", "over p99", "TTFC ms", "chunk +us", "rps c16", "rps c64", "RSS MiB")
+    head = f"{'target':<26}" + "".join(f"{column:>10}" for column in columns)
     print(head)
     print("-" * len(head))
-    bare = _get(report, "bare httpx", "sequential", "overhead_p50_ms")
     for name in report["targets"]:
-
-        def cell(*path: str, scale: float = 1.0, digits: int = 2, width: int = 9) -> str:
-            value = _get(report, name, *path)
-            return f"{value * scale:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
-
-        print(
-            f"{name:<26}{cell('sequential', 'p50_ms', width=8)}{cell('sequential', 'overhead_p50_ms')}"
-            f"{cell('sequential', 'overhead_p99_ms')}{cell('streaming', 'ttfc_ms')}"
-            f"{cell('streaming', 'chunk_added_delay_us', digits=0, width=10)}{cell('throughput', 'c16', 'rps', digits=0)}"
-            f"{cell('throughput', 'c64', 'rps', digits=0)}{cell('rss_after_warmup_mib', digits=1)}"
-        )
+        cells = [
+            _cell(report, name, "sequential", "p50_ms", width=10),
+            _cell(report, name, "sequential", "overhead_p50_ms", width=10),
+            _cell(report, name, "sequential", "overhead_p99_ms", width=10),
+            _cell(report, name, "streaming", "ttfc_ms", width=10),
+            _cell(report, name, "streaming", "chunk_added_delay_us", digits=0, width=10),
+            _cell(report, name, "throughput", "c16", "rps", digits=0, width=10),
+            _cell(report, name, "throughput", "c64", "rps", digits=0, width=10),
+            _cell(report, name, "rss_after_warmup_mib", digits=1, width=10),
+        ]
+        print(f"{name:<26}" + "".join(cells))
     if "litellm proxy" not in report["targets"]:
         print(f"{'litellm proxy':<26}not installed")
+    bare = _get(report, "bare httpx", "sequential", "overhead_p50_ms")
     if bare:
-        print(
-            f"\noverhead p50 relative to the bare httpx pass-through: "
-            + ", ".join(
-                f"{name} {(_get(report, name, 'sequential', 'overhead_p50_ms') or 0) / bare:.2f}x"
-                for name in report["targets"]
-                if name not in ("direct",) and _get(report, name, "sequential", "overhead_p50_ms") is not None
-            )
-        )
+        ratios = []
+        for name in report["targets"]:
+            overhead = _get(report, name, "sequential", "overhead_p50_ms")
+            if name != "direct" and overhead is not None:
+                ratios.append(f"{name} {overhead / bare:.2f}x")
+        print("\noverhead p50 relative to the bare httpx pass-through: " + ", ".join(ratios))
     for name in ("bare httpx", "gateway"):
         streams = report["targets"].get(name, {}).get("concurrent_streams")
         if streams:
@@ -281,10 +251,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         "import time: " + ", ".join(f"{k} {v * 1000:.0f} ms" if v else f"{k} n/a" for k, v in imports.items())
     )
-    print(
-        "translation, us per stream event: "
-        + ", ".join(f"{k} {v}" for k, v in report["translation_us_per_event"].items())
-    )
+    costs = report["translation_us_per_event"]
+    print("translation, us per stream event: " + ", ".join(f"{k} {v}" for k, v in costs.items()))
     print("\ngoals (performance issue):")
     for goal in report["goals"]:
         mark = {True: "met", False: "NOT met", None: "n/a"}[goal["met"]]
