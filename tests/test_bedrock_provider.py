@@ -325,7 +325,7 @@ def test_build_request_alone_explains_itself() -> None:
     request = ChatCompletionRequest.model_validate(
         {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     )
-    with pytest.raises(RuntimeError, match="build_request_async"):
+    with pytest.raises(NotImplementedError, match="build_request_async"):
         provider.build_request(UpstreamCall(request=request, model="m", http=None, request_id="r"))  # type: ignore[arg-type]
     assert asyncio.iscoroutinefunction(provider.build_request_async)
 

@@ -213,7 +213,11 @@ class HTTPProvider(Provider):
     # -- translation: override these -------------------------------------------------------------
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must override build_request or build_request_async")
+
+    async def build_request_async(self, call: UpstreamCall) -> httpx.Request:
+        """Override instead of ``build_request`` when building needs I/O (credentials, images)."""
+        return self.build_request(call)
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
         raise NotImplementedError
@@ -253,7 +257,7 @@ class HTTPProvider(Provider):
         )
 
     async def complete(self, call: UpstreamCall) -> ChatResult:
-        request = self.build_request(call)
+        request = await self.build_request_async(call)
         started = time.perf_counter()
         try:
             response = await self._send(call, request)
@@ -276,7 +280,7 @@ class HTTPProvider(Provider):
             ) from None
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        request = self.build_request(call)
+        request = await self.build_request_async(call)
         started = time.perf_counter()
         try:
             response = await self._send(call, request)

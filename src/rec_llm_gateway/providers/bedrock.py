@@ -20,8 +20,7 @@ import itertools
 import os
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextvars import ContextVar
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Final
 from urllib.parse import quote, urlsplit
 
@@ -42,7 +41,6 @@ __all__ = ["BedrockProvider", "BedrockSettings"]
 
 BEARER_ENV: Final = "AWS_BEARER_TOKEN_BEDROCK"
 _REGION: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
-_PENDING: ContextVar[httpx.Request | None] = ContextVar("rec_llm_gateway_bedrock_request", default=None)
 
 
 class BedrockSettings(ProviderConfig):
@@ -180,27 +178,6 @@ class BedrockProvider(HTTPProvider):
         credentials = await self._signer.credentials()
         signed: dict[str, str] = self._signer.sign(method, url, headers, body, credentials)
         return signed
-
-    def build_request(self, call: UpstreamCall) -> httpx.Request:
-        request = _PENDING.get()
-        if request is None:
-            raise RuntimeError("BedrockProvider requests need I/O to build: use build_request_async")
-        _PENDING.set(None)
-        return request
-
-    async def complete(self, call: UpstreamCall) -> ChatResult:
-        _PENDING.set(await self.build_request_async(call))
-        return await super().complete(call)
-
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        _PENDING.set(await self.build_request_async(call))
-        inner = super().stream(call)
-        assert isinstance(inner, AsyncGenerator)  # HTTPProvider.stream is an async generator
-        try:
-            async for chunk in inner:
-                yield chunk
-        finally:
-            await inner.aclose()  # closes the upstream response when the client goes away
 
     # -- responses -------------------------------------------------------------------------------
 
