@@ -107,8 +107,8 @@ def test_upstream_failure_after_first_byte_ends_with_an_sse_error(server, upstre
     assert set(final) == {"error"}
     assert set(final["error"]) == {"message", "type", "param", "code"}
     assert json.loads(data[0])["choices"][0]["delta"]["role"] == "assistant"
-    records = gateway.usage.get_all()
-    assert records[0].errors == 1
+    # usage is recorded just after the error event goes out
+    assert wait_for(lambda: bool(gateway.usage.get_all()) and gateway.usage.get_all()[0].errors == 1)
 
 
 def test_upstream_error_event_mid_stream(server, upstream) -> None:

@@ -42,7 +42,7 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
 
 class TimeoutConfig(_Strict):
@@ -68,7 +68,7 @@ class TimeoutConfig(_Strict):
 class ProviderConfig(BaseModel):
     """Settings common to every provider. Type-specific fields are checked by the provider's own model."""
 
-    model_config = ConfigDict(extra="allow", validate_default=True)
+    model_config = ConfigDict(extra="allow", validate_default=True, defer_build=True)
 
     type: str | None = None
     enabled: bool = True

@@ -27,6 +27,7 @@ from .providers.base import Provider
 from .providers.registry import ProviderRegistry
 from .routing.resolve import ModelResolver
 from .routing.router import Router
+from .schema import ChatCompletion, ChatCompletionRequest
 from .telemetry import Telemetry
 from .usage import TokenUsage, UsageTracker
 
@@ -105,6 +106,7 @@ class Gateway:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
         self._chat = ChatHandler(self)
+        _build_validators()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Gateway:
@@ -384,6 +386,13 @@ class Gateway:
             "data": [record.to_dict() for record in records],
             "totals": self.usage.totals(),
         }
+
+
+def _build_validators() -> None:
+    """The wire models are built lazily (``defer_build``) to keep the import light; build them now,
+    at construction, so that the first request does not pay for it."""
+    ChatCompletionRequest.model_rebuild()
+    ChatCompletion.model_rebuild()
 
 
 def _allow(method: str, allowed: str) -> None:

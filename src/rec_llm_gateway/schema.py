@@ -31,7 +31,7 @@ __all__ = [
 class _Open(BaseModel):
     """A wire object: unknown fields are kept and passed on."""
 
-    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True, defer_build=True)
 
 
 class TextPart(_Open):
@@ -185,7 +185,7 @@ class ChatCompletionRequest(_Open):
 class ChatCompletion(_Open):
     """A ``chat.completion`` response, as handed to ``post_response`` hooks."""
 
-    model_config = ConfigDict(extra="allow", strict=False)
+    model_config = ConfigDict(extra="allow", strict=False, defer_build=True)
 
     id: str
     object: str = "chat.completion"
