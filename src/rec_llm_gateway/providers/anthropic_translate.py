@@ -227,6 +227,8 @@ def _add_tools(request: ChatCompletionRequest, payload: dict[str, Any], thinking
     choice = _tool_choice(request.tool_choice) if tools else None
     json_tool = json_tool_name(request)
     if json_tool is not None:
+        if tools and choice is None:
+            choice = {"type": "auto"}  # OpenAI's default when tools are offered
         tools.append(_json_tool(request.response_format or {}, json_tool))
         if thinking_on:
             # Anthropic refuses a forced tool while thinking: ask for it instead.
