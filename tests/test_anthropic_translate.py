@@ -288,12 +288,17 @@ def test_cache_control_is_passed_on() -> None:
                 "content": [{"type": "text", "text": "long context", "cache_control": ephemeral}],
             },
             {"role": "user", "content": "question", "cache_control": ephemeral},
+            {"role": "assistant", "tool_calls": [{"id": "t", "function": {"name": "w", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t", "content": "result", "cache_control": ephemeral},
         ],
         tools=[{**TOOL, "cache_control": ephemeral}],
     )
     assert payload["system"] == [{"type": "text", "text": "long context", "cache_control": ephemeral}]
     assert payload["messages"][0]["content"] == [
         {"type": "text", "text": "question", "cache_control": ephemeral}
+    ]
+    assert payload["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "t", "content": "result", "cache_control": ephemeral}
     ]
     assert payload["tools"][0]["cache_control"] == ephemeral
 

@@ -92,6 +92,9 @@ def _append_tool_result(turns: list[dict[str, Any]], message: ToolMessage) -> No
         parts = _text_blocks(content, None)
         if parts:
             block["content"] = parts
+    cache_control = (message.model_extra or {}).get("cache_control")
+    if cache_control is not None:
+        block["cache_control"] = cache_control
     if turns and turns[-1]["role"] == "user":
         previous = turns[-1]
         if isinstance(previous["content"], str):
