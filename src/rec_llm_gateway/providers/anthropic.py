@@ -115,18 +115,9 @@ class AnthropicProvider(HTTPProvider):
     async def check_health(self, http: httpx.AsyncClient) -> None:
         """List one model: free, and it fails exactly when the key or the endpoint is wrong."""
         request = httpx.Request(
-            "GET",
-            self._models_url,
-            params={"limit": "1"},
-            headers={**self._headers, **self.auth_headers()},
-            extensions={"timeout": self._timeout},
+            "GET", self._models_url, params={"limit": "1"}, headers={**self._headers, **self.auth_headers()}
         )
-        try:
-            response = await http.send(request)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code >= 400:
-            raise self._scrubbed(self.parse_error(response.status_code, response.headers, response.content))
+        await self.check_health_with(http, request)
 
 
 @lru_cache(maxsize=512)
