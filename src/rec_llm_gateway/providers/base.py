@@ -31,6 +31,7 @@ from ..errors import (
     BadGatewayError,
     GatewayError,
     RateLimitError,
+    ServiceUnavailableError,
     UpstreamError,
     UpstreamTimeoutError,
     scrub_secrets,
@@ -408,7 +409,8 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
 def error_from_openai_body(status: int, headers: httpx.Headers, body: bytes, provider: str) -> GatewayError:
     """Map an upstream error in OpenAI's envelope (or anything else) to the error the client sees.
 
-    4xx keep their status, message, type and code; 429 keeps ``Retry-After``; 5xx become 502.
+    4xx keep their status, message, type and code; 429 keeps ``Retry-After``; 5xx become 502 (529,
+    "overloaded", becomes 503).
     """
     try:
         data = json.loads(body) if body else None
@@ -455,6 +457,18 @@ def upstream_status_error(
             error_type=error_type or "rate_limit_error",
             code=code,
         )
+    if status == 529:
+        # Anthropic's "overloaded": the upstream works but sheds load, so 503 (try later or elsewhere).
+        overloaded = ServiceUnavailableError(
+            f"upstream '{provider}' is overloaded: {message}",
+            error_type=error_type or "overloaded_error",
+            code=code or "upstream_overloaded",
+        )
+        seconds = _parse_retry_after(retry_after)
+        if seconds is not None:
+            overloaded.headers["retry-after"] = str(max(1, int(-(-seconds // 1))))
+        overloaded.upstream_status = status  # type: ignore[attr-defined]
+        return overloaded
     if 400 <= status < 500:
         return UpstreamError(
             message,

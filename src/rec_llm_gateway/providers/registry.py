@@ -21,6 +21,7 @@ logger = logging.getLogger("rec_llm_gateway.providers")
 BUILTIN_TYPES: Final[dict[str, str]] = {
     "openai": "openai:OpenAIProvider",
     "azure": "azure:AzureProvider",
+    "anthropic": "anthropic:AnthropicProvider",
     "openrouter": "openrouter:OpenRouterProvider",
     "bedrock": "bedrock:BedrockProvider",
     "echo": "echo:EchoProvider",
