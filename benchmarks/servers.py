@@ -285,12 +285,14 @@ def gateway_app(upstream: str, variant: str = "plain") -> Any:
 
     from rec_llm_gateway import Gateway
 
-    config = {
-        "default_provider": "openai",
-        "providers": {
-            "openai": {"api_key": "sk-bench", "base_url": f"{upstream}/v1", "models": ["gpt-4o-mini"]}
-        },
+    from rec_llm_gateway.providers.registry import BUILTIN_TYPES
+
+    providers: dict[str, Any] = {
+        "openai": {"api_key": "sk-bench", "base_url": f"{upstream}/v1", "models": ["gpt-4o-mini"]}
     }
+    if "anthropic" in BUILTIN_TYPES:
+        providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream}
+    config = {"default_provider": "openai", "providers": providers}
     kwargs: dict[str, Any] = {}
     if variant == "otel-sdk":
         from opentelemetry.sdk.metrics import MeterProvider
