@@ -1,0 +1,151 @@
+"""OAuth2 access tokens for Vertex AI: a credentials file or application default credentials (ADC).
+
+google-auth does the real work (JWT signing for service accounts, the token exchange, ADC discovery:
+``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's file, the metadata server). It is the optional
+``vertex`` extra, imported only when a token is first needed, and its ``refresh`` is blocking HTTP
+(``requests``), so it runs in a worker thread and never on the event loop.
+
+``TokenCache`` keeps one token and fetches a new one ``margin`` seconds before the old one expires,
+so no request goes out with a token about to lapse. A lock makes concurrent refreshes (several
+event loops, or many requests at the moment of expiry) cost one token exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib.util
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ..errors import BadGatewayError, ConfigError
+
+__all__ = ["INSTALL_HINT", "SCOPE", "GoogleCredentials", "Token", "TokenCache", "require_google_auth"]
+
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+INSTALL_HINT = "pip install 'rec-llm-gateway[vertex]'"
+
+
+def require_google_auth(where: str) -> None:
+    """Raise ``ConfigError`` naming the extra when google-auth (or requests) is not installed.
+
+    ``find_spec`` answers without importing: the import itself waits for the first token."""
+    for module in ("google.auth", "requests"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise ConfigError(
+                f"{where}: type 'vertex' needs google-auth and requests, which are not installed; "
+                f"run: {INSTALL_HINT}"
+            )
+
+
+class Token(NamedTuple):
+    value: str
+    expires_at: float | None
+    """Wall-clock seconds (``time.time()``) when the token lapses; ``None``: unknown."""
+
+
+class TokenCache:
+    """One cached access token, refreshed in a worker thread before it expires.
+
+    Example::
+
+        tokens = TokenCache(GoogleCredentials("sa.json"))
+        headers = {"authorization": f"Bearer {await tokens.get()}"}
+
+    Args:
+        fetch: blocking callable returning a fresh ``Token``; it runs in a worker thread.
+        clock: wall-clock seconds (default ``time.time``); tests pass a controllable one.
+        margin: refresh this many seconds before the token expires.
+    """
+
+    def __init__(
+        self, fetch: Callable[[], Token], *, clock: Callable[[], float] = time.time, margin: float = 300.0
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._margin = margin
+        self._token: Token | None = None
+        self._lock = threading.Lock()  # threads, not asyncio: the gateway may run several event loops
+
+    @property
+    def last(self) -> str | None:
+        """The most recently fetched token (what ``get`` returned last)."""
+        return self._token.value if self._token is not None else None
+
+    def fresh(self) -> bool:
+        token = self._token
+        return token is not None and (
+            token.expires_at is None or self._clock() < token.expires_at - self._margin
+        )
+
+    async def get(self) -> str:
+        """A token valid for at least ``margin`` more seconds (fetched only when needed)."""
+        token = self._token
+        if token is not None and self.fresh():
+            return token.value
+        try:
+            return await asyncio.to_thread(self._refresh)
+        except Exception as exc:  # google-auth's RefreshError, TransportError, OSError, ...
+            raise BadGatewayError(
+                f"could not get a Vertex AI access token ({type(exc).__name__}: {str(exc)[:300]})",
+                code="upstream_auth_failed",
+            ) from None
+
+    def _refresh(self) -> str:
+        with self._lock:
+            if self.fresh():  # another thread refreshed it while this one waited
+                assert self._token is not None
+                return self._token.value
+            token = self._fetch()
+            if not token.value:
+                raise RuntimeError("the token endpoint returned no access token")
+            self._token = token
+            return token.value
+
+
+class GoogleCredentials:
+    """A blocking token fetcher backed by google-auth (for ``TokenCache``).
+
+    Args:
+        credentials_file: a credentials JSON file (service account, authorized user, external
+            account); ``None`` uses application default credentials.
+    """
+
+    def __init__(self, credentials_file: str | None) -> None:
+        self._file = credentials_file
+        self._credentials: Any = None
+        self._request: Any = None
+        self.project: str | None = None
+        """The project the credentials belong to, once loaded (ADC and files may name one)."""
+
+    def __call__(self) -> Token:
+        try:
+            from google.auth.transport.requests import Request
+        except ImportError:
+            raise ConfigError(f"Vertex AI needs google-auth and requests; run: {INSTALL_HINT}") from None
+        if self._credentials is None:
+            self._credentials = self._load()
+            self._request = Request()  # one requests session, reused for every refresh
+        credentials = self._credentials
+        credentials.refresh(self._request)
+        expiry = credentials.expiry  # google-auth keeps a naive UTC datetime
+        expires_at = expiry.replace(tzinfo=dt.UTC).timestamp() if expiry is not None else None
+        return Token(str(credentials.token or ""), expires_at)
+
+    def _load(self) -> Any:
+        import google.auth
+
+        if self._file:
+            credentials, project = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
+                self._file, scopes=[SCOPE]
+            )
+        else:
+            credentials, project = google.auth.default(scopes=[SCOPE])
+        self.project = project
+        return credentials
