@@ -29,7 +29,7 @@ from ..errors import BadGatewayError, ConfigError, GatewayError
 from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall
 from .gemini_response import GeminiStreamTranslator, google_error, translate_response
 from .gemini_translate import build_body
-from .vertex_auth import GoogleCredentials, TokenCache, require_google_auth
+from .vertex_auth import GoogleCredentials, TokenCache, read_credentials_file, require_google_auth
 
 __all__ = ["GeminiProvider", "GeminiSettings", "VertexProvider", "VertexSettings"]
 
@@ -129,6 +129,7 @@ class GeminiProvider(HTTPProvider):
             raise self._scrubbed(self.parse_error(response.status_code, response.headers, response.content))
 
 
+_HEALTH_MODEL = "gemini-2.5-flash"
 _LOCATION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]*")
 
@@ -193,12 +194,16 @@ class VertexProvider(GeminiProvider):
             settings = settings.model_copy(update={"base_url": f"https://{host}/{settings.api_version}"})
         super().__init__(name, settings)
         self.location = location
-        self.project_id = (
+        info = None
+        if settings.credentials_file:
+            info = read_credentials_file(settings.credentials_file, f"providers.{name}.credentials_file")
+        file_project = info.get("project_id") if info else None
+        self.project_id: str | None = (
             settings.project_id
             or os.environ.get("GOOGLE_CLOUD_PROJECT")
-            or _project_in_file(name, settings.credentials_file)
+            or (file_project if isinstance(file_project, str) else None)
         )
-        self.credentials = GoogleCredentials(settings.credentials_file)
+        self.credentials = GoogleCredentials(info)
         self.tokens = TokenCache(self.credentials)
 
     def describe(self) -> dict[str, Any]:
@@ -243,9 +248,13 @@ class VertexProvider(GeminiProvider):
             await inner.aclose()  # closes the upstream response when the client goes away
 
     async def check_health(self, http: httpx.AsyncClient) -> None:
-        """A token exchange, then ``countTokens`` (free) on a model: proves credentials and project."""
+        """A token exchange, then ``countTokens`` (free) on a model: proves credentials and project.
+
+        The model is the first configured one, else a GA model every region serves (not the newest
+        catalog entry, which a project or region may not have yet)."""
         await self.authorize()
-        model = self.upstream_model(next(iter(self.model_ids()), "gemini-2.5-flash"))
+        configured = [*self.settings.models, *self.settings.model_map]
+        model = self.upstream_model(configured[0]) if configured else _HEALTH_MODEL
         body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
         request = httpx.Request(
             "POST",
@@ -254,15 +263,3 @@ class VertexProvider(GeminiProvider):
             headers={**self._headers, **self.auth_headers()},
         )
         await self._probe(http, request)
-
-
-def _project_in_file(name: str, path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"providers.{name}.credentials_file: cannot read {path!r} ({exc})") from None
-    project = data.get("project_id") if isinstance(data, dict) else None
-    return project if isinstance(project, str) and project else None

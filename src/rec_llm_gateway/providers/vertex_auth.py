@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import importlib.util
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,15 @@ from typing import Any, NamedTuple
 
 from ..errors import BadGatewayError, ConfigError
 
-__all__ = ["INSTALL_HINT", "SCOPE", "GoogleCredentials", "Token", "TokenCache", "require_google_auth"]
+__all__ = [
+    "INSTALL_HINT",
+    "SCOPE",
+    "GoogleCredentials",
+    "Token",
+    "TokenCache",
+    "read_credentials_file",
+    "require_google_auth",
+]
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 INSTALL_HINT = "pip install 'rec-llm-gateway[vertex]'"
@@ -109,16 +118,39 @@ class TokenCache:
             return token.value
 
 
+CREDENTIAL_TYPES = ("service_account", "authorized_user")
+
+
+def read_credentials_file(path: str, where: str) -> dict[str, Any]:
+    """The JSON of a credentials file, checked to be a type ``GoogleCredentials`` loads.
+
+    Read once, at configuration time, so a wrong path or type fails at start, not on a request."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            info = json.load(file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot read {path!r} ({type(exc).__name__}: {exc})") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or kind not in CREDENTIAL_TYPES:
+        raise ConfigError(
+            f"{where}: {path!r} holds credentials of type {kind!r}; credentials_file takes "
+            f"{' or '.join(CREDENTIAL_TYPES)} (for other kinds leave credentials_file unset and point "
+            "GOOGLE_APPLICATION_CREDENTIALS at the file: application default credentials load them)"
+        )
+    checked: dict[str, Any] = info
+    return checked
+
+
 class GoogleCredentials:
     """A blocking token fetcher backed by google-auth (for ``TokenCache``).
 
     Args:
-        credentials_file: a credentials JSON file (service account, authorized user, external
-            account); ``None`` uses application default credentials.
+        info: the parsed credentials file (see ``read_credentials_file``); ``None`` uses application
+            default credentials.
     """
 
-    def __init__(self, credentials_file: str | None) -> None:
-        self._file = credentials_file
+    def __init__(self, info: dict[str, Any] | None) -> None:
+        self._info = info
         self._credentials: Any = None
         self._request: Any = None
         self.project: str | None = None
@@ -139,13 +171,22 @@ class GoogleCredentials:
         return Token(str(credentials.token or ""), expires_at)
 
     def _load(self) -> Any:
-        import google.auth
+        info = self._info
+        if info is None:
+            import google.auth
 
-        if self._file:
-            credentials, project = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                self._file, scopes=[SCOPE]
+            credentials, self.project = google.auth.default(scopes=[SCOPE])
+        elif info["type"] == "service_account":
+            from google.oauth2 import service_account
+
+            credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=[SCOPE]
             )
+            self.project = info.get("project_id")
         else:
-            credentials, project = google.auth.default(scopes=[SCOPE])
-        self.project = project
+            from google.oauth2 import credentials as user_credentials
+
+            credentials = user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+                info, scopes=[SCOPE]
+            )
         return credentials
