@@ -10,9 +10,9 @@ import pytest
 
 from rec_llm_gateway.errors import BadGatewayError, RateLimitError, UpstreamError
 from rec_llm_gateway.providers.base import UpstreamCall
+from rec_llm_gateway.providers.gemini_errors import google_error
 from rec_llm_gateway.providers.gemini_response import (
     GeminiStreamTranslator,
-    google_error,
     map_finish_reason,
     translate_response,
     usage_from,

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rec_llm_gateway.errors import InvalidRequestError
-from rec_llm_gateway.providers.gemini_params import openapi_schema
+from rec_llm_gateway.providers.gemini_schema import openapi_schema
 from rec_llm_gateway.providers.gemini_translate import (
     SIGNATURE_MARK,
     build_body,

@@ -27,7 +27,8 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from ..config import ProviderConfig
 from ..errors import BadGatewayError, ConfigError, GatewayError
 from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall
-from .gemini_response import GeminiStreamTranslator, google_error, translate_response
+from .gemini_errors import google_error
+from .gemini_response import GeminiStreamTranslator, translate_response
 from .gemini_translate import build_body
 from .vertex_auth import GoogleCredentials, TokenCache, read_credentials_file, require_google_auth
 
