@@ -76,22 +76,29 @@ async def test_token_without_expiry_is_kept() -> None:
 
 async def test_concurrent_requests_share_one_refresh() -> None:
     clock = Clock()
-    release = threading.Event()
-    calls = []
+    started, release = threading.Event(), threading.Event()
+    threads: set[int] = set()
 
     def slow_fetch() -> Token:
-        calls.append(1)
-        assert release.wait(10), "the event loop was blocked while the token was being fetched"
+        threads.add(threading.get_ident())
+        started.set()
+        assert release.wait(10), "never released"
         return Token("shared", clock() + 3600)
 
     cache = TokenCache(slow_fetch, clock=clock)
+    refreshes = []
+    refresh = cache._refresh
+    cache._refresh = lambda: refreshes.append(1) or refresh()  # type: ignore[method-assign]
     waiting = [asyncio.create_task(cache.get()) for _ in range(8)]
-    await asyncio.sleep(0)  # the loop keeps running while the fetch blocks its worker thread
-    while not calls:
-        await asyncio.sleep(0.001)
+    # The loop stays free while the fetch blocks its worker thread: this await completes first.
+    assert await asyncio.to_thread(started.wait, 10)
+    waiting[0].cancel()  # one waiter giving up does not cancel the refresh the others wait on
     release.set()
-    assert await asyncio.gather(*waiting) == ["shared"] * 8
-    assert len(calls) == 1
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert results[1:] == ["shared"] * 7
+    assert len(threads) == 1 and len(refreshes) == 1  # one exchange, holding one worker thread
+    assert await cache.get() == "shared"
 
 
 async def test_fetch_failures_become_bad_gateway() -> None:

@@ -192,14 +192,17 @@ def _media(url: str, param: str, default_mime: str) -> dict[str, Any]:
 
 
 def _guess_mime(url: str, default: str) -> str:
+    return _mime_of_name(urlsplit(url).path, default)
+
+
+def _mime_of_name(name: str, default: str) -> str:
     # A small table instead of ``mimetypes``: its first use reads system files on the request path.
-    suffix = urlsplit(url).path.rpartition(".")[2].lower()
-    return _MIME_BY_SUFFIX.get(suffix, default)
+    return _MIME_BY_SUFFIX.get(name.rpartition(".")[2].lower(), default)
 
 
 def _file(file: dict[str, Any], where: str) -> dict[str, Any]:
     filename = file.get("filename")
-    default_mime = _guess_mime(f"x:/{filename}", "application/pdf") if isinstance(filename, str) else None
+    default_mime = _mime_of_name(filename, "application/pdf") if isinstance(filename, str) else None
     data, file_id = file.get("file_data"), file.get("file_id")
     if isinstance(data, str) and data:
         if data.startswith("data:"):

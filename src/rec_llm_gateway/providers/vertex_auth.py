@@ -64,7 +64,7 @@ class TokenCache:
 
     Example::
 
-        tokens = TokenCache(GoogleCredentials("sa.json"))
+        tokens = TokenCache(GoogleCredentials(read_credentials_file("sa.json", "vertex")))
         headers = {"authorization": f"Bearer {await tokens.get()}"}
 
     Args:
@@ -80,7 +80,12 @@ class TokenCache:
         self._clock = clock
         self._margin = margin
         self._token: Token | None = None
-        self._lock = threading.Lock()  # threads, not asyncio: the gateway may run several event loops
+        # Threads, not asyncio, serialise the exchange itself: the gateway may run several loops.
+        self._lock = threading.Lock()
+        # Within one loop, the requests that find the token stale all await one refresh task, so a
+        # burst at expiry holds one worker thread instead of filling the default executor (which
+        # the loop also needs, e.g. for DNS lookups) with threads waiting on the lock.
+        self._refreshing: dict[asyncio.AbstractEventLoop, asyncio.Future[str]] = {}
 
     @property
     def last(self) -> str | None:
@@ -88,7 +93,9 @@ class TokenCache:
         return self._token.value if self._token is not None else None
 
     def fresh(self) -> bool:
-        token = self._token
+        return self._is_fresh(self._token)
+
+    def _is_fresh(self, token: Token | None) -> bool:
         return token is not None and (
             token.expires_at is None or self._clock() < token.expires_at - self._margin
         )
@@ -96,10 +103,18 @@ class TokenCache:
     async def get(self) -> str:
         """A token valid for at least ``margin`` more seconds (fetched only when needed)."""
         token = self._token
-        if token is not None and self.fresh():
+        if token is not None and self._is_fresh(token):
             return token.value
+        loop = asyncio.get_running_loop()
+        refresh = self._refreshing.get(loop)
+        if refresh is None:
+            refresh = self._refreshing[loop] = asyncio.ensure_future(asyncio.to_thread(self._refresh))
+            refresh.add_done_callback(lambda _: self._refreshing.pop(loop, None))
         try:
-            return await asyncio.to_thread(self._refresh)
+            # shield: one waiter giving up (a client gone) must not cancel the others' refresh
+            return await asyncio.shield(refresh)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # google-auth's RefreshError, TransportError, OSError, ...
             raise BadGatewayError(
                 f"could not get a Vertex AI access token ({type(exc).__name__}: {str(exc)[:300]})",
@@ -108,9 +123,9 @@ class TokenCache:
 
     def _refresh(self) -> str:
         with self._lock:
-            if self.fresh():  # another thread refreshed it while this one waited
-                assert self._token is not None
-                return self._token.value
+            token = self._token
+            if token is not None and self._is_fresh(token):  # another thread refreshed it meanwhile
+                return token.value
             token = self._fetch()
             if not token.value:
                 raise RuntimeError("the token endpoint returned no access token")
