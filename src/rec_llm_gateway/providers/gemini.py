@@ -7,8 +7,9 @@
   ``location: global``), with an OAuth2 bearer token from a credentials file or application default
   credentials (see ``vertex_auth``).
 
-Translation lives in ``gemini_translate`` / ``gemini_params`` (request) and ``gemini_response``
-(response, stream, errors); this module only knows URLs, headers and credentials.
+Translation lives in ``gemini_translate`` / ``gemini_params`` / ``gemini_schema`` (request),
+``gemini_response`` (response, stream) and ``gemini_errors``; this module only knows URLs, headers
+and credentials. The provider guide is ``docs/providers/gemini.md``.
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ class GeminiProvider(HTTPProvider):
     async def check_health(self, http: httpx.AsyncClient) -> None:
         """List one model: the cheapest call that proves the key works."""
         request = httpx.Request(
-            "GET", f"{self.base_url}/models", params={"pageSize": 1}, headers=self.auth_headers()
+            "GET",
+            f"{self.base_url}/models",
+            params={"pageSize": 1},
+            headers={**self._headers, **self.auth_headers()},
         )
         await self._probe(http, request)
 
