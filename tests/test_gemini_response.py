@@ -339,6 +339,11 @@ def test_stream_errors() -> None:
         translator.feed(b"{not json")
     with pytest.raises(BadGatewayError):
         translator.feed(b"[1]")
+    with pytest.raises(BadGatewayError, match="cannot read"):
+        translator.feed(
+            b'{"candidates": [{"content": {"parts": [{"text": "x"}]}, '
+            b'"logprobsResult": {"chosenCandidates": [1]}}]}'
+        )
     with pytest.raises(RateLimitError) as caught:
         translator.feed(b'{"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}')
     assert caught.value.error_type == "RESOURCE_EXHAUSTED"

@@ -474,6 +474,7 @@ def test_thinking_config_escape_hatch_wins() -> None:
     result = body(reasoning_effort="low", thinking_config={"includeThoughts": True, "thinkingBudget": 99})
     assert result["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 99, "includeThoughts": True}
     assert refused(reasoning_effort="huge").param == "reasoning_effort"
+    assert refused(reasoning_effort={"level": "low"}).param == "reasoning_effort"
     assert refused(response_format={"type": "yaml"}).param == "response_format.type"
 
 

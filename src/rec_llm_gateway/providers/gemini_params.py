@@ -133,7 +133,7 @@ def _response_format(response_format: dict[str, Any], schema_mode: SchemaMode) -
 def _thinking(effort: Any, model: str) -> dict[str, Any]:
     if effort is None:
         return {}
-    if effort not in _EFFORTS:
+    if not isinstance(effort, str) or effort not in _EFFORTS:
         raise InvalidRequestError(
             f"Invalid value for 'reasoning_effort': {effort!r}.",
             param="reasoning_effort",

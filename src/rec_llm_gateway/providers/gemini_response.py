@@ -215,7 +215,14 @@ class GeminiStreamTranslator(StreamTranslator):
             event = pydantic_core.from_json(data)  # about 3x faster than json.loads on these events
         except ValueError:
             raise BadGatewayError("the upstream sent a stream event that is not valid JSON") from None
-        return self.feed_event(event)
+        try:
+            return self.feed_event(event)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            # a shape the translation does not expect: the upstream's fault, not a gateway bug
+            raise BadGatewayError(
+                f"upstream '{self._provider}' sent a stream event the gateway cannot read "
+                f"({type(exc).__name__})"
+            ) from None
 
     def feed_event(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
