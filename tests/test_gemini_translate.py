@@ -321,6 +321,17 @@ def test_tool_choice_without_tools_is_ignored() -> None:
             {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {}}},
             "tool_choice.function.name",
         ),
+        (
+            {"tools": [WEATHER], "tool_choice": {"type": "allowed_tools", "allowed_tools": "x"}},
+            "tool_choice.allowed_tools.tools",
+        ),
+        (
+            {
+                "tools": [WEATHER],
+                "tool_choice": {"type": "allowed_tools", "allowed_tools": {"tools": [{"function": 1}]}},
+            },
+            "tool_choice.allowed_tools.tools",
+        ),
     ],
 )
 def test_bad_tools(request_fields: dict[str, Any], param: str) -> None:

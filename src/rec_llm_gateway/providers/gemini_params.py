@@ -181,12 +181,16 @@ def tool_config(
             )
         mode, names = "ANY", [name]
     elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-        allowed = choice.get("allowed_tools") or {}
-        names = [
-            str((item.get("function") or {}).get("name") or item.get("name"))
-            for item in allowed.get("tools") or ()
-            if isinstance(item, dict)
-        ]
+        allowed = choice.get("allowed_tools")
+        if not isinstance(allowed, dict):
+            allowed = {}
+        listed = allowed.get("tools")
+        if not isinstance(listed, list) or not all(isinstance(item, dict) for item in listed):
+            raise InvalidRequestError(
+                "'tool_choice.allowed_tools.tools' must be a list of tools.",
+                param="tool_choice.allowed_tools.tools",
+            )
+        names = [_tool_name(item) for item in listed]
         if allowed.get("mode") == "required":
             mode = "ANY"
         else:
@@ -204,3 +208,14 @@ def tool_config(
             calling["allowedFunctionNames"] = names
         config = {"functionCallingConfig": calling}
     return [{"functionDeclarations": declarations}], config
+
+
+def _tool_name(item: dict[str, Any]) -> str:
+    function = item.get("function")
+    name = function.get("name") if isinstance(function, dict) else item.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequestError(
+            "Every tool in 'tool_choice.allowed_tools.tools' needs a function name.",
+            param="tool_choice.allowed_tools.tools",
+        )
+    return name
