@@ -246,3 +246,24 @@ async def test_vertex_stream_closes_the_upstream_response_when_abandoned() -> No
         await stream.aclose()  # type: ignore[attr-defined]
     assert closed == [True]
     assert VertexSettings.model_fields["location"].default is None
+
+
+def test_provider_types_and_catalog() -> None:
+    from rec_llm_gateway.catalog import lookup, models_for
+    from rec_llm_gateway.providers.registry import BUILTIN_TYPES
+
+    assert {"gemini", "vertex"} <= set(BUILTIN_TYPES)
+    gateway = Gateway({"providers": {"gemini": {"api_key": "k"}, "vertex": {"project_id": "p"}}})
+    gemini, vertex = gateway.providers["gemini"], gateway.providers["vertex"]
+    assert (gemini.otel_provider_name, vertex.otel_provider_name) == ("gcp.gemini", "gcp.vertex_ai")
+    assert (gemini.price_provider, vertex.price_provider) == ("google", "google")
+    assert gemini.family_prefixes == ("gemini-",) and vertex.family_prefixes == ()
+    assert gemini.base_url == "https://generativelanguage.googleapis.com/v1beta"
+    assert "gemini-2.5-flash" in gemini.model_ids() and "gemini-2.5-flash" in vertex.model_ids()
+    assert [info.id for info in models_for("gemini")] == [info.id for info in models_for("vertex")]
+    info = lookup("gemini-2.5-flash-preview-09-2025", "vertex")
+    assert info is not None and (info.context_window, info.max_output, info.provider) == (
+        1_048_576,
+        65_536,
+        "vertex",
+    )
