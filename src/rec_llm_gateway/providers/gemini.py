@@ -123,15 +123,7 @@ class GeminiProvider(HTTPProvider):
             params={"pageSize": 1},
             headers={**self._headers, **self.auth_headers()},
         )
-        await self._probe(http, request)
-
-    async def _probe(self, http: httpx.AsyncClient, request: httpx.Request) -> None:
-        try:
-            response = await http.send(request)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code >= 400:
-            raise self._scrubbed(self.parse_error(response.status_code, response.headers, response.content))
+        await self.check_health_with(http, request)
 
 
 _HEALTH_MODEL = "gemini-2.5-flash"
@@ -258,7 +250,7 @@ class VertexProvider(GeminiProvider):
         The model is the first configured one, else a GA model every region serves (not the newest
         catalog entry, which a project or region may not have yet)."""
         await self.authorize()
-        configured = [*self.settings.models, *self.settings.model_map]
+        configured = self.configured_models()
         model = self.upstream_model(configured[0]) if configured else _HEALTH_MODEL
         body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
         request = httpx.Request(
@@ -267,4 +259,4 @@ class VertexProvider(GeminiProvider):
             content=json.dumps(body).encode(),
             headers={**self._headers, **self.auth_headers()},
         )
-        await self._probe(http, request)
+        await self.check_health_with(http, request)
