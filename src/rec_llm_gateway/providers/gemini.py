@@ -18,8 +18,7 @@ import json
 import os
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
@@ -89,6 +88,10 @@ class GeminiProvider(HTTPProvider):
     # -- translation -----------------------------------------------------------------------------
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
+        return self.gemini_request(call, self.auth_headers())
+
+    def gemini_request(self, call: UpstreamCall, auth: dict[str, str]) -> httpx.Request:
+        """The ``generateContent`` (or stream) request for ``call``, with ``auth`` headers."""
         body = build_body(
             call.request, call.model, schema_mode=self.settings.tool_schema, safety_settings=self._safety
         )
@@ -97,7 +100,7 @@ class GeminiProvider(HTTPProvider):
             call,
             f"{self.model_url(call.model)}:{method}",
             json_body=body,
-            headers={**self._headers, **self.auth_headers()},
+            headers={**self._headers, **auth},
             params=_SSE if call.stream else None,
         )
 
@@ -206,9 +209,12 @@ class VertexProvider(GeminiProvider):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "project_id": self.project_id, "location": self.location}
 
-    def auth_headers(self) -> dict[str, str]:
-        # ``complete`` / ``stream`` fetched (or found) a fresh token just before building the request.
-        return {"authorization": f"Bearer {self.tokens.last or ''}"}
+    def build_request(self, call: UpstreamCall) -> httpx.Request:
+        raise NotImplementedError("Vertex requests need a token first: use build_request_async")
+
+    async def build_request_async(self, call: UpstreamCall) -> httpx.Request:
+        token = await self.authorize(call)
+        return self.gemini_request(call, {"authorization": f"Bearer {token}"})
 
     def model_url(self, model: str) -> str:
         project = self.project_id or self.credentials.project
@@ -223,7 +229,7 @@ class VertexProvider(GeminiProvider):
         )
 
     async def authorize(self, call: UpstreamCall | None = None) -> str:
-        """Make sure a fresh token is cached (fetching one in a thread when needed)."""
+        """A fresh access token (cached; fetched in a worker thread when needed)."""
         started = time.perf_counter()
         try:
             return await self.tokens.get()
@@ -231,25 +237,12 @@ class VertexProvider(GeminiProvider):
             if call is not None:  # waiting on Google's token endpoint is upstream time, not overhead
                 call.upstream_seconds += time.perf_counter() - started
 
-    async def complete(self, call: UpstreamCall) -> ChatResult:
-        await self.authorize(call)
-        return await super().complete(call)
-
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        await self.authorize(call)
-        inner = cast(AsyncGenerator[dict[str, Any], None], super().stream(call))
-        try:
-            async for chunk in inner:
-                yield chunk
-        finally:
-            await inner.aclose()  # closes the upstream response when the client goes away
-
     async def check_health(self, http: httpx.AsyncClient) -> None:
         """A token exchange, then ``countTokens`` (free) on a model: proves credentials and project.
 
         The model is the first configured one, else a GA model every region serves (not the newest
         catalog entry, which a project or region may not have yet)."""
-        await self.authorize()
+        token = await self.authorize()
         configured = self.configured_models()
         model = self.upstream_model(configured[0]) if configured else _HEALTH_MODEL
         body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
@@ -257,6 +250,6 @@ class VertexProvider(GeminiProvider):
             "POST",
             f"{self.model_url(model)}:countTokens",
             content=json.dumps(body).encode(),
-            headers={**self._headers, **self.auth_headers()},
+            headers={**self._headers, "authorization": f"Bearer {token}"},
         )
         await self.check_health_with(http, request)

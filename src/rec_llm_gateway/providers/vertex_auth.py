@@ -87,11 +87,6 @@ class TokenCache:
         # the loop also needs, e.g. for DNS lookups) with threads waiting on the lock.
         self._refreshing: dict[asyncio.AbstractEventLoop, asyncio.Future[str]] = {}
 
-    @property
-    def last(self) -> str | None:
-        """The most recently fetched token (what ``get`` returned last)."""
-        return self._token.value if self._token is not None else None
-
     def fresh(self) -> bool:
         return self._is_fresh(self._token)
 
