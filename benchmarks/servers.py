@@ -284,7 +284,6 @@ def gateway_app(upstream: str, variant: str = "plain") -> Any:
     from fastapi import FastAPI
 
     from rec_llm_gateway import Gateway
-
     from rec_llm_gateway.providers.registry import BUILTIN_TYPES
 
     providers: dict[str, Any] = {

@@ -43,10 +43,10 @@ class ModelInfo:
 
 @cache
 def _table() -> dict[str, dict[str, ModelInfo]]:
-    from . import anthropic, bedrock, openai
+    from . import anthropic, bedrock, gemini, openai
 
     table: dict[str, dict[str, ModelInfo]] = {}
-    for module in (openai, anthropic, bedrock):
+    for module in (openai, anthropic, bedrock, gemini):
         for info in module.MODELS:
             table.setdefault(info.provider, {})[info.id] = info
     return table

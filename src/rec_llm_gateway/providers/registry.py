@@ -25,6 +25,8 @@ BUILTIN_TYPES: Final[dict[str, str]] = {
     "openrouter": "openrouter:OpenRouterProvider",
     "bedrock": "bedrock:BedrockProvider",
     "echo": "echo:EchoProvider",
+    "gemini": "gemini:GeminiProvider",
+    "vertex": "gemini:VertexProvider",
     **{
         preset: f"openai:OPENAI_COMPATIBLE_PRESETS[{preset}]"
         for preset in ("groq", "mistral", "together", "deepseek", "fireworks", "xai", "ollama", "vllm")
