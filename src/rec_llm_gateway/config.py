@@ -30,6 +30,7 @@ __all__ = [
     "AuthConfig",
     "CorsConfig",
     "GatewayConfig",
+    "HttpConfig",
     "LimitsConfig",
     "PluginSpec",
     "PriceConfig",
@@ -148,6 +149,29 @@ class LimitsConfig(_Strict):
     max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
 
+class HttpConfig(_Strict):
+    """The shared upstream HTTP client."""
+
+    transport: Literal["auto", "aiohttp", "httpx"] = "auto"
+    """``auto``: aiohttp when installed (``rec-llm-gateway[fast]``, much faster under load), else httpx."""
+    max_connections: int = Field(1000, gt=0)
+    max_keepalive_connections: int = Field(200, gt=0)
+    keepalive_expiry: float = Field(60.0, gt=0)
+    trust_env: bool = True
+    """Honour ``HTTP(S)_PROXY`` / ``NO_PROXY`` from the environment."""
+
+    @model_validator(mode="after")
+    def _aiohttp_installed(self) -> HttpConfig:
+        if self.transport == "aiohttp":
+            try:
+                import aiohttp  # noqa: F401
+            except ImportError:
+                raise ValueError(
+                    "transport 'aiohttp' needs aiohttp: pip install 'rec-llm-gateway[fast]'"
+                ) from None
+        return self
+
+
 class TelemetryConfig(_Strict):
     capture_content: bool = False
 
@@ -178,6 +202,7 @@ class GatewayConfig(_Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     pricing: dict[str, PriceConfig] = Field(default_factory=dict)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     plugins: list[str | PluginSpec] = Field(default_factory=list)
     load_entry_points: bool = False

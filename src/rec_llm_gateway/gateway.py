@@ -19,7 +19,7 @@ from opentelemetry import metrics, trace
 
 from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error, send_json
 from .chat import ChatHandler
-from .config import GatewayConfig, PluginSpec, load_config_file, url_without_secrets
+from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file, url_without_secrets
 from .errors import ConfigError, GatewayError, InvalidRequestError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pricing import PriceTable, warm_up
@@ -39,12 +39,8 @@ logger = logging.getLogger("rec_llm_gateway")
 class _Runtime:
     """What the gateway opens per event loop: the shared upstream HTTP client and background tasks."""
 
-    def __init__(self) -> None:
-        self.http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60),
-            timeout=httpx.Timeout(60.0, connect=10.0),
-            follow_redirects=False,
-        )
+    def __init__(self, config: HttpConfig) -> None:
+        self.http = _http_client(config)
         self.tasks: set[asyncio.Task[Any]] = set()
 
     async def aclose(self) -> None:
@@ -187,7 +183,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         runtime = self._runtimes.get(loop)
         if runtime is None:
-            runtime = self._runtimes[loop] = _Runtime()
+            runtime = self._runtimes[loop] = _Runtime(self.config.http)
             if self._warm_up is None:
                 # The price table takes ~200 ms to import: load it now, off the event loop.
                 self._warm_up = loop.run_in_executor(None, warm_up)
@@ -386,6 +382,33 @@ class Gateway:
             "data": [record.to_dict() for record in records],
             "totals": self.usage.totals(),
         }
+
+
+def _http_client(config: HttpConfig) -> httpx.AsyncClient:
+    """The upstream client: httpx's API, on aiohttp's transport when available (see transport.py)."""
+    transport: httpx.AsyncBaseTransport | None = None
+    if config.transport != "httpx":
+        try:
+            from .transport import AiohttpTransport
+        except ImportError:
+            pass  # "auto" without aiohttp: httpx's own transport ("aiohttp" was checked in config)
+        else:
+            transport = AiohttpTransport(
+                max_connections=config.max_connections,
+                keepalive_expiry=config.keepalive_expiry,
+                trust_env=config.trust_env,
+            )
+    return httpx.AsyncClient(
+        transport=transport,
+        limits=httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_keepalive_connections,
+            keepalive_expiry=config.keepalive_expiry,
+        ),
+        timeout=httpx.Timeout(60.0, connect=10.0),
+        follow_redirects=False,
+        trust_env=config.trust_env,
+    )
 
 
 def _build_validators() -> None:
