@@ -354,10 +354,12 @@ class ChatHandler:
         exchange.route = route
         context.provider, context.model = route.provider.name, route.model
         context.attempts += 1
+        runtime = gateway.runtime()
         call = UpstreamCall(
             request=request,
             model=route.model,
-            http=gateway.http_client(),
+            http=runtime.http,
+            transport=runtime.transport,
             request_id=context.request_id,
             stream=stream,
             max_response_bytes=gateway.config.limits.max_response_bytes,

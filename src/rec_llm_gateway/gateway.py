@@ -40,7 +40,13 @@ class _Runtime:
     """What the gateway opens per event loop: the shared upstream HTTP client and background tasks."""
 
     def __init__(self, config: HttpConfig) -> None:
-        self.http = _http_client(config)
+        self.transport = _transport(config)
+        self.http = httpx.AsyncClient(
+            transport=self.transport,
+            timeout=httpx.Timeout(60.0, connect=10.0),
+            follow_redirects=False,
+            trust_env=config.trust_env,
+        )
         self.tasks: set[asyncio.Task[Any]] = set()
 
     async def aclose(self) -> None:
@@ -162,7 +168,7 @@ class Gateway:
     async def start(self) -> None:
         """Open upstream pools and background work on the running event loop (idempotent)."""
         self.check()
-        self._runtime()
+        self.runtime()
 
     async def aclose(self) -> None:
         """Close what ``start`` (or the first request) opened on this event loop."""
@@ -179,7 +185,8 @@ class Gateway:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def _runtime(self) -> _Runtime:
+    def runtime(self) -> _Runtime:
+        """What is open on the running event loop (opened on first use)."""
         loop = asyncio.get_running_loop()
         runtime = self._runtimes.get(loop)
         if runtime is None:
@@ -191,7 +198,7 @@ class Gateway:
 
     def http_client(self) -> httpx.AsyncClient:
         """The shared upstream client of the running event loop (opened on first use)."""
-        return self._runtime().http
+        return self.runtime().http
 
     # -- ASGI ------------------------------------------------------------------------------------
 
@@ -384,31 +391,25 @@ class Gateway:
         }
 
 
-def _http_client(config: HttpConfig) -> httpx.AsyncClient:
-    """The upstream client: httpx's API, on aiohttp's transport when available (see transport.py)."""
-    transport: httpx.AsyncBaseTransport | None = None
+def _transport(config: HttpConfig) -> httpx.AsyncBaseTransport:
+    """The upstream transport: aiohttp's when available (see transport.py), else httpx's own."""
     if config.transport != "httpx":
         try:
             from .transport import AiohttpTransport
         except ImportError:
-            pass  # "auto" without aiohttp: httpx's own transport ("aiohttp" was checked in config)
+            pass  # "auto" without aiohttp ("aiohttp" without it was refused by the config)
         else:
-            transport = AiohttpTransport(
+            return AiohttpTransport(
                 max_connections=config.max_connections,
                 keepalive_expiry=config.keepalive_expiry,
                 trust_env=config.trust_env,
             )
-    return httpx.AsyncClient(
-        transport=transport,
-        limits=httpx.Limits(
-            max_connections=config.max_connections,
-            max_keepalive_connections=config.max_keepalive_connections,
-            keepalive_expiry=config.keepalive_expiry,
-        ),
-        timeout=httpx.Timeout(60.0, connect=10.0),
-        follow_redirects=False,
-        trust_env=config.trust_env,
+    limits = httpx.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_keepalive_connections,
+        keepalive_expiry=config.keepalive_expiry,
     )
+    return httpx.AsyncHTTPTransport(limits=limits, trust_env=config.trust_env)
 
 
 def _build_validators() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -73,7 +74,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
-        self._trust_env = trust_env
+        # aiohttp's own trust_env looks the proxy up in a worker thread on every request; read the
+        # environment once instead and remember the answer per host.
+        self._proxies = urllib.request.getproxies() if trust_env else {}
+        self._proxy_for: dict[tuple[str, str], str | None] = {}
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -85,7 +89,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            trust_env=self._trust_env,
             auto_decompress=False,  # httpx decodes content-encoding itself
             skip_auto_headers=("User-Agent", "Accept-Encoding"),  # httpx already set them
         )
@@ -94,6 +97,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
         timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
+        proxy = self._proxy(request.url) if self._proxies else None
         try:
             content = request.content
         except httpx.RequestNotRead:
@@ -105,6 +109,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=content or None,
                 allow_redirects=False,
+                proxy=proxy,
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     connect=timeouts.get("pool"),
@@ -121,6 +126,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1"},
         )
+
+    def _proxy(self, url: httpx.URL) -> str | None:
+        key = (url.scheme, url.host)
+        if key not in self._proxy_for:
+            bypass = urllib.request.proxy_bypass(url.host)
+            self._proxy_for[key] = None if bypass else self._proxies.get(url.scheme)
+        return self._proxy_for[key]
 
     async def aclose(self) -> None:
         if self._session is not None:

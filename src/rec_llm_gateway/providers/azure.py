@@ -52,6 +52,7 @@ class AzureProvider(OpenAIProvider):
         super().__init__(name, settings)
         self.base_url = self.base_url.removesuffix("/openai")
         self._params = {"api-version": self.settings.api_version}
+        self._urls: dict[str, httpx.URL] = {}
 
     def auth_headers(self) -> dict[str, str]:
         key = self.next_key()
@@ -67,13 +68,14 @@ class AzureProvider(OpenAIProvider):
         return list(dict.fromkeys([*super().configured_models(), *self.settings.deployments]))
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
-        url = f"{self.base_url}/openai/deployments/{quote(call.model, safe='')}/chat/completions"
+        url = self._urls.get(call.model)
+        if url is None:  # parsed once per deployment, not per request
+            path = f"/openai/deployments/{quote(call.model, safe='')}/chat/completions"
+            url = httpx.URL(f"{self.base_url}{path}", params=self._params)
+            if len(self._urls) < 1024:
+                self._urls[call.model] = url
         return self.make_request(
-            call,
-            url,
-            json_body=self.build_payload(call),
-            headers={**self._headers, **self.auth_headers()},
-            params=self._params,
+            call, url, json_body=self.build_payload(call), headers={**self._headers, **self.auth_headers()}
         )
 
     async def check_health(self, http: httpx.AsyncClient) -> None:

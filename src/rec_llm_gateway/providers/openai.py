@@ -42,7 +42,7 @@ class OpenAIProvider(HTTPProvider):
 
     def __init__(self, name: str, settings: ProviderConfig) -> None:
         super().__init__(name, settings)
-        self._url = f"{self.base_url}/chat/completions"
+        self._url = httpx.URL(f"{self.base_url}/chat/completions")  # parsed once, not per request
         headers = {"content-type": "application/json", "accept": "application/json"}
         if self.settings.organization:
             headers["openai-organization"] = self.settings.organization
