@@ -156,10 +156,14 @@ class FakeUpstream:
             watcher.cancel()
 
     async def _answer(self, reply: Reply, send: Any, disconnected: asyncio.Event) -> None:
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
-        if reply.hang:
-            await asyncio.sleep(3600)
+        if reply.delay or reply.hang:
+            try:
+                await asyncio.wait_for(disconnected.wait(), 3600 if reply.hang else reply.delay)
+            except TimeoutError:
+                pass
+            else:  # the client (the gateway) hung up while we were "thinking"
+                self.closed_early += 1
+                return
         headers = [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
         if reply.sse is not None:
             content_type = reply.content_type or "text/event-stream"

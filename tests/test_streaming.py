@@ -177,3 +177,22 @@ def test_stream_chunks_keep_unknown_fields(server, upstream) -> None:
     upstream.reply(Reply(sse=frames))
     data = events(httpx.post(f"{url}/v1/chat/completions", json=CHAT).text)
     assert json.loads(data[1])["obfuscation"] == "abc"
+
+
+def test_client_disconnect_during_a_non_streaming_request_closes_the_upstream(openai_config, upstream) -> None:
+    seen: list[Any] = []
+
+    class Watch:
+        @hookimpl
+        def on_error(self, error, context):
+            seen.append((error.code, context.outcome))
+
+    with gateway_server(openai_config, plugins=[Watch()]) as (url, gateway):
+        upstream.reply(Reply(hang=True))
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/chat/completions", json={**CHAT, "stream": False}, timeout=0.5)
+        # the client gave up after 0.5 s: the gateway must hang up on the upstream too
+        assert wait_for(lambda: upstream.closed_early == 1, timeout=3)
+        assert wait_for(lambda: seen == [("client_disconnected", "client_disconnected")])
+        # and the next request is served normally
+        assert httpx.post(f"{url}/v1/chat/completions", json={**CHAT, "stream": False}).status_code == 200

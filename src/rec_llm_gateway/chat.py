@@ -139,7 +139,7 @@ class ChatHandler:
             if request.stream:
                 await self._stream(exchange, request, routes, receive, send)
             else:
-                await self._complete(exchange, request, routes, send)
+                await self._complete(exchange, request, routes, receive, send)
         except ClientDisconnected:
             await self._fail(exchange, ClientDisconnectedError("The client disconnected."), send)
         except GatewayError as error:
@@ -151,10 +151,29 @@ class ChatHandler:
     # -- non-streaming ---------------------------------------------------------------------------
 
     async def _complete(
-        self, exchange: _Exchange, request: ChatCompletionRequest, routes: list[Route], send: Send
+        self,
+        exchange: _Exchange,
+        request: ChatCompletionRequest,
+        routes: list[Route],
+        receive: Receive,
+        send: Send,
     ) -> None:
         gateway = self.gateway
-        result = await self._with_failover(exchange, request, routes, self._attempt_complete)
+        # A watcher cancels this task if the client goes away while the upstream is still thinking, so
+        # the upstream request is closed at once. It can only run while this task waits inside the
+        # try, so its cancellation always lands there (and cancelling it after is race-free).
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(receive, task))
+        try:
+            result = await self._with_failover(exchange, request, routes, self._attempt_complete)
+        except asyncio.CancelledError:
+            if not (watcher.done() and not watcher.cancelled()):
+                raise  # cancelled by someone else (server shutdown): let it through
+            task.uncancel()
+            raise ClientDisconnected from None
+        finally:
+            watcher.cancel()
         response = result.response
         latency = exchange.elapsed()
         if gateway.config.include_extensions:
@@ -231,6 +250,13 @@ class ChatHandler:
                 error = ClientDisconnectedError("The client disconnected mid-stream.")
             else:
                 pump.result()
+                if not assembler.finish_reasons():
+                    # The upstream closed the stream without ever saying it had finished: a cut-off
+                    # answer must not look like a complete one to the client.
+                    raise BadGatewayError(
+                        f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
+                        code="upstream_stream_truncated",
+                    )
                 self._price(exchange, attempt, TokenUsage.from_openai(assembler.usage))
                 extension = (
                     self._extension(exchange, exchange.elapsed())
@@ -511,6 +537,12 @@ class ChatHandler:
                 await send_error(send, error, exchange.response_headers)
         if gateway.hooks.has("on_error"):
             await gateway.hooks.call("on_error", exchange.span, error=error, context=context)
+
+
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` when the client goes away (the request body has already been read)."""
+    await _wait_for_disconnect(receive)
+    task.cancel()
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

@@ -8,6 +8,8 @@ Validation runs from the raw JSON bytes (``ChatCompletionRequest.from_json``) in
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,7 +33,9 @@ __all__ = [
 class _Open(BaseModel):
     """A wire object: unknown fields are kept and passed on."""
 
-    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="allow", strict=True, populate_by_name=True, defer_build=True, allow_inf_nan=False
+    )
 
 
 class TextPart(_Open):
@@ -169,9 +173,16 @@ class ChatCompletionRequest(_Open):
     def from_json(cls, body: bytes) -> ChatCompletionRequest:
         """Validate a request body, turning every problem into a 400 in OpenAI's envelope."""
         try:
-            return cls.model_validate_json(body)
+            request = cls.model_validate_json(body)
         except ValidationError as exc:
             raise _as_invalid_request(exc) from None
+        # Typed fields refuse NaN and infinities; unknown fields (at any depth) travel upstream as
+        # they are, and JSON has no way to write those numbers. Only bodies that could hold one (the
+        # NaN/Infinity tokens, or an exponent big enough to overflow) are walked.
+        where = _non_finite(request) if _MAYBE_NON_FINITE.search(body) else None
+        if where is not None:
+            raise InvalidRequestError(f"Invalid value for '{where}': numbers must be finite.", param=where)
+        return request
 
     @property
     def wants_stream_usage(self) -> bool:
@@ -193,6 +204,38 @@ class ChatCompletion(_Open):
     model: str
     choices: list[dict[str, Any]]
     usage: dict[str, Any] | None = None
+
+
+_MAYBE_NON_FINITE = re.compile(rb"NaN|Infinity|\d[eE]\+?\d{3}|\d{309}")
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN or infinity among ``value``'s unknown fields, or ``None``."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path or "(body)"
+    if isinstance(value, BaseModel):
+        for name, item in (value.__pydantic_extra__ or {}).items():
+            found = _non_finite(item, f"{path}.{name}" if path else name)
+            if found:
+                return found
+        for name in type(value).model_fields:
+            item = getattr(value, name)
+            if isinstance(item, BaseModel | list | dict):
+                found = _non_finite(item, f"{path}.{name}" if path else name)
+                if found:
+                    return found
+        return None
+    if isinstance(value, dict):
+        for name, item in value.items():
+            found = _non_finite(item, f"{path}.{name}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def content_text(content: Any) -> str:
