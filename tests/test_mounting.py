@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -143,3 +144,55 @@ async def test_streaming_through_asgi_sends_chunks_with_more_body() -> None:
     assert messages[-1]["body"].endswith(b"data: [DONE]\n\n")
     with contextlib.suppress(Exception):
         await communicator.wait(timeout=1)
+
+
+async def test_graceful_shutdown_lets_requests_finish(upstream) -> None:
+    from .support import Reply
+
+    gateway = Gateway({"providers": {"openai": {"base_url": f"{upstream.url}/v1", "models": ["m"]}}})
+    upstream.reply(
+        Reply(
+            json={
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": "late"}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+            delay=0.5,
+        )
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://t") as client:
+        slow = asyncio.create_task(client.post("/v1/chat/completions", json={**CHAT, "model": "openai:m"}))
+        await asyncio.sleep(0.2)  # the request is now waiting on the upstream
+        closing = asyncio.create_task(gateway.aclose())
+        await asyncio.sleep(0.05)
+        refused = await client.post("/v1/chat/completions", json=CHAT)
+        assert refused.status_code == 503
+        assert (await slow).json()["choices"][0]["message"]["content"] == "late"  # finished, not cut off
+        await closing
+    assert not gateway._runtimes
+    assert gateway.usage.get_by_provider("openai")[0].calls == 1  # usage kept
+
+
+async def test_shutdown_grace_is_bounded(upstream) -> None:
+    from .support import Reply
+
+    gateway = Gateway(
+        {
+            "limits": {"shutdown_grace_seconds": 0.2},
+            "providers": {"openai": {"base_url": f"{upstream.url}/v1"}},
+        }
+    )
+    upstream.reply(Reply(hang=True))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://t") as client:
+        stuck = asyncio.create_task(client.post("/v1/chat/completions", json={**CHAT, "model": "openai:m"}))
+        await asyncio.sleep(0.2)
+        started = asyncio.get_running_loop().time()
+        await gateway.aclose()
+        assert asyncio.get_running_loop().time() - started < 2
+        with contextlib.suppress(BaseException):
+            await stuck

@@ -179,7 +179,9 @@ def test_stream_chunks_keep_unknown_fields(server, upstream) -> None:
     assert json.loads(data[1])["obfuscation"] == "abc"
 
 
-def test_client_disconnect_during_a_non_streaming_request_closes_the_upstream(openai_config, upstream) -> None:
+def test_client_disconnect_during_a_non_streaming_request_closes_the_upstream(
+    openai_config, upstream
+) -> None:
     seen: list[Any] = []
 
     class Watch:
@@ -187,7 +189,7 @@ def test_client_disconnect_during_a_non_streaming_request_closes_the_upstream(op
         def on_error(self, error, context):
             seen.append((error.code, context.outcome))
 
-    with gateway_server(openai_config, plugins=[Watch()]) as (url, gateway):
+    with gateway_server(openai_config, plugins=[Watch()]) as (url, _):
         upstream.reply(Reply(hang=True))
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(f"{url}/v1/chat/completions", json={**CHAT, "stream": False}, timeout=0.5)

@@ -26,6 +26,7 @@ from .errors import (
     GatewayError,
     InternalError,
     InvalidRequestError,
+    ServiceUnavailableError,
     UpstreamTimeoutError,
 )
 from .hooks import CostEvent, FailoverEvent, RequestContext
@@ -96,9 +97,17 @@ class ChatHandler:
             response_headers=[(b"x-request-id", request_id.encode()), *extra_headers],
         )
         exchange.span, token = gateway.telemetry.start_request("", headers, request_id)
+        runtime = gateway.runtime()
+        task = asyncio.current_task()
+        if task is not None:
+            runtime.requests.add(task)
         try:
-            await self._serve(exchange, receive, send, headers)
+            if runtime.closing:
+                await self._fail(exchange, ServiceUnavailableError("The gateway is shutting down."), send)
+            else:
+                await self._serve(exchange, receive, send, headers)
         finally:
+            runtime.requests.discard(task)
             context = exchange.context
             gateway.telemetry.end_request(
                 exchange.span,

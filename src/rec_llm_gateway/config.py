@@ -147,6 +147,8 @@ class LimitsConfig(_Strict):
     max_messages: int = Field(10_000, gt=0)
     max_stream_seconds: float = Field(3600.0, gt=0)
     max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    """How long leaving ``async with gateway`` waits for requests in flight before cancelling them."""
 
 
 class HttpConfig(_Strict):

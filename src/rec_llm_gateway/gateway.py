@@ -48,12 +48,27 @@ class _Runtime:
             trust_env=config.trust_env,
         )
         self.tasks: set[asyncio.Task[Any]] = set()
+        """Background tasks (health checks): cancelled on close."""
+        self.requests: set[asyncio.Task[Any]] = set()
+        """Chat requests in flight: given time to finish on close."""
+        self.closing = False
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float) -> None:
+        """Let requests in flight finish (up to ``grace`` seconds), then cancel the rest and close."""
+        self.closing = True
+        if self.requests:
+            _, pending = await asyncio.wait(set(self.requests), timeout=grace)
+            if pending:
+                logger.warning(
+                    "%d request(s) still running after %gs of shutdown grace: cancelled", len(pending), grace
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=5)
         for task in self.tasks:
             task.cancel()
         if self.tasks:
-            await asyncio.wait(self.tasks)
+            await asyncio.wait(self.tasks, timeout=5)
         await self.http.aclose()
 
 
@@ -171,10 +186,17 @@ class Gateway:
         self.runtime()
 
     async def aclose(self) -> None:
-        """Close what ``start`` (or the first request) opened on this event loop."""
-        runtime = self._runtimes.pop(asyncio.get_running_loop(), None)
+        """Close what ``start`` (or the first request) opened on this event loop.
+
+        New requests are refused with a 503 from now on; requests in flight get
+        ``limits.shutdown_grace_seconds`` to finish, then are cancelled; background tasks are
+        cancelled and connection pools closed. Usage recorded so far is kept.
+        """
+        loop = asyncio.get_running_loop()
+        runtime = self._runtimes.get(loop)
         if runtime is not None:
-            await runtime.aclose()
+            await runtime.aclose(self.config.limits.shutdown_grace_seconds)
+            self._runtimes.pop(loop, None)
         for provider in self.providers.values():
             await provider.aclose()
 
