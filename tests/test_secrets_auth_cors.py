@@ -183,3 +183,32 @@ def test_request_id_is_returned_and_sane(upstream, openai_config) -> None:
             f"{url}/v1/chat/completions", json=CHAT, headers={"x-request-id": "a b<script>" + "x" * 200}
         )
         assert hostile.headers["x-request-id"].startswith("req_")
+
+
+def test_a_key_reads_its_own_usage_only(upstream, openai_config) -> None:
+    config = {**openai_config, "auth": {"api_keys": ["key-alpha-000001", "key-beta-0000002"]}}
+    with gateway_server(config) as (url, gateway):
+        alpha, beta = {"x-api-key": "key-alpha-000001"}, {"x-api-key": "key-beta-0000002"}
+        for _ in range(2):
+            httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=alpha)
+        httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=beta)
+        mine = httpx.get(f"{url}/usage", headers=alpha).json()
+        theirs = httpx.get(f"{url}/usage", headers=beta).json()
+        assert mine["totals"]["calls"] == 2
+        assert theirs["totals"]["calls"] == 1
+        assert {record["gateway_key_id"] for record in mine["data"]} == {mine["data"][0]["gateway_key_id"]}
+        assert mine["data"][0]["gateway_key_id"] != theirs["data"][0]["gateway_key_id"]
+        assert httpx.get(f"{url}/usage").status_code == 401
+        # in-process, the totals cover every key
+        [record] = gateway.usage.get_all()
+        assert (record.calls, record.gateway_key_id) == (3, None)
+
+
+def test_with_admin_keys_only_admins_read_usage(upstream, openai_config) -> None:
+    config = {**openai_config, "auth": {"api_keys": ["key-alpha-000001"], "admin_keys": ["admin-key-000001"]}}
+    with gateway_server(config) as (url, _):
+        httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers={"x-api-key": "key-alpha-000001"})
+        assert httpx.get(f"{url}/usage", headers={"x-api-key": "key-alpha-000001"}).status_code == 401
+        everything = httpx.get(f"{url}/usage", headers={"x-api-key": "admin-key-000001"}).json()
+        assert everything["totals"]["calls"] == 1
+        assert everything["data"][0]["gateway_key_id"] is None

@@ -448,6 +448,7 @@ class ChatHandler:
             cost_usd=None,
             latency_ms=0.0,
             error=True,
+            gateway_key_id=exchange.context.gateway_key_id,
         )
         if gateway.hooks.has("on_failover"):
             event = FailoverEvent(source_name, target_name, reason, attempt)
@@ -485,6 +486,7 @@ class ChatHandler:
                 cost_usd=context.cost_usd,
                 latency_ms=latency * 1000,
                 error=outcome != "success",
+                gateway_key_id=context.gateway_key_id,
             )
 
     async def _succeeded(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib
 import inspect
 import logging
@@ -298,8 +299,7 @@ class Gateway:
             await self._json(send, body, extra)
         elif path == "/usage":
             _allow(method, "GET")
-            self.auth.authenticate_admin(headers)
-            await self._json(send, self._usage_report(scope), extra)
+            await self._json(send, self._usage_report(scope, self._usage_scope(headers)), extra)
         else:
             raise NotFoundError(f"Unknown route: {method} {path}")
 
@@ -396,20 +396,33 @@ class Gateway:
             else None,
         }
 
-    def _usage_report(self, scope: Scope) -> dict[str, Any]:
+    def _usage_scope(self, headers: dict[str, str]) -> str | None:
+        """Whose usage the caller may read: ``""`` for everything, else its own gateway key id.
+
+        With admin keys configured only admins read usage (all of it); without them a gateway key
+        reads its own usage and never another key's; with no keys at all there is nobody to tell
+        apart (protect the route with admin keys).
+        """
+        if self.config.auth.admin_keys or not self.auth.enabled:
+            self.auth.authenticate_admin(headers)
+            return ""
+        return self.auth.authenticate(headers)
+
+    def _usage_report(self, scope: Scope, key_id: str | None) -> dict[str, Any]:
         query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
-        records = self.usage.get_all()
+        records = self.usage.get_all() if key_id == "" else self.usage.get_by_key(key_id)
         if "date" in query:
             try:
-                records = self.usage.get_by_date(query["date"][0])
+                day = dt.date.fromisoformat(query["date"][0])
             except ValueError:
                 raise InvalidRequestError("date must be YYYY-MM-DD", param="date") from None
+            records = [record for record in records if record.date == day]
         if "provider" in query:
             records = [record for record in records if record.provider == query["provider"][0]]
         return {
             "object": "list",
             "data": [record.to_dict() for record in records],
-            "totals": self.usage.totals(),
+            "totals": self.usage.totals(records),
         }
 
 

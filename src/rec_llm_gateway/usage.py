@@ -76,6 +76,8 @@ class UsageRecord:
     date: dt.date
     provider: str
     model: str
+    gateway_key_id: str | None = None
+    """Set on records of one gateway key (``get_by_key``); ``None`` on totals over all keys."""
     calls: int = 0
     errors: int = 0
     prompt_tokens: int = 0
@@ -107,7 +109,8 @@ class UsageTracker:
     """
 
     def __init__(self) -> None:
-        self._records: dict[tuple[dt.date, str, str], UsageRecord] = {}
+        # Kept per gateway key too, so that a key can be shown its own usage and nobody else's.
+        self._records: dict[tuple[dt.date, str, str, str | None], UsageRecord] = {}
         # Requests may finish on several event loops (threads) at once; a lock keeps sums exact.
         self._lock = threading.Lock()
 
@@ -120,13 +123,16 @@ class UsageTracker:
         cost_usd: float | None,
         latency_ms: float,
         error: bool,
+        gateway_key_id: str | None = None,
         day: dt.date | None = None,
     ) -> None:
-        key = (day or dt.datetime.now(dt.UTC).date(), provider, model)
+        key = (day or dt.datetime.now(dt.UTC).date(), provider, model, gateway_key_id)
         with self._lock:
             record = self._records.get(key)
             if record is None:
-                record = self._records[key] = UsageRecord(date=key[0], provider=provider, model=model)
+                record = self._records[key] = UsageRecord(
+                    date=key[0], provider=provider, model=model, gateway_key_id=gateway_key_id
+                )
             record.calls += 1
             record.errors += error
             record.total_latency_ms += latency_ms
@@ -138,9 +144,22 @@ class UsageTracker:
                 record.cost_usd = (record.cost_usd or 0.0) + cost_usd
 
     def get_all(self) -> list[UsageRecord]:
+        """One record per (date, provider, model), summed over gateway keys."""
+        merged: dict[tuple[dt.date, str, str], UsageRecord] = {}
+        with self._lock:
+            for (day, provider, model, _), record in self._records.items():
+                total = merged.get((day, provider, model))
+                if total is None:
+                    merged[(day, provider, model)] = replace(record, gateway_key_id=None)
+                else:
+                    _add(total, record)
+        return list(merged.values())
+
+    def get_by_key(self, gateway_key_id: str | None) -> list[UsageRecord]:
+        """The records of one gateway key (``context.gateway_key_id``), per (date, provider, model)."""
         with self._lock:
             # Snapshots: the live records keep changing under the lock.
-            return [replace(record) for record in self._records.values()]
+            return [replace(record) for key, record in self._records.items() if key[3] == gateway_key_id]
 
     def get_by_date(self, day: dt.date | str) -> list[UsageRecord]:
         wanted = dt.date.fromisoformat(day) if isinstance(day, str) else day
@@ -149,8 +168,9 @@ class UsageTracker:
     def get_by_provider(self, provider: str) -> list[UsageRecord]:
         return [record for record in self.get_all() if record.provider == provider]
 
-    def totals(self) -> dict[str, Any]:
-        records = self.get_all()
+    def totals(self, records: list[UsageRecord] | None = None) -> dict[str, Any]:
+        """Sums over ``records`` (default: everything)."""
+        records = self.get_all() if records is None else records
         costs = [record.cost_usd for record in records if record.cost_usd is not None]
         return {
             "calls": sum(record.calls for record in records),
@@ -158,3 +178,14 @@ class UsageTracker:
             "total_tokens": sum(record.total_tokens for record in records),
             "cost_usd": sum(costs) if costs else None,
         }
+
+
+def _add(total: UsageRecord, record: UsageRecord) -> None:
+    total.calls += record.calls
+    total.errors += record.errors
+    total.prompt_tokens += record.prompt_tokens
+    total.completion_tokens += record.completion_tokens
+    total.total_tokens += record.total_tokens
+    total.total_latency_ms += record.total_latency_ms
+    if record.cost_usd is not None:
+        total.cost_usd = (total.cost_usd or 0.0) + record.cost_usd
