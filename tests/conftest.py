@@ -51,3 +51,13 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Capture every log record at DEBUG (for secret scans)."""
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print how many cases each generated suite ran (fuzz, fault matrix, disconnects, ...)."""
+    from .support import CASE_COUNTS
+
+    if CASE_COUNTS:
+        terminalreporter.section("generated cases")
+        for suite, cases in sorted(CASE_COUNTS.items()):
+            terminalreporter.write_line(f"{suite}: {cases} cases")

@@ -380,3 +380,13 @@ def traffic_dir() -> Path | None:
     if not value or not Path(value).is_dir():
         return None
     return Path(value)
+
+
+# -- case counts for the test summary --------------------------------------------------------------
+
+CASE_COUNTS: dict[str, int] = {}
+
+
+def count_cases(suite: str, cases: int = 1) -> None:
+    """Add ``cases`` to ``suite``'s count; the totals are printed at the end of the test run."""
+    CASE_COUNTS[suite] = CASE_COUNTS.get(suite, 0) + cases
