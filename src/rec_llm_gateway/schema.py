@@ -9,7 +9,6 @@ Validation runs from the raw JSON bytes (``ChatCompletionRequest.from_json``) in
 from __future__ import annotations
 
 import math
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -179,7 +178,7 @@ class ChatCompletionRequest(_Open):
         # Typed fields refuse NaN and infinities; unknown fields (at any depth) travel upstream as
         # they are, and JSON has no way to write those numbers. Only bodies that could hold one (the
         # NaN/Infinity tokens, or an exponent big enough to overflow) are walked.
-        where = _non_finite(request) if _MAYBE_NON_FINITE.search(body) else None
+        where = _non_finite(request) if _maybe_non_finite(body) else None
         if where is not None:
             raise InvalidRequestError(f"Invalid value for '{where}': numbers must be finite.", param=where)
         return request
@@ -206,7 +205,22 @@ class ChatCompletion(_Open):
     usage: dict[str, Any] | None = None
 
 
-_MAYBE_NON_FINITE = re.compile(rb"NaN|Infinity|\d[eE]\+?\d{3}|\d{309}")
+# A float overflows to infinity only if its integer digits plus its exponent reach 309: so either the
+# exponent has 3+ digits, or (with an exponent of at most 99) the mantissa has 210+ digits. The old
+# regex only looked for 309-digit runs, missing `1` + 290 zeros + `e20` (an infinity passed through),
+# and its digit-run branch cost O(309 * n) on long runs of digits (seconds for a 10 MB body). Mapping
+# every digit to `0` and searching for fixed substrings is linear and several times faster on
+# ordinary bodies too (both found by the fuzz suite).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
+_LONG_DIGIT_RUN = b"0" * 200
+
+
+def _maybe_non_finite(body: bytes) -> bool:
+    """Whether ``body`` could hold NaN or an infinity (a cheap pre-check before walking the request)."""
+    if b"NaN" in body or b"Infinity" in body:
+        return True
+    digits = body.translate(_DIGITS_AS_ZERO)
+    return b"0e000" in digits or b"0e+000" in digits or _LONG_DIGIT_RUN in digits
 
 
 def _non_finite(value: Any, path: str = "") -> str | None:
