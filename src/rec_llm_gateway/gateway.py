@@ -8,6 +8,7 @@ import importlib
 import inspect
 import logging
 import os
+import re
 import time
 import weakref
 from collections.abc import Iterable, Mapping
@@ -300,6 +301,11 @@ class Gateway:
         elif path == "/usage":
             _allow(method, "GET")
             await self._json(send, self._usage_report(scope, self._usage_scope(headers)), extra)
+        elif path == "/openapi.json":
+            _allow(method, "GET")
+            from .openapi import openapi_json  # lazily: the description is built on first use
+
+            await send_json(send, 200, openapi_json(scope.get("root_path") or ""), extra)
         else:
             raise NotFoundError(f"Unknown route: {method} {path}")
 
@@ -409,10 +415,14 @@ class Gateway:
         return self.auth.authenticate(headers)
 
     def _usage_report(self, scope: Scope, key_id: str | None) -> dict[str, Any]:
-        query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+        # Blank values kept: `?date=` is a bad date, not "no filter". And only YYYY-MM-DD: fromisoformat
+        # alone also takes "20240101" and week dates such as "2024-W01-1" (found by schemathesis).
+        query = parse_qs((scope.get("query_string") or b"").decode("latin-1"), keep_blank_values=True)
         records = self.usage.get_all() if key_id == "" else self.usage.get_by_key(key_id)
         if "date" in query:
             try:
+                if not _ISO_DATE.fullmatch(query["date"][0]):
+                    raise ValueError
                 day = dt.date.fromisoformat(query["date"][0])
             except ValueError:
                 raise InvalidRequestError("date must be YYYY-MM-DD", param="date") from None
@@ -452,6 +462,9 @@ def _build_validators() -> None:
     at construction, so that the first request does not pay for it."""
     ChatCompletionRequest.model_rebuild()
     ChatCompletion.model_rebuild()
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _allow(method: str, allowed: str) -> None:

@@ -1,0 +1,365 @@
+"""The gateway's own OpenAPI 3.1 description, served at ``GET /openapi.json`` (relative to the mount).
+
+Request and response bodies come from the pydantic wire models (``schema.py``); the admin routes'
+shapes are small pydantic models here, used only for the description. The document is built once
+(on the first request for it: this module is imported lazily, so ``import rec_llm_gateway`` stays
+light) and cached per mount path, which it names as its server URL.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from .schema import ChatCompletion, ChatCompletionRequest
+
+__all__ = ["openapi_document", "openapi_json"]
+
+_VERSION = "0.1.0"
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ChatCompletionChunk(_Doc):
+    """One event of a stream; the usage (when asked for) rides on a last chunk with no choices."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """Every failure, on every route: OpenAI's error envelope."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
+class Capabilities(_Doc):
+    tools: bool | None = None
+    vision: bool | None = None
+    json_: bool | None = Field(None, alias="json")
+    streaming: bool | None = None
+    reasoning: bool | None = None
+
+
+class Model(_Doc):
+    """A model the gateway can route, as ``provider:model`` (catalog fields when known)."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    capabilities: Capabilities | None = None
+
+
+class ModelList(_Doc):
+    object: Literal["list"]
+    data: list[Model]
+
+
+class Health(_Doc):
+    status: Literal["ok"]
+    providers: int
+
+
+class ProviderInfo(_Doc):
+    """A configured provider (never its keys), or a disabled one with the reason."""
+
+    name: str
+    enabled: bool
+    type: str | None = None
+    models: list[str] | None = None
+    base_url: str | None = None
+    reason: str | None = None
+
+
+class ProviderList(_Doc):
+    object: Literal["list"]
+    data: list[ProviderInfo]
+
+
+class ProviderHealth(_Doc):
+    name: str
+    status: Literal["healthy", "unhealthy"]
+    latency_ms: float
+    last_check: float
+    error: str | None
+
+
+class ProviderStats(_Doc):
+    name: str
+    requests: int
+    errors: int
+    total_tokens: int
+    avg_latency_ms: float | None
+
+
+class UsageRecord(_Doc):
+    date: str
+    provider: str
+    model: str
+    gateway_key_id: str | None
+    calls: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float | None
+    avg_latency_ms: float
+
+
+class UsageTotals(_Doc):
+    calls: int
+    errors: int
+    total_tokens: int
+    cost_usd: float | None
+
+
+class UsageReport(_Doc):
+    object: Literal["list"]
+    data: list[UsageRecord]
+    totals: UsageTotals
+
+
+_REF = "#/components/schemas/{model}"
+_ERRORS = {
+    400: "Invalid request: not JSON, wrong types, a malformed model name, a bad query parameter.",
+    401: "Missing or wrong gateway key (only when the gateway is configured with keys).",
+    403: "Rejected by a pre_request hook.",
+    404: "Unknown model, provider or route.",
+    405: "Wrong method (the Allow header names the right one).",
+    413: "Body larger than limits.max_body_bytes.",
+    429: "Rate limited upstream (Retry-After passed on).",
+    500: "A bug in the gateway or a provider (details only in the log).",
+    502: "Upstream unreachable, 5xx, cut off or answered garbage.",
+    503: "No healthy provider, or the gateway is shutting down.",
+    504: "Upstream timeout.",
+}
+# OpenAPI 3.1 describes an event stream one event at a time: each `data` is a chunk as JSON, an error
+# (after the stream has started), or the closing [DONE].
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "anyOf": [
+                {"const": "[DONE]"},
+                {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "anyOf": [
+                            {"$ref": _REF.format(model="ChatCompletionChunk")},
+                            {"$ref": _REF.format(model="ErrorResponse")},
+                        ]
+                    },
+                },
+            ]
+        }
+    },
+}
+_CHAT_ERRORS = (400, 401, 403, 404, 405, 413, 429, 500, 502, 503, 504)
+_ADMIN_ERRORS = (401, 405, 500)
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {
+        "description": _ERRORS[status],
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}},
+    }
+
+
+def _ok(model: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}},
+    }
+
+
+def _get(
+    operation_id: str,
+    summary: str,
+    model: str,
+    errors: tuple[int, ...],
+    *,
+    parameters: list[dict[str, Any]] | None = None,
+    public: bool = False,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "responses": {"200": _ok(model, summary)} | {str(status): _error(status) for status in errors},
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    if public:
+        operation["security"] = []
+    return {"get": operation}
+
+
+def _path_parameter(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+def _build() -> dict[str, Any]:
+    _, top = models_json_schema(
+        [
+            (ChatCompletionRequest, "validation"),
+            (ChatCompletion, "serialization"),
+            (ChatCompletionChunk, "serialization"),
+            (ErrorResponse, "serialization"),
+            (ModelList, "serialization"),
+            (Health, "serialization"),
+            (ProviderList, "serialization"),
+            (ProviderHealth, "serialization"),
+            (ProviderStats, "serialization"),
+            (UsageReport, "serialization"),
+        ],
+        ref_template=_REF,
+    )
+    schemas = top.get("$defs", {})
+    schemas["ChatCompletionRequest"]["properties"]["model"].update(
+        pattern=_model_pattern(),
+        description="A model name, or provider:model (split on the first colon; neither part empty, "
+        "no surrounding whitespace). A malformed name is a 400 invalid_model, an unknown provider a 404.",
+    )
+    chat_errors = {str(status): _error(status) for status in _CHAT_ERRORS}
+    chat = {
+        "operationId": "createChatCompletion",
+        "summary": "OpenAI chat completions, routed to a provider (JSON, or an SSE stream)",
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model="ChatCompletionRequest")}}},
+        },
+        "responses": {
+            "200": {
+                "description": "A chat.completion; with stream: true, chat.completion.chunk events.",
+                "headers": {"x-request-id": {"schema": {"type": "string"}}},
+                "content": {
+                    "application/json": {"schema": {"$ref": _REF.format(model="ChatCompletion")}},
+                    "text/event-stream": {"schema": _SSE_EVENT},
+                },
+            },
+            **chat_errors,
+        },
+    }
+    name = _path_parameter("name", "A configured provider's name.")
+    paths = {
+        "/v1/chat/completions": {"post": chat},
+        "/v1/models": _get("listModels", "The models the gateway can route", "ModelList", (401, 405, 500)),
+        "/v1/models/{id}": _get(
+            "retrieveModel",
+            "One model",
+            "Model",
+            (401, 404, 405, 500),
+            parameters=[_path_parameter("id", "A model id, usually provider:model.")],
+        ),
+        "/health": _get("health", "Liveness of the gateway itself", "Health", (405, 500), public=True),
+        "/providers": _get(
+            "listProviders", "Configured providers, never their keys", "ProviderList", _ADMIN_ERRORS
+        ),
+        "/providers/{name}/health": _get(
+            "providerHealth",
+            "A live check of one provider",
+            "ProviderHealth",
+            (401, 404, 405, 500),
+            parameters=[name],
+        ),
+        "/providers/{name}/stats": _get(
+            "providerStats",
+            "Requests, errors, tokens and latency of one provider",
+            "ProviderStats",
+            (401, 404, 405, 500),
+            parameters=[name],
+        ),
+        "/usage": _get(
+            "usage",
+            "Usage records (a gateway key reads its own; an admin key reads all)",
+            "UsageReport",
+            (400, 401, 405, 500),
+            parameters=[
+                {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "provider", "in": "query", "schema": {"type": "string"}},
+            ],
+        ),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "rec-llm-gateway",
+            "version": _VERSION,
+            "description": "An OpenAI-compatible LLM gateway. Paths are relative to where it is mounted; "
+            "every error is OpenAI's envelope.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A gateway key."},
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": "A gateway key.",
+                },
+            },
+        },
+        # Keys are needed only when the gateway is configured with them: `{}` makes that optional.
+        "security": [{"bearer": []}, {"apiKey": []}, {}],
+    }
+
+
+def _model_pattern() -> str:
+    """``routing.resolve``'s rule for well-formed model names, as an ECMA-262 regex.
+
+    "Whitespace" is what Python's ``str.strip`` removes, which is more than ECMA's ``\\s``, so the
+    class is spelled out.
+    """
+    space = "".join(f"\\u{ord(char):04x}" for char in map(chr, range(0x3001)) if char.isspace())
+    edge = f"[^:{space}]"  # a character that may start or end a part
+    # [\\s\\S], not ".": ECMA's dot stops at line terminators.
+    return f"^{edge}(?:[^:]*{edge})?(?::[^:{space}](?:[\\s\\S]*[^{space}])?)?$"
+
+
+@functools.cache
+def _base() -> dict[str, Any]:
+    return _build()
+
+
+def openapi_document(root_path: str = "") -> dict[str, Any]:
+    """The description, with the mount path as its server URL."""
+    return {**_base(), "servers": [{"url": root_path or "/"}]}
+
+
+@functools.lru_cache(maxsize=16)
+def openapi_json(root_path: str = "") -> bytes:
+    """``openapi_document(root_path)`` as JSON bytes (cached per mount path)."""
+    return pydantic_core.to_json(openapi_document(root_path))
