@@ -239,8 +239,15 @@ class Gateway:
         try:
             if method == "OPTIONS" and self.cors is not None and "access-control-request-method" in headers:
                 preflight = self.cors.preflight_headers(headers)
-                status = 204 if preflight is not None else 403
-                await send({"type": "http.response.start", "status": status, "headers": preflight or []})
+                if preflight is None:
+                    # A refusal is an error like any other: in the envelope (it was an empty 403).
+                    raise GatewayError(
+                        "CORS preflight refused: the origin is not allowed.",
+                        status_code=403,
+                        error_type="permission_error",
+                        code="cors_origin_not_allowed",
+                    )
+                await send({"type": "http.response.start", "status": 204, "headers": preflight})
                 await send({"type": "http.response.body", "body": b""})
                 return
             if path in ("/v1/chat/completions", "/chat/completions"):

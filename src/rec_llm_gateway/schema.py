@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 
+MAX_MODEL_LENGTH = 2048
+
+
 class _Open(BaseModel):
     """A wire object: unknown fields are kept and passed on."""
 
@@ -147,7 +150,9 @@ class Tool(_Open):
 class ChatCompletionRequest(_Open):
     """``POST /v1/chat/completions`` body. Unknown fields are kept (``request.model_extra``)."""
 
-    model: str
+    # Bounded: the router caches routes by model name, so names of megabytes would be kept in memory
+    # (4096 of them). 2048 is AWS Bedrock's own limit on a model id or ARN, the longest in use.
+    model: Annotated[str, Field(max_length=MAX_MODEL_LENGTH)]
     messages: Annotated[list[Message], Field(min_length=1)]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
@@ -270,7 +275,12 @@ def _as_invalid_request(exc: ValidationError) -> InvalidRequestError:
     # is the branch the client was evidently aiming at.
     first = max(errors, key=lambda error: len(error["loc"]))
     if first["type"] == "json_invalid":
-        return InvalidRequestError("The request body is not valid JSON.", code="invalid_json")
+        # The parser's reason and position ("lone leading surrogate in hex escape at line 1 column
+        # 45", "recursion limit exceeded ..."): without it, valid-looking JSON refused for nesting
+        # deeper than 200 or an escaped lone surrogate left the client guessing.
+        reason = (first.get("ctx") or {}).get("error")
+        detail = f": {reason}" if isinstance(reason, str) and reason else ""
+        return InvalidRequestError(f"The request body is not valid JSON{detail}.", code="invalid_json")
     if first["type"] == "model_type" and not first["loc"]:
         return InvalidRequestError("The request body must be a JSON object.", code="invalid_body")
     param = _param_path(first["loc"])
