@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rec_llm_gateway import Gateway, GatewayMiddleware
+from rec_llm_gateway.errors import GatewayError
+from rec_llm_gateway.providers.base import UpstreamCall
+from rec_llm_gateway.schema import ChatCompletionRequest
 
 from .fuzz_support import (
     METHODS,
@@ -63,6 +67,8 @@ class Env:
     locked: Gateway
     mounted: GatewayMiddleware
     client: httpx.AsyncClient
+    translators: Gateway
+    upstream_client: httpx.AsyncClient
 
     def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return self.runner.run(asyncio.wait_for(coroutine, TIMEOUT))
@@ -89,9 +95,11 @@ def env() -> Iterator[Env]:
         transport=httpx.ASGITransport(app=open_gateway), base_url="http://gateway", timeout=TIMEOUT
     )
     mounted = GatewayMiddleware(hello_app, gateway=open_gateway, path_prefix="/llm")
+    upstream_client = httpx.AsyncClient()
     try:
-        yield Env(runner, open_gateway, locked, mounted, client)
+        yield Env(runner, open_gateway, locked, mounted, client, Gateway(TRANSLATORS), upstream_client)
     finally:
+        runner.run(upstream_client.aclose())
         runner.run(client.aclose())
         runner.run(open_gateway.aclose())
         runner.run(locked.aclose())
@@ -130,6 +138,51 @@ def test_numbers_anywhere(env: Env, value: Any) -> None:
 def test_raw_bodies_are_refused(env: Env, body: bytes, content_type: str) -> None:
     count_cases("fuzz: raw bodies")
     check_chat_outcome(env.post(body, {"content-type": content_type}), body, limit=LIMIT)
+
+
+# -- provider translation ------------------------------------------------------------------------
+
+_NOWHERE = "http://127.0.0.1:9"  # never contacted: only the upstream requests are built
+TRANSLATORS = {
+    "providers": {
+        "openai": {"api_key": "sk-fuzz-0123456789", "base_url": f"{_NOWHERE}/v1"},
+        "azure": {"type": "azure", "api_key": "k", "base_url": _NOWHERE, "api_version": "2024-06-01"},
+        "anthropic": {"api_key": "k", "base_url": _NOWHERE},
+        "gemini": {"api_key": "k", "base_url": _NOWHERE},
+        "bedrock": {
+            "type": "bedrock",
+            "region": "us-east-1",
+            "aws_access_key_id": "AKIAFUZZFUZZFUZZFUZZ",
+            "aws_secret_access_key": "fuzz-secret",
+            "base_url": _NOWHERE,
+            "control_plane_url": _NOWHERE,
+        },
+    }
+}
+
+
+@fuzz_settings(250)
+@given(value=chat_requests | mutated_requests(), stream=st.booleans())
+def test_provider_translation_never_crashes(env: Env, value: Any, stream: bool) -> None:
+    """Whatever the gateway accepts, every built-in provider translates or refuses with a 4xx."""
+    count_cases("fuzz: provider translation")
+    try:
+        request = ChatCompletionRequest.from_json(encode(value))
+    except GatewayError:
+        return
+    for name, provider in env.translators.providers.items():
+        call = UpstreamCall(
+            request=request, model="m-1", http=env.upstream_client, request_id="r", stream=stream
+        )
+        try:
+            built = env.run(provider.build_request_async(call))
+        except GatewayError as error:
+            refused: GatewayError | None = error
+        else:
+            refused = None
+            if built.content:
+                json.loads(built.content)
+        assert refused is None or refused.status_code < 500, (name, refused)
 
 
 # -- headers and body delivery ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from rec_llm_gateway import Gateway
 from rec_llm_gateway.asgi import request_id_from
+from rec_llm_gateway.errors import GatewayError
 from rec_llm_gateway.schema import MAX_MODEL_LENGTH, ChatCompletionRequest, _maybe_non_finite
 
 from .fuzz_support import call_asgi, check_response
@@ -211,3 +212,46 @@ def test_regressions_hold_over_http_too() -> None:
         )
         assert response.status_code == 400
         assert httpx.get(f"{url}/usage?date=").status_code == 400
+
+
+# -- tool_choice: {"type": "function", "function": 5} crashed Bedrock's translation (a 500) ---------
+
+
+@pytest.mark.parametrize("function", [5, "f", [1], {"name": 5}])
+def test_a_malformed_tool_choice_function_is_a_400(gateway: Gateway, function: Any) -> None:
+    body = json.dumps({**CHAT, "tool_choice": {"type": "function", "function": function}}).encode()
+    answer = run(gateway, "POST", "/v1/chat/completions", body_chunks=[body])
+    error = check_response(answer)["error"]
+    assert (answer.status, error["param"]) == (400, "tool_choice")
+
+
+def test_bedrock_translates_or_refuses_any_accepted_tool_choice() -> None:
+    from rec_llm_gateway.providers.base import UpstreamCall
+
+    bedrock = Gateway(
+        {
+            "providers": {
+                "bedrock": {
+                    "region": "us-east-1",
+                    "aws_access_key_id": "AKIAFUZZFUZZFUZZFUZZ",
+                    "aws_secret_access_key": "fuzz-secret",
+                    "base_url": "http://127.0.0.1:9",
+                    "control_plane_url": "http://127.0.0.1:9",
+                }
+            }
+        }
+    ).providers["bedrock"]
+    for choice in ({"type": "function", "function": {}}, {"type": "function"}, {"function": {}}):
+        body = json.dumps(
+            {**CHAT, "tool_choice": choice, "tools": [{"type": "function", "function": {"name": "f"}}]}
+        )
+        request = ChatCompletionRequest.from_json(body.encode())
+
+        async def build() -> Any:
+            async with httpx.AsyncClient() as http:
+                call = UpstreamCall(request=request, model="m", http=http, request_id="r")
+                return await bedrock.build_request_async(call)
+
+        with pytest.raises(GatewayError) as caught:
+            asyncio.run(build())
+        assert caught.value.status_code == 400

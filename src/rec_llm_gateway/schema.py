@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import InvalidRequestError
 
@@ -172,6 +173,22 @@ class ChatCompletionRequest(_Open):
     response_format: dict[str, Any] | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice_shape(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        # Providers read `function.name` from the object form ({"type": "function", "function":
+        # {"name": ...}}); `"function": 5` crashed Bedrock's translation with a 500 (found by the
+        # fuzz suite). Runs only when a client sends tool_choice.
+        if isinstance(value, dict):
+            function = value.get("function")
+            if function is not None and not (
+                isinstance(function, dict) and isinstance(function.get("name", ""), str)
+            ):
+                raise PydanticCustomError(
+                    "tool_choice_function", "'function' must be an object with a string 'name'"
+                )
+        return value
 
     @classmethod
     def from_json(cls, body: bytes) -> ChatCompletionRequest:
