@@ -81,6 +81,11 @@ def encode(value: Any, *, ascii_only: bool = True) -> bytes:
 
 
 def _write(value: Any, ascii_only: bool) -> str:
+    if isinstance(value, list | dict) and len(value) > 16:
+        try:  # the C encoder, for big plain subtrees; Raw and Pairs make it give up
+            return json.dumps(value, ensure_ascii=ascii_only, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            pass
     if isinstance(value, Raw):
         return value.text
     if isinstance(value, str):

@@ -109,7 +109,7 @@ def env() -> Iterator[Env]:
 # -- bodies -------------------------------------------------------------------------------------------
 
 
-@fuzz_settings(300)
+@fuzz_settings(200)
 @given(request=chat_requests)
 def test_valid_requests_get_the_echo_answer(env: Env, request: dict[str, Any]) -> None:
     count_cases("fuzz: valid requests")
@@ -117,7 +117,7 @@ def test_valid_requests_get_the_echo_answer(env: Env, request: dict[str, Any]) -
     check_chat_outcome(env.post(body), body, limit=LIMIT, request=request)
 
 
-@fuzz_settings(1200)
+@fuzz_settings(800)
 @given(value=mutated_requests(), ascii_only=st.booleans())
 def test_mutated_requests_are_answered_or_refused(env: Env, value: Any, ascii_only: bool) -> None:
     count_cases("fuzz: mutated bodies")
@@ -125,7 +125,7 @@ def test_mutated_requests_are_answered_or_refused(env: Env, value: Any, ascii_on
     check_chat_outcome(env.post(body), body, limit=LIMIT)
 
 
-@fuzz_settings(250)
+@fuzz_settings(150)
 @given(value=requests_with_numbers())
 def test_numbers_anywhere(env: Env, value: Any) -> None:
     count_cases("fuzz: numbers")
@@ -133,7 +133,7 @@ def test_numbers_anywhere(env: Env, value: Any) -> None:
     check_chat_outcome(env.post(body), body, limit=LIMIT)
 
 
-@fuzz_settings(500)
+@fuzz_settings(400)
 @given(body=raw_bodies, content_type=st.sampled_from(["application/json", "text/plain", ""]))
 def test_raw_bodies_are_refused(env: Env, body: bytes, content_type: str) -> None:
     count_cases("fuzz: raw bodies")
@@ -161,7 +161,7 @@ TRANSLATORS = {
 }
 
 
-@fuzz_settings(250)
+@fuzz_settings(150)
 @given(value=chat_requests | mutated_requests(), stream=st.booleans())
 def test_provider_translation_never_crashes(env: Env, value: Any, stream: bool) -> None:
     """Whatever the gateway accepts, every built-in provider translates or refuses with a 4xx."""
@@ -199,7 +199,7 @@ def deliveries(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return body, [body[start:end] for start, end in itertools.pairwise(edges)]
 
 
-@fuzz_settings(600)
+@fuzz_settings(500)
 @given(
     headers=header_lists(),
     delivery=deliveries(),

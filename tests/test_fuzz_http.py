@@ -258,7 +258,7 @@ def parse_response(data: bytes) -> Answer:
     return Answer(status, headers, body)
 
 
-@fuzz_settings(200)
+@fuzz_settings(150)
 @given(request=raw_requests())
 def test_raw_requests_over_a_socket(server: Server, request: RawRequest) -> None:
     count_cases("fuzz: http raw")

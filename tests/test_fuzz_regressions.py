@@ -255,3 +255,32 @@ def test_bedrock_translates_or_refuses_any_accepted_tool_choice() -> None:
         with pytest.raises(GatewayError) as caught:
             asyncio.run(build())
         assert caught.value.status_code == 400
+
+
+# -- a million bad list items made a million validation errors: seconds of CPU per 3 MB request -----
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b'{"model": "m", "messages": [' + b",".join([b"{}"] * 1_000_000) + b"]}", "messages[0]"),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": ['
+            + b",".join([b"{}"] * 500_000)
+            + b"]}]}",
+            "messages[0].content[0]",
+        ),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": ['
+            + b"1," * 500_000
+            + b"1]}",
+            "stop[0]",
+        ),
+    ],
+    ids=["messages", "content-parts", "stop"],
+)
+def test_a_list_of_bad_items_reports_the_first_only(body: bytes, param: str) -> None:
+    with pytest.raises(GatewayError) as caught:
+        ChatCompletionRequest.from_json(body)
+    assert caught.value.param == param
+    assert "000 more problems" not in caught.value.message  # was "(and 999999 more problems)"

@@ -37,7 +37,7 @@ schema.app = GATEWAY
 
 @schema.parametrize()
 @settings(
-    max_examples=max(1, int(40 * SCALE)),
+    max_examples=max(1, int(25 * SCALE)),
     deadline=None,
     derandomize=True,
     database=None,
