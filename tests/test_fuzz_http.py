@@ -10,7 +10,6 @@ by a socket or client timeout: a hang fails the case.
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -275,6 +274,4 @@ def test_raw_requests_over_a_socket(server: Server, request: RawRequest) -> None
         return  # uvicorn refused the bytes itself
     path = unquote_to_bytes(request.target.split(b"?")[0])
     if path == b"/llm" or path.startswith(b"/llm/"):
-        check_response(answer)  # the gateway answered
-    else:
-        assert json.loads(answer.body) if answer.body and answer.method != "HEAD" else True  # the host's own
+        check_response(answer)  # the gateway answered (elsewhere the host app did: no 5xx is enough)

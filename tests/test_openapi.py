@@ -20,7 +20,7 @@ from rec_llm_gateway import Gateway
 from rec_llm_gateway.openapi import openapi_document
 
 from .fuzz_support import SCALE, Answer, check_response
-from .support import count_cases, gateway_server
+from .support import HOST_KINDS, count_cases, gateway_server
 
 schemathesis = pytest.importorskip("schemathesis")
 
@@ -60,8 +60,9 @@ def test_gateway_conforms_to_its_openapi_description(case: Any) -> None:
         )
 
 
-def test_the_description_is_served_at_every_mount(upstream: Any) -> None:
-    with gateway_server({"providers": {"echo": {}}}) as (url, _):
+@pytest.mark.parametrize("kind", HOST_KINDS)
+def test_the_description_is_served_at_every_mount(kind: str) -> None:
+    with gateway_server({"providers": {"echo": {}}}, kind) as (url, _):
         response = httpx.get(f"{url}/openapi.json")
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"

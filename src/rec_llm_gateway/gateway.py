@@ -312,7 +312,7 @@ class Gateway:
             _allow(method, "GET")
             from .openapi import openapi_json  # lazily: the description is built on first use
 
-            await send_json(send, 200, openapi_json(scope.get("root_path") or ""), extra)
+            await send_json(send, 200, openapi_json(_mount_path(scope)), extra)
         else:
             raise NotFoundError(f"Unknown route: {method} {path}")
 
@@ -469,6 +469,17 @@ def _build_validators() -> None:
     at construction, so that the first request does not pay for it."""
     ChatCompletionRequest.model_rebuild()
     ChatCompletion.model_rebuild()
+
+
+def _mount_path(scope: Scope) -> str:
+    """Where the gateway is mounted, as clients address it: Starlette-style mounts grow
+    ``root_path``; Litestar-style ones rewrite ``path``, so the prefix is what ``raw_path`` has more."""
+    root: str = scope.get("root_path") or ""
+    if root:
+        return root
+    path: str = (scope.get("path") or "").rstrip("/")  # Litestar adds a trailing slash to `path`
+    raw = (scope.get("raw_path") or b"").decode("latin-1").rstrip("/")
+    return raw[: -len(path)] if path and len(raw) > len(path) and raw.endswith(path) else ""
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
