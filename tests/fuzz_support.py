@@ -177,7 +177,12 @@ LONE_SURROGATES = ["\ud800", "\udfff", "a\ud83d", "\ude00b", "\udc00\ud800"]
 
 plain_text = st.text(max_size=40)
 edge_text = st.sampled_from(EDGE_STRINGS)
-big_text = st.builds(lambda size, char: char * size, st.sampled_from([1_000, 20_000, 100_000]), edge_text)
+# Long runs of one kind: pasted base64, long words and numbers, and the edge strings repeated.
+big_text = st.builds(
+    lambda size, unit: unit * (size // max(1, len(unit))),
+    st.sampled_from([1_000, 20_000, 100_000]),
+    edge_text | st.sampled_from(["a", "7", "aB3+/", "a.b", "x@y", "a b "]),
+)
 text = st.one_of(plain_text, plain_text, plain_text, edge_text, edge_text, big_text)
 """Well-formed strings (no lone surrogates): what a correct client may send."""
 bad_text = st.one_of(text, st.sampled_from(LONE_SURROGATES))

@@ -11,6 +11,7 @@ smaller set through uvicorn on 127.0.0.1. Counts are printed in the "generated c
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import re
@@ -25,6 +26,8 @@ from hypothesis import strategies as st
 
 from rec_llm_gateway import Gateway, GatewayMiddleware
 from rec_llm_gateway.errors import GatewayError
+from rec_llm_gateway.plugins.audit import AuditLogPlugin
+from rec_llm_gateway.plugins.pii import PIIRedactionPlugin
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.schema import ChatCompletionRequest
 
@@ -69,6 +72,8 @@ class Env:
     client: httpx.AsyncClient
     translators: Gateway
     upstream_client: httpx.AsyncClient
+    plugged: Gateway
+    audit: io.StringIO
 
     def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return self.runner.run(asyncio.wait_for(coroutine, TIMEOUT))
@@ -96,9 +101,22 @@ def env() -> Iterator[Env]:
     )
     mounted = GatewayMiddleware(hello_app, gateway=open_gateway, path_prefix="/llm")
     upstream_client = httpx.AsyncClient()
+    audit = io.StringIO()
+    plugged = Gateway(OPEN, plugins=[PIIRedactionPlugin(), AuditLogPlugin(audit, include_content=True)])
     try:
-        yield Env(runner, open_gateway, locked, mounted, client, Gateway(TRANSLATORS), upstream_client)
+        yield Env(
+            runner,
+            open_gateway,
+            locked,
+            mounted,
+            client,
+            Gateway(TRANSLATORS),
+            upstream_client,
+            plugged,
+            audit,
+        )
     finally:
+        runner.run(plugged.aclose())
         runner.run(upstream_client.aclose())
         runner.run(client.aclose())
         runner.run(open_gateway.aclose())
@@ -138,6 +156,18 @@ def test_numbers_anywhere(env: Env, value: Any) -> None:
 def test_raw_bodies_are_refused(env: Env, body: bytes, content_type: str) -> None:
     count_cases("fuzz: raw bodies")
     check_chat_outcome(env.post(body, {"content-type": content_type}), body, limit=LIMIT)
+
+
+@fuzz_settings(200)
+@given(value=chat_requests | mutated_requests())
+def test_shipped_plugins_take_any_body(env: Env, value: Any) -> None:
+    """PII redaction and the audit log see every accepted request: neither may break or stall it."""
+    count_cases("fuzz: plugins")
+    body = encode(value)
+    answer = env.run(call_asgi(env.plugged, "POST", "/v1/chat/completions", body_chunks=[body]))
+    check_chat_outcome(answer, body, limit=LIMIT)
+    for line in env.audit.getvalue().splitlines():
+        json.loads(line)
 
 
 # -- provider translation ------------------------------------------------------------------------
