@@ -318,3 +318,57 @@ def test_pii_redaction_is_linear_on_long_runs() -> None:
         [sys.executable, "-c", _PII_RUNS], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+# -- WebSocket handshakes: the gateway returned without answering; servers sent a bare 500 ----------
+
+
+@pytest.mark.parametrize("denial_extension", [True, False])
+def test_a_websocket_handshake_is_refused(gateway: Gateway, denial_extension: bool) -> None:
+    scope = {
+        "type": "websocket",
+        "path": "/v1/chat/completions",
+        "root_path": "",
+        "headers": [],
+        "query_string": b"",
+        "extensions": {"websocket.http.response": {}} if denial_extension else {},
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(gateway(scope, receive, send), 10))
+    if denial_extension:
+        assert [message["type"] for message in sent] == [
+            "websocket.http.response.start",
+            "websocket.http.response.body",
+        ]
+        assert sent[0]["status"] == 404
+        assert json.loads(sent[1]["body"])["error"]["code"] == "not_found"
+    else:
+        assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_a_websocket_handshake_over_http_gets_the_envelope() -> None:
+    import socket
+
+    from .support import gateway_server
+
+    for kind in ("bare", "fastapi"):
+        with gateway_server({"providers": {"echo": {}}}, kind) as (url, _):
+            host, port = url.split("//")[1].split("/")[0].split(":")
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                sock.sendall(
+                    b"GET /llm/v1/chat/completions HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    b"Sec-WebSocket-Version: 13\r\n\r\n"
+                )
+                received = b""
+                while chunk := sock.recv(65536):
+                    received += chunk
+            assert received.startswith(b"HTTP/1.1 404"), received[:200]
+            assert b'"error"' in received

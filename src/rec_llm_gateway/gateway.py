@@ -231,6 +231,8 @@ class Gateway:
         if kind != "http":
             if kind == "lifespan":
                 await self._lifespan(receive, send)
+            elif kind == "websocket":
+                await _refuse_websocket(scope, receive, send)
             return
         headers = request_headers(scope)
         cors_headers = self.cors.response_headers(headers) if self.cors else []
@@ -469,6 +471,21 @@ def _build_validators() -> None:
     at construction, so that the first request does not pay for it."""
     ChatCompletionRequest.model_rebuild()
     ChatCompletion.model_rebuild()
+
+
+async def _refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    """The gateway has no WebSocket routes. Returning without answering the handshake made servers
+    reply with a bare 500 (found by the fuzz suite): refuse with a 404 in the envelope where the
+    server supports denial responses, else close the handshake (servers answer that with a 403)."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        body = NotFoundError("The gateway has no WebSocket routes.").to_json()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
 
 
 def _mount_path(scope: Scope) -> str:
