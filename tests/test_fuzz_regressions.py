@@ -358,7 +358,10 @@ def test_a_websocket_handshake_over_http_gets_the_envelope() -> None:
 
     from .support import gateway_server
 
-    for kind in ("bare", "fastapi"):
+    for kind in (
+        "fastapi",
+        "litestar",
+    ):  # mounts hand websocket scopes to the gateway (middleware: to the host)
         with gateway_server({"providers": {"echo": {}}}, kind) as (url, _):
             host, port = url.split("//")[1].split("/")[0].split(":")
             with socket.create_connection((host, int(port)), timeout=10) as sock:

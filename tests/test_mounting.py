@@ -110,10 +110,15 @@ async def test_async_with_and_lazy_open() -> None:
     await gateway.aclose()
 
 
-async def test_non_http_scopes_are_ignored() -> None:
+async def test_websocket_handshakes_are_refused_and_other_scopes_ignored() -> None:
     gateway = Gateway(ECHO)
+    # Returning without answering a handshake made servers reply with a bare 500: the gateway closes it.
     communicator = ApplicationCommunicator(gateway, {"type": "websocket", "path": "/v1/chat/completions"})
-    await communicator.wait(timeout=1)  # returns without sending anything
+    await communicator.send_input({"type": "websocket.connect"})
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 1008}
+    await communicator.wait(timeout=5)
+    other = ApplicationCommunicator(gateway, {"type": "something-else"})
+    await other.wait(timeout=1)  # returns without sending anything
 
 
 async def test_streaming_through_asgi_sends_chunks_with_more_body() -> None:

@@ -474,9 +474,10 @@ def _build_validators() -> None:
 
 
 async def _refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
-    """The gateway has no WebSocket routes. Returning without answering the handshake made servers
-    reply with a bare 500 (found by the fuzz suite): refuse with a 404 in the envelope where the
-    server supports denial responses, else close the handshake (servers answer that with a 403)."""
+    """The gateway has no WebSocket routes. Ignoring the scope left the handshake unanswered, and
+    servers replied with a bare 500 (found by the fuzz suite): refuse with a 404 in the envelope where
+    the server supports denial responses, else close the handshake (servers answer that with a 403).
+    (``GatewayMiddleware`` still passes websocket scopes to the host app.)"""
     if (await receive())["type"] != "websocket.connect":
         return
     if "websocket.http.response" in (scope.get("extensions") or {}):

@@ -40,7 +40,7 @@ class GatewayMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind in ("http", "websocket"):  # websockets too: the gateway refuses them in its envelope
+        if kind == "http":
             root = scope.get("root_path") or ""
             path: str = scope.get("path") or ""
             # Starlette-style: the path may still carry the root path it is mounted under.
