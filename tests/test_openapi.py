@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from rec_llm_gateway import Gateway
 from rec_llm_gateway.openapi import openapi_document
 
-from .fuzz_support import SCALE, Answer, check_response
+from .fuzz_support import RANDOM, SCALE, Answer, check_response
 from .support import HOST_KINDS, count_cases, gateway_server
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -39,7 +39,7 @@ schema.app = GATEWAY
 @settings(
     max_examples=max(1, int(25 * SCALE)),
     deadline=None,
-    derandomize=True,
+    derandomize=not RANDOM,
     database=None,
     suppress_health_check=list(HealthCheck),
 )
