@@ -135,7 +135,7 @@ def test_valid_requests_get_the_echo_answer(env: Env, request: dict[str, Any]) -
     check_chat_outcome(env.post(body), body, limit=LIMIT, request=request)
 
 
-@fuzz_settings(800)
+@fuzz_settings(600)
 @given(value=mutated_requests(), ascii_only=st.booleans())
 def test_mutated_requests_are_answered_or_refused(env: Env, value: Any, ascii_only: bool) -> None:
     count_cases("fuzz: mutated bodies")
@@ -158,7 +158,7 @@ def test_raw_bodies_are_refused(env: Env, body: bytes, content_type: str) -> Non
     check_chat_outcome(env.post(body, {"content-type": content_type}), body, limit=LIMIT)
 
 
-@fuzz_settings(200)
+@fuzz_settings(150)
 @given(value=chat_requests | mutated_requests())
 def test_shipped_plugins_take_any_body(env: Env, value: Any) -> None:
     """PII redaction and the audit log see every accepted request: neither may break or stall it."""
@@ -229,7 +229,7 @@ def deliveries(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return body, [body[start:end] for start, end in itertools.pairwise(edges)]
 
 
-@fuzz_settings(500)
+@fuzz_settings(400)
 @given(
     headers=header_lists(),
     delivery=deliveries(),
@@ -312,7 +312,7 @@ def expected_statuses(method: str, path: str, *, locked: bool) -> set[int]:
     return ok
 
 
-@fuzz_settings(700)
+@fuzz_settings(500)
 @given(
     method=METHODS,
     path=paths,

@@ -37,7 +37,7 @@ schema.app = GATEWAY
 
 @schema.parametrize()
 @settings(
-    max_examples=max(1, int(25 * SCALE)),
+    max_examples=max(1, int(20 * SCALE)),
     deadline=None,
     derandomize=not RANDOM,
     database=None,
