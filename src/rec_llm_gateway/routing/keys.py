@@ -19,7 +19,7 @@ from ..errors import RateLimitError
 from ..schema import ChatCompletionRequest
 from .limits import Limiter, Ticket, make_limiter
 from .settings import GatewayKeyConfig
-from .tokens import estimate_prompt_tokens
+from .tokens import estimate_completion_tokens, estimate_prompt_tokens
 
 __all__ = ["KeyGuard", "KeyTicket"]
 
@@ -86,7 +86,9 @@ class KeyGuard:
         limiter = state.limiter
         if limiter is not None:
             now = self.clock()
-            tokens = estimate_prompt_tokens(request) if limiter.tpm is not None else 0
+            tokens = 0
+            if limiter.tpm is not None:
+                tokens = estimate_prompt_tokens(request) + estimate_completion_tokens(request)
             ticket = limiter.try_acquire(now, tokens)
             if ticket is None:
                 limit, wait = limiter.refusal(now, tokens)

@@ -218,7 +218,10 @@ class Walk:
             self._context_hit = True
             self.skip(deployment, "context_window", 0.0)
             return None
-        admitted = deployment.admit(now, self.prompt_tokens() if deployment.counts_tokens else 0)
+        # A tokens_per_minute limit reserves the prompt estimate plus the completion the client allows;
+        # the reservation is settled with the real count when the call ends.
+        tokens = self.prompt_tokens() + self.completion_tokens() if deployment.counts_tokens else 0
+        admitted = deployment.admit(now, tokens)
         if isinstance(admitted, tuple):
             self.skip(deployment, *admitted)
             return None
