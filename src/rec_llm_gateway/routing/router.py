@@ -205,7 +205,7 @@ class Router:
 
     def _plan(self, model: str) -> Plan:
         route: Route | None = None
-        if ":" not in model and self._default is not None:
+        if self._default is not None and ":" not in model and model and model == model.strip():
             route = self.resolver.claimed(model)
             if route is None:
                 group = self._build_group(DEFAULT_ROUTE, self._default, model)
