@@ -107,6 +107,10 @@ def test_upstream_failure_after_first_byte_ends_with_an_sse_error(server, upstre
     assert set(final) == {"error"}
     assert set(final["error"]) == {"message", "type", "param", "code"}
     assert json.loads(data[0])["choices"][0]["delta"]["role"] == "assistant"
+    # Usage is recorded just after the last frame goes out: wait for it rather than race it.
+    deadline = time.monotonic() + 5
+    while not gateway.usage.get_all() and time.monotonic() < deadline:
+        time.sleep(0.005)
     records = gateway.usage.get_all()
     assert records[0].errors == 1
 

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from .breaker import PROBE, REFUSE, CircuitBreaker
+from .breaker import CLOSED, PROBE, REFUSE, CircuitBreaker
 from .limits import Limiter, Ticket
 from .window import LatencyWindow
 
@@ -52,7 +52,7 @@ class HealthStatus:
 class ProviderState:
     """What every deployment of one provider shares: its limits and its health."""
 
-    __slots__ = ("deployments", "failed_checks", "health", "limiter", "name", "passed_checks")
+    __slots__ = ("deployments", "failed_checks", "health", "limiter", "name", "passed_checks", "unhealthy")
 
     def __init__(self, name: str, limiter: Limiter | None) -> None:
         self.name = name
@@ -61,6 +61,8 @@ class ProviderState:
         self.deployments: list[Deployment] = []
         self.failed_checks = 0
         self.passed_checks = 0
+        self.unhealthy = False
+        """``health.status == "unhealthy"``, kept as a flag for the routing hot path."""
 
 
 class Deployment:
@@ -81,6 +83,7 @@ class Deployment:
         "priority",
         "provider",
         "route",
+        "timeout",
         "track_in_flight",
         "weight",
     )
@@ -100,6 +103,7 @@ class Deployment:
     ) -> None:
         self.route = route
         self.name = f"{route.provider.name}:{route.model}"
+        self.timeout = route.provider.total_timeout
         self.provider = provider
         self.breaker = breaker
         self.latency = latency
@@ -125,15 +129,14 @@ class Deployment:
 
     def available(self, now: float) -> bool:
         """Whether this deployment could take a call now (breaker, health, cooldown); no side effects."""
-        return (
-            self.breaker.available(now)
-            and self.cooldown_until <= now
-            and self.provider.health.status != UNHEALTHY
-        )
+        if self.cooldown_until > now or self.provider.unhealthy:
+            return False
+        breaker = self.breaker
+        return breaker.state is CLOSED or breaker.available(now)
 
     def unavailable_reason(self, now: float) -> tuple[str, float]:
         """Why ``available`` says no, and the seconds until that may change (0: unknown)."""
-        if self.provider.health.status == UNHEALTHY:
+        if self.provider.unhealthy:
             return "unhealthy", 0.0
         if self.cooldown_until > now:
             return "cooling_down", self.cooldown_until - now
@@ -203,7 +206,7 @@ class Lease:
         self.provider_ticket = provider_ticket
         self.started = started
         self.released = False
-        self.timeout: float = deployment.route.provider.total_timeout
+        self.timeout: float = deployment.timeout
         """Seconds this attempt may take (the provider's ``timeout.total``, or less near a deadline)."""
 
     @property

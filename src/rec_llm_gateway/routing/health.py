@@ -103,6 +103,7 @@ class HealthMonitor:
             status = HEALTHY if healthy or previous != UNHEALTHY else UNHEALTHY
         result.status = status
         state.health = result
+        state.unhealthy = status == UNHEALTHY
         for deployment in list(state.deployments):
             if status == UNHEALTHY:
                 deployment.breaker.force_open(now)

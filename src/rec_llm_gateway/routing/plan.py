@@ -29,6 +29,7 @@ from ..errors import (
     ServiceUnavailableError,
     UpstreamTimeoutError,
 )
+from .breaker import CLOSED
 from .deployment import Deployment, Lease
 from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failure, retry_after
 from .strategies import Strategy
@@ -74,7 +75,13 @@ class Group:
         for tier in self.tiers:
             available = []
             for deployment in tier:
-                if deployment.available(now):
+                # Deployment.available, inlined: this loop is most of a decision for a large group.
+                breaker = deployment.breaker
+                if (
+                    deployment.cooldown_until <= now
+                    and not deployment.provider.unhealthy
+                    and (breaker.state is CLOSED or breaker.available(now))
+                ):
                     available.append(deployment)
                 else:
                     walk.skip(deployment, *deployment.unavailable_reason(now))
@@ -172,14 +179,15 @@ class Walk:
             if lease is not None:
                 return lease
         while (group := self._group) is not None:
-            if self._order is None:
-                self._order = group.order(self)
-                self._position = self._in_group = self._revisits = 0
             order = self._order
+            fresh = order is None  # ordering checks availability: no need to check it twice
+            if order is None:
+                order = self._order = group.order(self)
+                self._position = self._in_group = self._revisits = 0
             while self._in_group < group.budget and self._position < len(order):
                 deployment = order[self._position]
                 self._position += 1
-                lease = self._admit(deployment, now)
+                lease = self._admit(deployment, now, checked=fresh)
                 if lease is not None:
                     self._in_group += 1
                     return lease
@@ -205,8 +213,8 @@ class Walk:
             return wait
         return self._admit(deployment, now)
 
-    def _admit(self, deployment: Deployment, now: float) -> Lease | None:
-        if not deployment.available(now):
+    def _admit(self, deployment: Deployment, now: float, checked: bool = False) -> Lease | None:
+        if not checked and not deployment.available(now):
             self.skip(deployment, *deployment.unavailable_reason(now))
             return None
         window = deployment.context_window

@@ -106,8 +106,12 @@ class Cost:
         completion = context.completion_tokens() or DEFAULT_COMPLETION_TOKENS
 
         def cost(deployment: Deployment) -> float:
-            price = context.price(deployment)
-            return math.inf if price is None else price[0] * prompt + price[1] * completion
+            price = deployment.price  # cached per deployment after the first lookup
+            if price is None:
+                price = context.price(deployment)
+                if price is None:
+                    return math.inf
+            return price[0] * prompt + price[1] * completion
 
         return sorted(candidates, key=cost)
 
