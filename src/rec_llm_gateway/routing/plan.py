@@ -42,13 +42,23 @@ if TYPE_CHECKING:
 __all__ = ["ERRORS", "Group", "Plan", "Walk"]
 
 ERRORS: Final = "errors"
+_NO_SKIPS: Final[list[tuple[str, str, float]]] = []  # shared and never appended to (see Walk.skip)
 _RATE_REASONS: Final = ("rate_limited", "cooling_down")
 
 
 class Group:
     """Deployments serving one model name, in priority tiers, with the strategy that orders them."""
 
-    __slots__ = ("budget", "deployments", "max_retries", "name", "single", "strategy", "tiers")
+    __slots__ = (
+        "_single_order",
+        "budget",
+        "deployments",
+        "max_retries",
+        "name",
+        "single",
+        "strategy",
+        "tiers",
+    )
 
     def __init__(
         self, name: str, deployments: list[Deployment], strategy: Strategy, max_retries: int | None
@@ -64,13 +74,15 @@ class Group:
             [deployment for deployment in deployments if deployment.priority == level] for level in levels
         )
         self.single = deployments[0] if len(deployments) == 1 else None
+        self._single_order = [self.single] if self.single is not None else []
 
     def order(self, walk: Walk) -> list[Deployment]:
-        """The available deployments, best first; unavailable ones are recorded as skipped."""
+        """The available deployments, best first; unavailable ones are recorded as skipped.
+        The list returned is the walk's to read, never to change (it may be shared)."""
         now = walk.now
         single = self.single
         if single is not None and single.available(now):
-            return [single]
+            return self._single_order
         ordered: list[Deployment] = []
         for tier in self.tiers:
             available = []
@@ -134,10 +146,10 @@ class Walk:
         self.router = router
         self.plan = plan
         self.request = request
-        self.now = router.clock()
+        self.now = 0.0  # set by next()
         timeout = router.timeout
-        self.deadline = None if timeout is None else self.now + timeout
-        self.skipped: list[tuple[str, str, float]] = []
+        self.deadline = None if timeout is None else router.clock() + timeout
+        self.skipped: list[tuple[str, str, float]] = _NO_SKIPS  # a list of its own on the first skip
         self.last_error: GatewayError | None = None
         self._answered: GatewayError | None = None  # the last error from an upstream that answered
         self._group: Group | None = plan.group
@@ -238,6 +250,8 @@ class Walk:
         return admitted
 
     def skip(self, deployment: Deployment, reason: str, wait: float) -> None:
+        if self.skipped is _NO_SKIPS:
+            self.skipped = []
         self.skipped.append((deployment.name, reason, wait))
 
     def _leave_group(self) -> None:
