@@ -4,6 +4,7 @@ names resolve with groups, aliases and the default route (resolve.py's rules sti
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,6 +99,39 @@ def test_shorthands_and_aliases_of_settings() -> None:
     assert gateway.config.models["h"].deployments[0].requests_per_minute == 7
     assert gateway.config.models["alias"].alias == "g"
     assert gateway.router.plan("alias").group is gateway.router.plan("g").group
+
+
+def test_the_example_in_docs_routing_md_loads(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "routing.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BACKUP_KEY",
+        "AZURE_EU_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+    ):
+        monkeypatch.setenv(name, f"sk-{name.lower()}-0123456789")
+    monkeypatch.setenv("TEAM_A_KEY", "team-a-key-0123")
+    monkeypatch.setenv("BATCH_KEY", "batch-key-0123")
+    (tmp_path / "gateway.yaml").write_text(example)
+    gateway = Gateway.from_file(tmp_path / "gateway.yaml")  # anthropic/gemini types may come later
+    plan = gateway.router.plan("gpt4")
+    assert [(d.name, d.weight, d.priority) for d in plan.group.deployments] == [
+        ("azure-eu:gpt-4o", 3.0, 0),
+        ("openai:gpt-4o", 1.0, 0),
+        ("openai-backup:gpt-4o", 1.0, 1),
+    ]
+    assert plan.fallbacks["errors"] == ("claude-sonnet-4", "gemini-2.5-pro")
+    assert [d.name for d in gateway.router.plan("fast").group.deployments] == [
+        "local:llama-3.1-8b",
+        "azure-eu:gpt-4o-mini",
+    ]
+    assert [d.name for d in gateway.router.plan("my-model").group.deployments] == [
+        "openai:my-model",
+        "openai-backup:my-model",
+    ]
+    assert [key_id for key_id, _ in gateway.auth.named] == ["team-a", "batch"]
 
 
 def test_a_yaml_file_with_everything(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,6 +250,22 @@ async def test_groups_of_disabled_providers_answer_503(caplog: pytest.LogCapture
         response = await http.post("/v1/chat/completions", json=chat("g"))
     assert response.status_code == 503
     assert "No deployment is available for 'g'" in response.json()["error"]["message"]
+
+
+def test_state_for_client_chosen_names_stays_bounded() -> None:
+    gateway = Gateway({"providers": providers("a", "b"), "models": {"default": ["a", "b"]}})
+    router = gateway.router
+    for index in range(10_000):
+        router.plan(f"model-{index}")  # the default route: a deployment per name and provider
+        router.plan(f"a:direct-{index}")  # a direct route: a deployment per name
+    assert len(router._plans) <= 4096
+    assert len(router._adhoc) <= 4096 + 2
+    assert len(router.providers["a"].deployments) <= 4096 + 2
+    plan = router.plan("model-9999")
+    assert all(
+        deployment in router.providers[deployment.provider.name].deployments
+        for deployment in plan.group.deployments
+    )
 
 
 def test_registering_a_plugin_keeps_what_routing_learnt() -> None:

@@ -239,6 +239,27 @@ async def test_start_and_close_leave_no_tasks_behind(upstreams) -> None:
     assert asyncio.all_tasks() - before == set()
 
 
+async def test_health_checks_move_to_another_loop_when_theirs_closes(upstreams) -> None:
+    a, *_ = upstreams
+    gateway = Gateway({"providers": {"a": provider(a, health_check={"interval": 0.01})}})
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(gateway.start(), other).result(10)  # first: it runs the checks
+        await gateway.start()
+        here = gateway._runtimes[asyncio.get_running_loop()]
+        assert len(here.tasks) == 0
+        asyncio.run_coroutine_threadsafe(gateway.aclose(), other).result(10)
+        await wait_until(lambda: len(here.tasks) == 1)
+        await gateway.aclose()
+        assert here.tasks == set()
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(10)
+        other.close()
+
+
 # -- rate limits ----------------------------------------------------------------------------------
 
 

@@ -102,11 +102,12 @@ class Router:
 
     # -- building -------------------------------------------------------------------------------
 
-    def _build_group(self, name: str, config: GroupConfig, requested: str) -> Group:
+    def _build_group(self, name: str, config: GroupConfig, requested: str, *, adhoc: bool = False) -> Group:
+        """``adhoc``: built per requested name (the default route), kept with the direct routes."""
         deployments = []
         for index, entry in enumerate(config.deployments):
             where = f"models.{name}.deployments[{index}]"
-            deployment = self._build_deployment(entry, requested, index, where)
+            deployment = self._build_deployment(entry, requested, index, where, adhoc=adhoc)
             if deployment is not None:
                 deployments.append(deployment)
         strategy = config.strategy or self.settings.strategy
@@ -117,16 +118,25 @@ class Router:
         return Group(name, deployments, make_strategy(strategy, len(deployments)), max_retries)
 
     def _build_deployment(
-        self, entry: DeploymentConfig, requested: str, index: int, where: str
+        self, entry: DeploymentConfig, requested: str, index: int, where: str, *, adhoc: bool = False
     ) -> Deployment | None:
         provider_name, colon, model = entry.model.partition(":")
         provider = self.resolver.providers.get(provider_name)
         if provider is None:  # disabled (no key) or its type comes from a plugin not registered yet
-            logger.info("%s: provider %r is not available; the deployment is left out", where, provider_name)
+            if not adhoc:
+                logger.info(
+                    "%s: provider %r is not available; the deployment is left out", where, provider_name
+                )
             return None
         model = model if colon else requested
         route = Route(provider, provider.upstream_model(model), model)
-        return self._deployment(route, entry, index)
+        if not adhoc:
+            return self._deployment(route, entry, index)
+        key = (DEFAULT_ROUTE, index, route.model)
+        deployment = self._adhoc.get(key)
+        if deployment is None:
+            deployment = self._adhoc[key] = self._deployment(route, entry, index)
+        return deployment
 
     def _deployment(self, route: Route, entry: DeploymentConfig | None = None, index: int = 0) -> Deployment:
         settings = self.settings
@@ -197,10 +207,9 @@ class Router:
     def plan(self, model: str) -> Plan:
         plan = self._static.get(model) or self._plans.get(model)
         if plan is None:
-            plan = self._plan(model)
-            if len(self._plans) >= _CACHE_LIMIT:
-                self._plans.clear()
-            self._plans[model] = plan
+            if len(self._plans) >= _CACHE_LIMIT or len(self._adhoc) >= _CACHE_LIMIT:
+                self._forget_adhoc()  # before building, so nothing being built is forgotten
+            plan = self._plans[model] = self._plan(model)
         return plan
 
     def _plan(self, model: str) -> Plan:
@@ -208,7 +217,7 @@ class Router:
         if self._default is not None and ":" not in model and model and model == model.strip():
             route = self.resolver.claimed(model)
             if route is None:
-                group = self._build_group(DEFAULT_ROUTE, self._default, model)
+                group = self._build_group(DEFAULT_ROUTE, self._default, model, adhoc=True)
                 return Plan(model, group, self._fallbacks(model, DEFAULT_ROUTE))
         if route is None:
             route = self.resolver.resolve(model)
@@ -218,8 +227,6 @@ class Router:
         key = (route.provider.name, route.model)
         deployment = self._adhoc.get(key)
         if deployment is None:
-            if len(self._adhoc) >= _CACHE_LIMIT:
-                self._forget_adhoc()
             deployment = self._adhoc[key] = self._deployment(route)
         strategy = make_strategy("priority", 1)
         return Group(route.model, [deployment], strategy, self.settings.max_retries)
@@ -239,6 +246,8 @@ class Router:
         """Start one request's walk (``candidates`` as ``candidates()`` returned them)."""
         if isinstance(candidates, Plan):
             return Walk(self, candidates, request)
+        if len(self._adhoc) >= _CACHE_LIMIT:
+            self._forget_adhoc()
         deployments = [self._adhoc_for(route) for route in candidates]
         group = Group(request.model, deployments, make_strategy("priority", len(deployments)), None)
         return Walk(self, Plan(request.model, group, {}), request)
