@@ -40,8 +40,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .gateway import Gateway
-    from .routing.plan import Plan, Walk
+    from .routing.group import Plan
     from .routing.resolve import Route
+    from .routing.walk import Walk
 
 __all__ = ["ChatHandler"]
 

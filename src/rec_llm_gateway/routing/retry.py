@@ -19,7 +19,17 @@ from typing import Final
 from ..errors import GatewayError, RateLimitError, UpstreamTimeoutError
 from .settings import CONNECTION_ERROR, TIMEOUT, RoutingConfig
 
-__all__ = ["CONTEXT", "FATAL", "POLICY", "RETRY", "RetryPolicy", "is_connection_error", "upstream_status"]
+__all__ = [
+    "CONTEXT",
+    "FATAL",
+    "POLICY",
+    "RETRY",
+    "RetryPolicy",
+    "is_connection_error",
+    "is_server_failure",
+    "retry_after",
+    "upstream_status",
+]
 
 RETRY: Final = "retry"
 FATAL: Final = "fatal"

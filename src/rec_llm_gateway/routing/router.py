@@ -29,12 +29,13 @@ from ..errors import ConfigError, GatewayError
 from ..usage import TokenUsage
 from .breaker import CircuitBreaker
 from .deployment import Deployment, ProviderState
+from .group import ERRORS, Group, Plan
 from .limits import make_limiter
-from .plan import ERRORS, Group, Plan, Walk
 from .resolve import ModelResolver, Route
 from .retry import CONTEXT, POLICY, RETRY, RetryPolicy
 from .settings import DeploymentConfig, GroupConfig, RoutingConfig
 from .strategies import make_strategy
+from .walk import Walk
 from .window import LatencyWindow, summarize
 
 if TYPE_CHECKING:

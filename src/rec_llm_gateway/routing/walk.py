@@ -1,7 +1,4 @@
-"""Groups, plans, and one request's walk through its plan.
-
-A ``Group`` is an ordered set of deployments with a strategy. A ``Plan`` is what a model name means:
-its group and its fallbacks. A ``Walk`` is one request going through a plan:
+"""One request's walk through its plan (``group.py``): which deployment to try next, and when.
 
 1. The group's available deployments are ordered by priority tier, then by the strategy. Each is
    admitted in turn (breaker, health, cooldown, context window, rate limits) and tried once; a
@@ -29,92 +26,19 @@ from ..errors import (
     ServiceUnavailableError,
     UpstreamTimeoutError,
 )
-from .breaker import CLOSED
 from .deployment import Deployment, Lease
+from .group import ERRORS, Group, Plan
 from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failure, retry_after
-from .strategies import Strategy
 from .tokens import estimate_completion_tokens, estimate_prompt_tokens
 
 if TYPE_CHECKING:
     from ..schema import ChatCompletionRequest
     from .router import Router
 
-__all__ = ["ERRORS", "Group", "Plan", "Walk"]
+__all__ = ["Walk"]
 
-ERRORS: Final = "errors"
-_NO_SKIPS: Final[list[tuple[str, str, float]]] = []  # shared and never appended to (see Walk.skip)
 _RATE_REASONS: Final = ("rate_limited", "cooling_down")
-
-
-class Group:
-    """Deployments serving one model name, in priority tiers, with the strategy that orders them."""
-
-    __slots__ = (
-        "_single_order",
-        "budget",
-        "deployments",
-        "max_retries",
-        "name",
-        "single",
-        "strategy",
-        "tiers",
-    )
-
-    def __init__(
-        self, name: str, deployments: list[Deployment], strategy: Strategy, max_retries: int | None
-    ) -> None:
-        self.name = name
-        self.deployments = tuple(deployments)
-        self.strategy = strategy
-        self.max_retries = max_retries
-        # Attempts this group may make: each deployment once, or 1 + max_retries when set.
-        self.budget = len(deployments) if max_retries is None else max_retries + 1
-        levels = sorted({deployment.priority for deployment in deployments})
-        self.tiers = tuple(
-            [deployment for deployment in deployments if deployment.priority == level] for level in levels
-        )
-        self.single = deployments[0] if len(deployments) == 1 else None
-        self._single_order = [self.single] if self.single is not None else []
-
-    def order(self, walk: Walk) -> list[Deployment]:
-        """The available deployments, best first; unavailable ones are recorded as skipped.
-        The list returned is the walk's to read, never to change (it may be shared)."""
-        now = walk.now
-        single = self.single
-        if single is not None and single.available(now):
-            return self._single_order
-        ordered: list[Deployment] = []
-        for tier in self.tiers:
-            available = []
-            for deployment in tier:
-                # Deployment.available, inlined: this loop is most of a decision for a large group.
-                breaker = deployment.breaker
-                if (
-                    deployment.cooldown_until <= now
-                    and not deployment.provider.unhealthy
-                    and (breaker.state is CLOSED or breaker.available(now))
-                ):
-                    available.append(deployment)
-                else:
-                    walk.skip(deployment, *deployment.unavailable_reason(now))
-            if len(available) > 1:
-                available = self.strategy.order(available, walk)
-            ordered += available
-        return ordered
-
-
-class Plan:
-    """What a model name routes to: a group, and the names to fall back to."""
-
-    __slots__ = ("check_context", "fallbacks", "group", "name")
-
-    def __init__(self, name: str, group: Group, fallbacks: dict[str, tuple[str, ...]]) -> None:
-        self.name = name
-        self.group = group
-        self.fallbacks = fallbacks
-        """``errors`` / ``context`` / ``policy`` -> model names."""
-        self.check_context = bool(fallbacks.get(CONTEXT))
-        """Only with context-window fallbacks is the request's size estimated against windows."""
+_NO_SKIPS: Final[list[tuple[str, str, float]]] = []  # shared and never appended to (see Walk.skip)
 
 
 class Walk:
