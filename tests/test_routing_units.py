@@ -4,6 +4,7 @@ token estimates. Every schedule runs on explicit ``now`` values: nothing sleeps.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from typing import Any
 
@@ -301,6 +302,58 @@ def pick(gateway: Gateway, plan: Any, release: bool = True) -> str:
 def test_smooth_weighted_round_robin_sequence() -> None:
     gateway, plan = plan_walk("weighted", [5, 1, 1])
     assert "".join(pick(gateway, plan) for _ in range(7)) == "aabacaa"  # nginx's documented order
+
+
+def test_weighted_with_a_disabled_provider_in_the_group() -> None:
+    gateway = Gateway(
+        {
+            "providers": {
+                "off": {"type": "echo", "enabled": False},
+                "a": {"type": "echo"},
+                "b": {"type": "echo"},
+            },
+            "models": {
+                "g": {"strategy": "weighted", "deployments": ["off:m", "a:m", {"model": "b:m", "weight": 3}]}
+            },
+        }
+    )
+    plan = gateway.router.plan("g")
+    assert "".join(pick(gateway, plan) for _ in range(8)) == "babbbabb"
+
+
+def test_latency_window_survives_other_threads() -> None:
+    import threading
+
+    window = LatencyWindow(window=0.5, samples=64)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        now = 0.0
+        while not stop.is_set():
+            now += 0.001
+            window.add(now, 0.1)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: make the race likely
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        give_up = time.monotonic() + 2  # a bound on the effort, not a timing assertion
+        for step in range(100_000):
+            if time.monotonic() > give_up:
+                break
+            try:
+                window.score(step * 0.001)
+                window.values(step * 0.001)
+            except Exception as exc:
+                errors.append(exc)
+                break
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert errors == []
 
 
 def test_least_busy_counts_leases_in_flight() -> None:

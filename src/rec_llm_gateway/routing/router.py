@@ -116,7 +116,9 @@ class Router:
             for deployment in deployments:
                 deployment.track_in_flight = True
         max_retries = config.max_retries if config.max_retries is not None else self.settings.max_retries
-        return Group(name, deployments, make_strategy(strategy, len(deployments)), max_retries)
+        # Sized by configured position: entries on disabled providers leave gaps in the indexes.
+        size = len(config.deployments)
+        return Group(name, deployments, make_strategy(strategy, size), max_retries)
 
     def _build_deployment(
         self, entry: DeploymentConfig, requested: str, index: int, where: str, *, adhoc: bool = False

@@ -50,12 +50,17 @@ class LatencyWindow:
         recent = self._recent
         cutoff = now - self.window
         expired = False
-        while recent and recent[0][0] <= cutoff:
-            recent.popleft()
-            expired = True
+        try:
+            while recent[0][0] <= cutoff:
+                recent.popleft()
+                expired = True
+        except IndexError:  # empty (possibly emptied by another event loop's thread just now)
+            pass
         if self._dirty or expired:
             self._dirty = False
-            values = sorted([seconds for _, seconds in recent])
+            # list(deque) copies in one C call (no other thread runs meanwhile); iterating the deque
+            # itself could meet an append from another loop's thread and raise.
+            values = sorted([seconds for _, seconds in list(recent)])
             self._cached = percentile(values, self.q) if values else -1.0
         return self._cached
 
