@@ -359,13 +359,14 @@ class ChatHandler:
         """Run attempts as the router's walk directs: retries, failover, fallbacks, waits, deadline.
         A stream is "answered" at its first chunk: no failover after that."""
         walk = exchange.walk = self.gateway.router.walk(routes, request)
-        lease = await self._next_lease(walk)
+        step = walk.next()
+        lease = step if isinstance(step, Lease) else await self._next_lease(walk, step)
         while True:
             try:
                 result = await attempt(exchange, request, lease)
             except GatewayError as error:
                 walk.failed(lease, error)  # raises what the client gets when nothing may follow
-                source, lease = lease, await self._next_lease(walk)
+                source, lease = lease, await self._next_lease(walk, walk.next())
                 await self._failover(exchange, source.route, lease.route, error)
                 continue
             except BaseException:
@@ -374,8 +375,7 @@ class ChatHandler:
             walk.succeeded(lease)
             return result
 
-    async def _next_lease(self, walk: Walk) -> Lease:
-        step = walk.next()
+    async def _next_lease(self, walk: Walk, step: Lease | float) -> Lease:
         while not isinstance(step, Lease):
             await self.gateway.router.sleep(step)  # backoff / Retry-After before a retry
             step = walk.next()

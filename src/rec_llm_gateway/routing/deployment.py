@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from .breaker import CLOSED, PROBE, REFUSE, CircuitBreaker
+from .breaker import ADMIT, CLOSED, PROBE, REFUSE, CircuitBreaker
 from .limits import Limiter, Ticket
 from .window import LatencyWindow
 
@@ -144,9 +144,10 @@ class Deployment:
 
     def admit(self, now: float, tokens: int) -> Lease | tuple[str, float]:
         """Take capacity for one call: a ``Lease``, or (reason, seconds until it may fit)."""
-        admission = self.breaker.acquire(now)
+        breaker = self.breaker
+        admission = ADMIT if breaker.state is CLOSED else breaker.acquire(now)
         if admission == REFUSE:
-            return "circuit_open", self.breaker.retry_in(now)
+            return "circuit_open", breaker.retry_in(now)
         ticket = None
         if self.limiter is not None:
             ticket = self.limiter.try_acquire(now, tokens)

@@ -112,9 +112,10 @@ class Router:
             if deployment is not None:
                 deployments.append(deployment)
         strategy = config.strategy or self.settings.strategy
-        if strategy == "least_busy":
-            for deployment in deployments:
-                deployment.track_in_flight = True
+        for deployment in deployments:
+            # Per-deployment bookkeeping only the strategy that reads it pays for.
+            deployment.track_in_flight |= strategy == "least_busy"
+            deployment.latency.ranked |= strategy == "latency"
         max_retries = config.max_retries if config.max_retries is not None else self.settings.max_retries
         # Sized by configured position: entries on disabled providers leave gaps in the indexes.
         size = len(config.deployments)
@@ -150,7 +151,9 @@ class Router:
             route,
             provider,
             CircuitBreaker(settings.breaker, name, self._on_breaker),
-            LatencyWindow(settings.latency.window, settings.latency.samples, settings.latency.percentile),
+            LatencyWindow(
+                settings.latency.window, settings.latency.samples, settings.latency.percentile, ranked=False
+            ),
             limiter=limiter,
             weight=entry.weight if entry is not None else 1.0,
             priority=entry.priority if entry is not None else 0,

@@ -26,6 +26,7 @@ from ..errors import (
     ServiceUnavailableError,
     UpstreamTimeoutError,
 )
+from .breaker import ADMIT
 from .deployment import Deployment, Lease
 from .group import ERRORS, Group, Plan
 from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failure, retry_after
@@ -195,7 +196,9 @@ class Walk:
         """The attempt answered (a complete response, or a stream's first chunk)."""
         now = self.router.clock()
         deployment = lease.deployment
-        deployment.breaker.success(now, lease.admission)
+        breaker = deployment.breaker
+        if lease.admission != ADMIT or breaker.failures or breaker.failure_rate is not None:
+            breaker.success(now, lease.admission)  # (a healthy closed breaker has nothing to record)
         deployment.latency.add(now, now - lease.started)
 
     def failed(self, lease: Lease, error: GatewayError) -> None:

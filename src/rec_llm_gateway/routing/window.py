@@ -28,21 +28,26 @@ class LatencyWindow:
     Two logs: the last ``samples`` for the strategy's percentile, and a longer one for statistics.
     """
 
-    __slots__ = ("_cached", "_dirty", "_history", "_recent", "q", "window")
+    __slots__ = ("_cached", "_dirty", "_history", "_recent", "q", "ranked", "window")
 
-    def __init__(self, window: float = 300.0, samples: int = 64, q: float = 50.0) -> None:
+    def __init__(
+        self, window: float = 300.0, samples: int = 64, q: float = 50.0, *, ranked: bool = True
+    ) -> None:
         self.window = window
         self.q = q
         self._recent: deque[tuple[float, float]] = deque(maxlen=samples)
         self._history: deque[tuple[float, float]] = deque(maxlen=_STATS_SAMPLES)
         self._cached = -1.0
         self._dirty = False
+        self.ranked = ranked
+        """True when a ``latency`` group ranks this deployment (only then is the short log kept)."""
 
     def add(self, now: float, seconds: float) -> None:
         sample = (now, seconds)
-        self._recent.append(sample)
         self._history.append(sample)
-        self._dirty = True
+        if self.ranked:
+            self._recent.append(sample)
+            self._dirty = True
 
     def score(self, now: float) -> float:
         """The configured percentile of the recent samples; -1 when there are none (so that an
