@@ -304,6 +304,43 @@ def test_smooth_weighted_round_robin_sequence() -> None:
     assert "".join(pick(gateway, plan) for _ in range(7)) == "aabacaa"  # nginx's documented order
 
 
+@pytest.mark.parametrize(
+    ("config", "model", "fast"),
+    [
+        ({}, "a:m", True),  # a plain single deployment: nothing to decide
+        ({"models": {"g": ["a:m"]}}, "g", True),
+        ({"models": {"g": ["a:m", "b:m"]}}, "g", False),  # a group
+        ({"routing": {"max_retries": 1}}, "a:m", False),  # retries
+        ({"routing": {"max_retries": 0}}, "a:m", True),
+        ({"routing": {"timeout": 30}}, "a:m", False),  # a deadline
+        ({"routing": {"fallbacks": {"a:m": ["b:m"]}}}, "a:m", False),
+        ({"models": {"g": [{"model": "a:m", "rpm": 5}]}}, "g", False),  # limits
+        ({"providers": {"a": {"type": "echo", "rate_limits": {"concurrent_requests": 2}}}}, "a:m", False),
+        ({"models": {"g": {"strategy": "least_busy", "deployments": ["a:m"]}}}, "g", False),
+    ],
+)
+def test_when_the_fast_path_applies(config: dict[str, Any], model: str, fast: bool) -> None:
+    gateway = Gateway({"providers": {"a": {"type": "echo"}, "b": {"type": "echo"}}, **config})
+    lease = gateway.router.fast_lease(gateway.router.plan(model))
+    assert (lease is not None) == fast
+
+
+def test_the_fast_path_steps_aside_for_an_unwell_deployment() -> None:
+    gateway = Gateway({"providers": {"a": {"type": "echo"}}})
+    router = gateway.router
+    plan = router.plan("a:m")
+    deployment = plan.fast
+    assert deployment is not None and router.fast_lease(plan) is not None
+    deployment.cooldown_until = router.clock() + 5
+    assert router.fast_lease(plan) is None
+    deployment.cooldown_until = 0.0
+    deployment.provider.unhealthy = True
+    assert router.fast_lease(plan) is None
+    deployment.provider.unhealthy = False
+    deployment.breaker.force_open(router.clock())
+    assert router.fast_lease(plan) is None
+
+
 def test_weighted_with_a_disabled_provider_in_the_group() -> None:
     gateway = Gateway(
         {

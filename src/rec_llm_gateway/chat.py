@@ -276,8 +276,8 @@ class ChatHandler:
             attempt.lease.release(_total_tokens(TokenUsage.from_openai(assembler.usage)))
         usage = TokenUsage.from_openai(assembler.usage)
         if error is not None:
-            if exchange.walk is not None and is_server_failure(error):
-                exchange.walk.failed_late(attempt.lease)  # the stream broke after it started
+            if is_server_failure(error):
+                attempt.lease.broke_off(gateway.router.clock())  # the stream broke after it started
             self._price(exchange, attempt, usage)  # what was generated so far, if the upstream said
         response = assembler.response()
         self._end_attempt(exchange, attempt, response=response, usage=usage, error=error)
@@ -358,21 +358,28 @@ class ChatHandler:
     ) -> _Result:
         """Run attempts as the router's walk directs: retries, failover, fallbacks, waits, deadline.
         A stream is "answered" at its first chunk: no failover after that."""
-        walk = exchange.walk = self.gateway.router.walk(routes, request)
-        step = walk.next()
-        lease = step if isinstance(step, Lease) else await self._next_lease(walk, step)
+        router = self.gateway.router
+        walk: Walk | None = None
+        lease = router.fast_lease(routes)  # one deployment, nothing to decide: no walk unless it fails
+        if lease is None:
+            walk = exchange.walk = router.walk(routes, request)
+            step = walk.next()
+            lease = step if isinstance(step, Lease) else await self._next_lease(walk, step)
         while True:
             try:
                 result = await attempt(exchange, request, lease)
             except GatewayError as error:
+                if walk is None:
+                    walk = exchange.walk = router.walk(routes, request, tried=lease)
                 walk.failed(lease, error)  # raises what the client gets when nothing may follow
                 source, lease = lease, await self._next_lease(walk, walk.next())
                 await self._failover(exchange, source.route, lease.route, error)
                 continue
             except BaseException:
-                walk.abandoned(lease)
+                if walk is not None:
+                    walk.abandoned(lease)
                 raise
-            walk.succeeded(lease)
+            lease.succeeded(router.clock())
             return result
 
     async def _next_lease(self, walk: Walk, step: Lease | float) -> Lease:

@@ -218,6 +218,18 @@ class Lease:
     def probe(self) -> bool:
         return self.admission == PROBE
 
+    def succeeded(self, now: float) -> None:
+        """The call answered (a complete response, or a stream's first chunk) at ``now``."""
+        deployment = self.deployment
+        breaker = deployment.breaker
+        if self.admission != ADMIT or breaker.failures or breaker.failure_rate is not None:
+            breaker.success(now, self.admission)  # (a healthy closed breaker has nothing to record)
+        deployment.latency.add(now, now - self.started)
+
+    def broke_off(self, now: float) -> None:
+        """A stream that had started failed (too late to fail over; its breaker still counts it)."""
+        self.deployment.breaker.failure(now)
+
     def release(self, tokens: int | None = None) -> None:
         """Free the call's slots; ``tokens`` (the real count, when known) settles reservations."""
         if self.released:

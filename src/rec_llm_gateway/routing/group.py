@@ -83,7 +83,7 @@ class Group:
 class Plan:
     """What a model name routes to: a group, and the names to fall back to."""
 
-    __slots__ = ("check_context", "fallbacks", "group", "name")
+    __slots__ = ("check_context", "fallbacks", "fast", "group", "name")
 
     def __init__(self, name: str, group: Group, fallbacks: dict[str, tuple[str, ...]]) -> None:
         self.name = name
@@ -92,3 +92,15 @@ class Plan:
         """``errors`` / ``context`` / ``policy`` -> model names."""
         self.check_context = bool(fallbacks.get(CONTEXT))
         """Only with context-window fallbacks is the request's size estimated against windows."""
+        single = group.single
+        simple = (
+            single is not None
+            and not fallbacks
+            and group.budget == 1
+            and single.limiter is None
+            and single.provider.limiter is None
+            and not single.track_in_flight
+        )
+        self.fast = single if simple else None
+        """The deployment of a plan with nothing to decide (one deployment, one attempt, no limits, no
+        fallbacks): ``Router.fast_lease`` admits it without a ``Walk``."""

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ConfigError, GatewayError
 from ..usage import TokenUsage
-from .breaker import CircuitBreaker
-from .deployment import Deployment, ProviderState
+from .breaker import ADMIT, CLOSED, CircuitBreaker
+from .deployment import Deployment, Lease, ProviderState
 from .group import ERRORS, Group, Plan
 from .limits import make_limiter
 from .resolve import ModelResolver, Route
@@ -248,10 +248,31 @@ class Router:
     def group_for(self, name: str) -> Group:
         return self.plan(name).group
 
-    def walk(self, candidates: Plan | Sequence[Route], request: ChatCompletionRequest) -> Walk:
-        """Start one request's walk (``candidates`` as ``candidates()`` returned them)."""
+    def fast_lease(self, candidates: Plan | Sequence[Route]) -> Lease | None:
+        """For a plan with nothing to decide, and its deployment plainly available: the lease for its
+        one attempt, without starting a ``Walk`` (the cost of routing a single-deployment model is then
+        a lookup and a few attribute reads). ``None``: start a walk."""
+        if self.timeout is not None or not isinstance(candidates, Plan):
+            return None
+        deployment = candidates.fast
+        if deployment is None:
+            return None
+        now = self.clock()
+        if (
+            deployment.breaker.state is CLOSED
+            and deployment.cooldown_until <= now
+            and not deployment.provider.unhealthy
+        ):
+            return Lease(deployment, ADMIT, None, None, now)
+        return None
+
+    def walk(
+        self, candidates: Plan | Sequence[Route], request: ChatCompletionRequest, tried: Lease | None = None
+    ) -> Walk:
+        """Start one request's walk (``candidates`` as ``candidates()`` returned them); ``tried``: the
+        fast path's attempt, which failed (the walk goes on from there)."""
         if isinstance(candidates, Plan):
-            return Walk(self, candidates, request)
+            return Walk(self, candidates, request, tried)
         if len(self._adhoc) >= _CACHE_LIMIT:
             self._forget_adhoc()
         deployments = [self._adhoc_for(route) for route in candidates]

@@ -26,7 +26,6 @@ from ..errors import (
     ServiceUnavailableError,
     UpstreamTimeoutError,
 )
-from .breaker import ADMIT
 from .deployment import Deployment, Lease
 from .group import ERRORS, Group, Plan
 from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failure, retry_after
@@ -67,7 +66,9 @@ class Walk:
         "skipped",
     )
 
-    def __init__(self, router: Router, plan: Plan, request: ChatCompletionRequest) -> None:
+    def __init__(
+        self, router: Router, plan: Plan, request: ChatCompletionRequest, tried: Lease | None = None
+    ) -> None:
         self.router = router
         self.plan = plan
         self.request = request
@@ -85,6 +86,9 @@ class Walk:
         self._pending: Deployment | None = None
         self._prompt = self._completion = -1
         self._context_hit = False
+        if tried is not None:  # the fast path already made the first attempt (Router.fast_lease)
+            self._order = [tried.deployment]
+            self._position = self._in_group = 1
 
     # -- what strategies may ask (DecisionContext) ----------------------------------------------
 
@@ -194,12 +198,7 @@ class Walk:
 
     def succeeded(self, lease: Lease) -> None:
         """The attempt answered (a complete response, or a stream's first chunk)."""
-        now = self.router.clock()
-        deployment = lease.deployment
-        breaker = deployment.breaker
-        if lease.admission != ADMIT or breaker.failures or breaker.failure_rate is not None:
-            breaker.success(now, lease.admission)  # (a healthy closed breaker has nothing to record)
-        deployment.latency.add(now, now - lease.started)
+        lease.succeeded(self.router.clock())
 
     def failed(self, lease: Lease, error: GatewayError) -> None:
         """The attempt failed with ``error``. Returns when the walk goes on; raises the error the
@@ -231,10 +230,6 @@ class Walk:
                 self._group = self._fallbacks.pop(0)
                 return
         raise error
-
-    def failed_late(self, lease: Lease) -> None:
-        """A stream that had started broke off (too late to fail over; the breaker still counts it)."""
-        lease.deployment.breaker.failure(self.router.clock())
 
     def abandoned(self, lease: Lease) -> None:
         """The attempt ended without an outcome (the client went away, the task was cancelled)."""
