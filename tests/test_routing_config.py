@@ -268,6 +268,20 @@ def test_state_for_client_chosen_names_stays_bounded() -> None:
     )
 
 
+def test_check_config_lists_model_groups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rec_llm_gateway.cli import main
+
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "providers: {a: {type: echo}, b: {type: echo}}\n"
+        "models:\n  g: {strategy: weighted, deployments: [a:m, b:m]}\n  alias: g\n"
+    )
+    assert main(["check-config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "model g (weighted): a:m, b:m" in out
+    assert "model alias (weighted): a:m, b:m" in out
+
+
 def test_registering_a_plugin_keeps_what_routing_learnt() -> None:
     gateway = Gateway({"providers": providers("a"), "models": {"g": ["a:m"]}})
     router = gateway.router
