@@ -11,7 +11,8 @@ no-op costing a few microseconds per request.
   context is propagated to the upstream in ``traceparent``.
 - Metrics: ``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``,
   ``gen_ai.client.operation.time_to_first_chunk`` and the gateway's own ``rec_llm.gateway.cost``,
-  ``rec_llm.gateway.requests``, ``rec_llm.gateway.failovers``, ``rec_llm.gateway.overhead``.
+  ``rec_llm.gateway.requests``, ``rec_llm.gateway.failovers``, ``rec_llm.gateway.overhead``, and
+  routing's ``rec_llm.gateway.routing.skips`` and ``rec_llm.gateway.routing.breaker_transitions``.
   Metric attributes are low-cardinality: never a request id or user text.
 """
 
@@ -109,6 +110,16 @@ class Telemetry:
         )
         self.failovers = meter.create_counter(
             "rec_llm.gateway.failovers", unit="{failover}", description="Moves from one deployment to another"
+        )
+        self.skips = meter.create_counter(
+            "rec_llm.gateway.routing.skips",
+            unit="{deployment}",
+            description="Deployments passed over by routing (circuit open, rate limited, unhealthy, ...)",
+        )
+        self.breaker_transitions = meter.create_counter(
+            "rec_llm.gateway.routing.breaker_transitions",
+            unit="{transition}",
+            description="Circuit breaker state changes of deployments",
         )
         self.overhead = meter.create_histogram(
             "rec_llm.gateway.overhead",
@@ -288,6 +299,20 @@ class Telemetry:
             span.add_event(
                 "rec_llm.failover", {"from": source, "to": target, "reason": reason, "attempt": attempt}
             )
+
+    def record_skips(self, span: Any, skipped: list[tuple[str, str, float]]) -> None:
+        """Deployments routing passed over in one request: span events and a counter by reason."""
+        recording = span is not None and span.is_recording()
+        for deployment, reason, _ in skipped:
+            kind = reason.partition(" ")[0]  # "rate_limited (provider x requests_per_minute)" -> rate_limited
+            self.skips.add(1, {"rec_llm.provider": deployment.partition(":")[0], "rec_llm.reason": kind})
+            if recording:
+                span.add_event("rec_llm.skip", {"deployment": deployment, "reason": reason})
+
+    def record_breaker(self, deployment: str, state: str) -> None:
+        self.breaker_transitions.add(
+            1, {"rec_llm.provider": deployment.partition(":")[0], "rec_llm.state": state}
+        )
 
     @staticmethod
     def record_hook_failure(span: Any, hook: str, plugin: str, exc: BaseException) -> None:
