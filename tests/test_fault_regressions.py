@@ -1,0 +1,74 @@
+"""Regression tests for the bugs the fault matrix, the disconnect suite and the secrets scan found.
+
+Each test drives one provider directly over ``httpx.MockTransport`` (no sockets), so it names the
+bug precisely; the suites themselves exercise the same paths end to end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from rec_llm_gateway import Gateway
+from rec_llm_gateway.errors import BadGatewayError
+from rec_llm_gateway.providers.base import HTTPProvider, UpstreamCall
+from rec_llm_gateway.schema import ChatCompletionRequest
+
+from . import bedrock_support
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+PLAIN_KEY = "plainProviderSecretValue0042"
+"""A key with no recognisable shape: only exact scrubbing can catch it."""
+
+
+def provider(settings: dict[str, Any]) -> HTTPProvider:
+    built = Gateway({"providers": {"p": settings}}).providers["p"]
+    assert isinstance(built, HTTPProvider)
+    return built
+
+
+def call_for(http: httpx.AsyncClient, *, stream: bool = False, limit: int = 1 << 20) -> UpstreamCall:
+    request = ChatCompletionRequest.from_json(json.dumps({**CHAT, "stream": stream}).encode())
+    return UpstreamCall(
+        request=request, model="m", http=http, request_id="r1", stream=stream, max_response_bytes=limit
+    )
+
+
+class Frames(httpx.AsyncByteStream):
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = frames
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for frame in self.frames:
+            yield frame
+
+
+def serving(answer: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+def sse(frames: list[Any]) -> list[bytes]:
+    return [
+        b"data: " + json.dumps(frame).encode() + b"\n\n" if isinstance(frame, dict) else frame.encode()
+        for frame in frames
+    ]
+
+
+# -- Bedrock: a 200 that is not a Converse answer ------------------------------------------------------
+
+
+async def test_bedrock_200_with_an_error_body_is_a_502_not_an_empty_success() -> None:
+    bedrock = provider(bedrock_support.provider_config("http://bedrock.test"))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"message": "The model is overloaded"})
+
+    async with serving(answer) as http:
+        with pytest.raises(BadGatewayError) as raised:
+            await bedrock.complete(call_for(http))
+    assert raised.value.status_code == 502
+    assert "overloaded" in raised.value.message
