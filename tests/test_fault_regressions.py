@@ -19,6 +19,7 @@ from rec_llm_gateway.providers.base import HTTPProvider, UpstreamCall
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from . import bedrock_support
+from .support import chunks
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 PLAIN_KEY = "plainProviderSecretValue0042"
@@ -72,3 +73,47 @@ async def test_bedrock_200_with_an_error_body_is_a_502_not_an_empty_success() ->
             await bedrock.complete(call_for(http))
     assert raised.value.status_code == 502
     assert "overloaded" in raised.value.message
+
+
+# -- streams are capped by limits.max_response_bytes ---------------------------------------------------
+
+
+async def _drain(stream: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [chunk async for chunk in stream]
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        pytest.param(sse(chunks(["x" * 4000] * 8)), id="many-events"),
+        pytest.param([*sse(chunks(["a"])[:1]), b"data: " + b"y" * 40_000], id="an-event-that-never-ends"),
+    ],
+)
+async def test_a_stream_larger_than_max_response_bytes_is_a_502(frames: list[bytes]) -> None:
+    openai = provider({"type": "openai", "base_url": "http://openai.test/v1"})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Frames(frames))
+
+    received: list[dict[str, Any]] = []
+
+    async def drain(stream: AsyncIterator[dict[str, Any]]) -> None:
+        async for chunk in stream:
+            received.append(chunk)
+
+    async with serving(answer) as http:
+        with pytest.raises(BadGatewayError, match="larger than 16384 bytes"):
+            await drain(openai.stream(call_for(http, stream=True, limit=16_384)))
+    assert received, "the chunks before the cap still arrive"
+
+
+async def test_a_stream_within_max_response_bytes_is_untouched() -> None:
+    openai = provider({"type": "openai", "base_url": "http://openai.test/v1"})
+    frames = sse(chunks(["a", "b"]))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Frames(frames))
+
+    async with serving(answer) as http:
+        received = await _drain(openai.stream(call_for(http, stream=True, limit=sum(map(len, frames)))))
+    assert [chunk["choices"][0]["finish_reason"] for chunk in received if chunk["choices"]][-1] == "stop"

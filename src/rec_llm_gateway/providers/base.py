@@ -305,6 +305,8 @@ class HTTPProvider(Provider):
                 raise BadGatewayError(
                     f"upstream '{self.name}' answered a stream with content type {content_type[:60]!r}"
                 )
+            if isinstance(response.stream, httpx.AsyncByteStream):
+                response.stream = _CappedStream(response.stream, call.max_response_bytes)
             translator = self.stream_translator(call)
             events = self.iter_events(response).__aiter__()
             while True:
@@ -359,6 +361,29 @@ class HTTPProvider(Provider):
     def _scrubbed(self, error: GatewayError) -> GatewayError:
         error.message = scrub_secrets(error.message, self._secrets)
         return error
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    """A streamed response body that fails once more than ``limit`` bytes have arrived.
+
+    A stream's answer is held in memory too (the assembled response for hooks and usage), so
+    ``limits.max_response_bytes`` caps it like a non-streaming body; it also bounds the buffer of an
+    event that never ends."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        left = self._limit
+        async for part in self._stream:
+            left -= len(part)
+            if left < 0:
+                raise BadGatewayError(f"the upstream response is larger than {self._limit} bytes")
+            yield part
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
