@@ -117,3 +117,28 @@ async def test_a_stream_within_max_response_bytes_is_untouched() -> None:
     async with serving(answer) as http:
         received = await _drain(openai.stream(call_for(http, stream=True, limit=sum(map(len, frames)))))
     assert [chunk["choices"][0]["finish_reason"] for chunk in received if chunk["choices"]][-1] == "stop"
+
+
+# -- error text inside a 200 body is scrubbed ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("openai", {"error": {"message": f"Incorrect API key provided: {PLAIN_KEY}", "type": "auth"}}),
+        ("anthropic", {"type": "error", "error": {"type": "api_error", "message": f"bad key {PLAIN_KEY}"}}),
+        ("gemini", {"error": {"code": 400, "message": f"API key {PLAIN_KEY} not valid", "status": "X"}}),
+    ],
+)
+async def test_an_error_body_sent_with_200_is_scrubbed(kind: str, body: dict[str, Any]) -> None:
+    upstream = provider({"type": kind, "api_key": PLAIN_KEY, "base_url": "http://upstream.test"})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    async with serving(answer) as http:
+        with pytest.raises(BadGatewayError) as raised:
+            await upstream.complete(call_for(http))
+    assert PLAIN_KEY not in raised.value.message
+    if kind != "gemini":  # the Gemini provider does not quote a 200's error text at all
+        assert "[redacted]" in raised.value.message

@@ -282,8 +282,8 @@ class HTTPProvider(Provider):
         data = _parse_json(body)
         try:
             return self.parse_response(data, call)
-        except GatewayError:
-            raise
+        except GatewayError as exc:  # an error body sent with 200 may quote what it should not
+            raise self._scrubbed(exc) from None
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise BadGatewayError(
                 f"upstream '{self.name}' returned a response the gateway cannot read ({type(exc).__name__})"
