@@ -6,14 +6,17 @@ bug precisely; the suites themselves exercise the same paths end to end.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from asgiref.testing import ApplicationCommunicator
 
-from rec_llm_gateway import Gateway
+from rec_llm_gateway import Gateway, hookimpl
+from rec_llm_gateway import gateway as gateway_module
 from rec_llm_gateway.errors import BadGatewayError
 from rec_llm_gateway.providers.base import HTTPProvider, UpstreamCall
 from rec_llm_gateway.schema import ChatCompletionRequest
@@ -142,3 +145,50 @@ async def test_an_error_body_sent_with_200_is_scrubbed(kind: str, body: dict[str
     assert PLAIN_KEY not in raised.value.message
     if kind != "gemini":  # the Gemini provider does not quote a 200's error text at all
         assert "[redacted]" in raised.value.message
+
+
+# -- a stream request left before its first chunk ------------------------------------------------------
+
+
+async def test_a_stream_request_left_before_its_first_chunk_closes_the_upstream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client leaves while the upstream has not answered yet: the call must be cancelled at once
+    (it used to wait for the upstream, up to ``timeout.total``), and on_error sees a 499."""
+    arrived, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def thinking(request: httpx.Request) -> httpx.Response:
+        arrived.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    errors: list[tuple[int, str | None]] = []
+
+    class Watch:
+        @hookimpl
+        def on_error(self, error: Any) -> None:
+            errors.append((error.status_code, error.code))
+
+    monkeypatch.setattr(gateway_module, "_transport", lambda config: httpx.MockTransport(thinking))
+    gateway = Gateway({"providers": {"openai": {"base_url": "http://openai.test/v1"}}}, plugins=[Watch()])
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    client = ApplicationCommunicator(gateway, scope)
+    body = json.dumps({**CHAT, "model": "openai:gpt-4o-mini", "stream": True}).encode()
+    await client.send_input({"type": "http.request", "body": body, "more_body": False})
+    await asyncio.wait_for(arrived.wait(), 5)
+    await client.send_input({"type": "http.disconnect"})
+    await asyncio.wait_for(cancelled.wait(), 2)
+    await client.wait(2)
+    assert errors == [(499, "client_disconnected")]
+    await gateway.aclose()
