@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -174,6 +175,8 @@ def wire_of(request: Recorded) -> Wire:
 class FaultReply(Reply):
     stall_after: int | None = None
     """Send this many SSE frames (or body bytes), then nothing until the client hangs up."""
+    tag: str | None = None
+    """Set by ``FaultUpstream``: the request's tag, under which it records when the client hung up."""
 
 
 ENORMOUS = 256 * 1024
@@ -186,7 +189,7 @@ def fault_reply(fault: str, wire: Wire, request: Recorded) -> Reply:
     """The upstream's answer for ``fault`` in ``wire``'s format (HTTP-level faults only)."""
     stream = wire.is_stream(request)
     if fault == "slow_first_byte":
-        return Reply(hang=True)
+        return FaultReply(hang=True)
     if fault == "stall_after_headers":
         return FaultReply(
             sse=[], stall_after=0, content_type=wire.stream_content_type if stream else "application/json"
@@ -302,22 +305,47 @@ def _parse_model(model: str) -> str | None:
     return fault if fault and number.isdigit() else None
 
 
-class FaultUpstream(FakeUpstream):
-    """Answers normally in every wire format, or with the fault named by the request's model."""
+_TAG = re.compile(rb"\btag-[0-9]+\b")
 
-    def __init__(self) -> None:
+
+class FaultUpstream(FakeUpstream):
+    """Answers normally in every wire format, or with the fault named by the request's model.
+
+    A request whose text holds ``tag-<n>`` and that meets a hanging or stalling fault is tracked:
+    ``arrived[tag]`` and ``closed[tag]`` are the ``time.monotonic()`` when it arrived and when the
+    client (the gateway) hung up on it. ``keep_requests=False`` records no requests (long loops).
+    """
+
+    def __init__(self, *, keep_requests: bool = True) -> None:
         super().__init__(default=self.dispatch)
+        self.keep_requests = keep_requests
+        self.arrived: dict[str, float] = {}
+        self.closed: dict[str, float] = {}
 
     def dispatch(self, request: Recorded) -> Reply:
+        if not self.keep_requests:
+            self.requests.clear()
         if request.path.endswith("/token"):  # the Vertex OAuth token endpoint
             return gemini_support.gemini_upstream(request)
         wire = wire_of(request)
         fault = _parse_model(wire.model(request))
         if fault is None:
             return wire.ok(request)
-        return fault_reply(fault, wire, request)
+        reply = fault_reply(fault, wire, request)
+        tag = _TAG.search(request.body)
+        if tag is not None and isinstance(reply, FaultReply):
+            reply.tag = tag.group().decode()
+            self.arrived[reply.tag] = time.monotonic()
+        return reply
 
     async def _answer(self, reply: Reply, send: Any, disconnected: asyncio.Event) -> None:
+        try:
+            await self._stall_or_answer(reply, send, disconnected)
+        finally:
+            if isinstance(reply, FaultReply) and reply.tag and disconnected.is_set():
+                self.closed[reply.tag] = time.monotonic()
+
+    async def _stall_or_answer(self, reply: Reply, send: Any, disconnected: asyncio.Event) -> None:
         if not isinstance(reply, FaultReply) or reply.stall_after is None:
             await super()._answer(reply, send, disconnected)
             return
