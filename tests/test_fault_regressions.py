@@ -17,8 +17,8 @@ from asgiref.testing import ApplicationCommunicator
 
 from rec_llm_gateway import Gateway, hookimpl
 from rec_llm_gateway import gateway as gateway_module
-from rec_llm_gateway.errors import BadGatewayError
-from rec_llm_gateway.providers.base import HTTPProvider, UpstreamCall
+from rec_llm_gateway.errors import BadGatewayError, InvalidModelError
+from rec_llm_gateway.providers.base import HTTPProvider, UpstreamCall, path_segment
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from . import bedrock_support
@@ -192,3 +192,42 @@ async def test_a_stream_request_left_before_its_first_chunk_closes_the_upstream(
     await client.wait(2)
     assert errors == [(499, "client_disconnected")]
     await gateway.aclose()
+
+
+# -- a model name cannot climb out of the provider's URL ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param(
+            {"type": "azure", "base_url": "http://azure.test", "api_version": "2024-10-21"}, id="azure"
+        ),
+        pytest.param(bedrock_support.provider_config("http://bedrock.test"), id="bedrock"),
+    ],
+)
+@pytest.mark.parametrize("model", [".", ".."])
+async def test_a_dot_segment_model_is_refused_not_resolved(settings: dict[str, Any], model: str) -> None:
+    """``/openai/deployments/../chat/completions`` is normalised to ``/openai/chat/completions``
+    (by httpx, and by yarl even from ``%2E%2E``): the client would pick the upstream path."""
+    upstream = provider(settings)
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    async with serving(answer) as http:
+        call = call_for(http)
+        call.model = model
+        with pytest.raises(InvalidModelError) as raised:
+            await upstream.complete(call)
+    assert raised.value.status_code == 400
+    assert not sent
+
+
+def test_path_segment_keeps_everything_in_one_segment() -> None:
+    for value in ("../x", "a/b", "m?k=v", "m#f", "u@evil.example", "http://evil.example/", "%2e%2e", "..."):
+        segment = path_segment(value)
+        assert "/" not in segment and "?" not in segment and "#" not in segment
+        assert segment not in (".", "..")

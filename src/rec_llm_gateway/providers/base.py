@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pydantic_core
@@ -30,6 +30,7 @@ from ..config import ProviderConfig
 from ..errors import (
     BadGatewayError,
     GatewayError,
+    InvalidModelError,
     RateLimitError,
     ServiceUnavailableError,
     UpstreamError,
@@ -45,6 +46,7 @@ __all__ = [
     "Provider",
     "StreamTranslator",
     "UpstreamCall",
+    "path_segment",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -440,6 +442,17 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     except httpx.HTTPError as exc:
         raise BadGatewayError(f"the upstream response was cut off ({type(exc).__name__})") from None
     return b"".join(parts)
+
+
+def path_segment(value: str) -> str:
+    """``value`` (a model or deployment the client chose) as exactly one URL path segment.
+
+    Every reserved character is escaped, so ``/``, ``?``, ``#`` and ``@`` stay inside the segment.
+    ``.`` and ``..`` cannot be escaped reliably (URL normalisation resolves them, even from ``%2E``,
+    climbing out of the provider's path with the gateway's credentials): they are refused."""
+    if value in (".", ".."):
+        raise InvalidModelError(f"'{value}' is not a model name", param="model")
+    return quote(value, safe="")
 
 
 def error_from_openai_body(status: int, headers: httpx.Headers, body: bytes, provider: str) -> GatewayError:
