@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from opentelemetry.sdk.trace import TracerProvider
 
 from rec_llm_gateway import Gateway, hookimpl
 from rec_llm_gateway import gateway as gateway_module
@@ -22,7 +23,7 @@ from rec_llm_gateway.providers.base import HTTPProvider, UpstreamCall, path_segm
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from . import bedrock_support
-from .support import chunks
+from .support import chunks, completion
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 PLAIN_KEY = "plainProviderSecretValue0042"
@@ -231,3 +232,31 @@ def test_path_segment_keeps_everything_in_one_segment() -> None:
         segment = path_segment(value)
         assert "/" not in segment and "?" not in segment and "#" not in segment
         assert segment not in (".", "..")
+
+
+# -- only the trace context goes upstream -------------------------------------------------------------
+
+
+async def test_baggage_never_reaches_the_upstream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The global propagator also injects W3C baggage: the client's (joined from its request) and
+    the host's would have gone to the LLM provider with every call."""
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=completion())
+
+    monkeypatch.setattr(gateway_module, "_transport", lambda config: httpx.MockTransport(answer))
+    gateway = Gateway(
+        {"providers": {"openai": {"api_key": "k", "base_url": "http://openai.test/v1"}}},
+        tracer_provider=TracerProvider(),
+    )
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    headers = {"traceparent": f"00-{trace_id}-b7ad6b7169203331-01", "baggage": "tenant=acme,user=alice"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
+        body = {**CHAT, "model": "openai:gpt-4o-mini"}
+        response = await client.post("/v1/chat/completions", json=body, headers=headers)
+    assert response.status_code == 200
+    assert sent[0].headers["traceparent"].split("-")[1] == trace_id  # the trace continues upstream
+    assert "baggage" not in sent[0].headers
+    await gateway.aclose()
