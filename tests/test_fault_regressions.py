@@ -260,3 +260,17 @@ async def test_baggage_never_reaches_the_upstream(monkeypatch: pytest.MonkeyPatc
     assert sent[0].headers["traceparent"].split("-")[1] == trace_id  # the trace continues upstream
     assert "baggage" not in sent[0].headers
     await gateway.aclose()
+
+
+# -- Vertex access tokens are scrubbed --------------------------------------------------------------
+
+
+def test_a_google_access_token_in_upstream_text_is_scrubbed() -> None:
+    """Vertex sends an OAuth access token, not a configured key, so only a pattern can catch it when
+    an upstream (or a proxy in front of it) quotes it back."""
+    from rec_llm_gateway.errors import scrub_secrets
+
+    token = "ya29.a0AfB_byC-FAKE_token.value-0123456789"
+    scrubbed = scrub_secrets(f"Request had invalid credentials: {token} (expired)")
+    assert token not in scrubbed and "ya29" not in scrubbed
+    assert scrubbed.endswith("[redacted] (expired)")
