@@ -274,3 +274,25 @@ def test_a_google_access_token_in_upstream_text_is_scrubbed() -> None:
     scrubbed = scrub_secrets(f"Request had invalid credentials: {token} (expired)")
     assert token not in scrubbed and "ya29" not in scrubbed
     assert scrubbed.endswith("[redacted] (expired)")
+
+
+# -- the config's repr hides type-specific secrets -----------------------------------------------------
+
+
+def test_the_gateway_config_repr_hides_type_specific_secrets() -> None:
+    """``gateway.config.providers[...]`` holds type-specific settings as plain extras (the provider's
+    own settings model makes them SecretStr): ``repr(gateway.config)`` showed the AWS secret key."""
+    from rec_llm_gateway import GatewayConfig
+
+    session_token = "FwoGZXIvYXdzSESSIONtokenREPR0123456789"
+    config = GatewayConfig.load(
+        {
+            "providers": {
+                "aws": bedrock_support.provider_config("http://b.test", aws_session_token=session_token)
+            }
+        }
+    )
+    shown = repr(config) + str(config) + repr(config.providers["aws"])
+    for secret in (bedrock_support.SECRET_KEY, session_token, bedrock_support.ACCESS_KEY):
+        assert secret not in shown
+    assert "us-east-1" in shown  # other type-specific settings still show
