@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -296,3 +297,29 @@ def test_the_gateway_config_repr_hides_type_specific_secrets() -> None:
     for secret in (bedrock_support.SECRET_KEY, session_token, bedrock_support.ACCESS_KEY):
         assert secret not in shown
     assert "us-east-1" in shown  # other type-specific settings still show
+
+
+# -- botocore's DEBUG log of the canonical request ---------------------------------------------------
+
+
+def test_botocore_debug_logs_never_show_the_session_token(caplog: pytest.LogCaptureFixture) -> None:
+    """With temporary credentials the signed ``x-amz-security-token`` header is part of the canonical
+    request, which botocore logs at DEBUG."""
+    from rec_llm_gateway.providers.bedrock_auth import AWSSigner
+
+    session_token = "FwoGZXIvYXdzSESSIONtokenLOG0123456789"
+    signer = AWSSigner(
+        "us-east-1",
+        access_key=bedrock_support.ACCESS_KEY,
+        secret_key=bedrock_support.SECRET_KEY,
+        session_token=session_token,
+    )
+    caplog.set_level(logging.DEBUG)
+    url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse"
+    signed = signer.sign("POST", url, {"content-type": "application/json"}, b"{}", signer._frozen)
+    assert signed["x-amz-security-token"] == session_token  # the request itself still carries it
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "CanonicalRequest" in logged
+    assert "x-amz-security-token:[redacted]" in logged
+    for secret in (session_token, bedrock_support.SECRET_KEY):
+        assert secret not in logged
