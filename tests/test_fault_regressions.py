@@ -323,3 +323,17 @@ def test_botocore_debug_logs_never_show_the_session_token(caplog: pytest.LogCapt
     assert "x-amz-security-token:[redacted]" in logged
     for secret in (session_token, bedrock_support.SECRET_KEY):
         assert secret not in logged
+
+
+# -- readable 5xx messages -------------------------------------------------------------------------
+
+
+def test_a_5xx_without_a_json_message_names_the_upstream_once() -> None:
+    from rec_llm_gateway.providers.base import error_from_openai_body
+
+    html = error_from_openai_body(503, httpx.Headers(), b"<html>Service Unavailable</html>", "p")
+    assert html.message == "upstream 'p' returned HTTP 503: <html>Service Unavailable</html>"
+    empty = error_from_openai_body(500, httpx.Headers(), b"", "p")
+    assert empty.message == "upstream 'p' returned HTTP 500"
+    described = error_from_openai_body(500, httpx.Headers(), b'{"error": {"message": "boom"}}', "p")
+    assert described.message == "upstream 'p' failed with HTTP 500: boom"

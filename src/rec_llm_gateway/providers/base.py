@@ -527,9 +527,9 @@ def upstream_status_error(
             code=code,
             param=param,
         )
-    error = BadGatewayError(
-        f"upstream '{provider}' failed with HTTP {status}: {message}", code=code or "upstream_error"
-    )
+    if not message.startswith(f"upstream '{provider}' "):  # a body without a message already says so
+        message = f"upstream '{provider}' failed with HTTP {status}: {message}"
+    error = BadGatewayError(message, code=code or "upstream_error")
     error.upstream_status = status  # type: ignore[attr-defined]
     return error
 
