@@ -202,14 +202,13 @@ def fault_reply(fault: str, wire: Wire, request: Recorded) -> Reply:
         body = wire.body(request)
         return FaultReply(sse=[body], stall_after=len(body) // 2, content_type="application/json")
     if fault == "slow_drip":
-        # every byte well inside `read`, the whole answer far beyond `total`
-        body = wire.body(request) if not stream else b""
-        pieces = [body[i : i + 8] for i in range(0, len(body), 8)] if body else wire.opening(request) * 40
-        return Reply(
-            sse=pieces,
-            chunk_delay=0.25,
-            content_type="application/json" if not stream else wire.stream_content_type,
-        )
+        # bytes keep coming, each well inside `read`, but the answer (or a stream's first chunk) never
+        # does: only `total` ends it
+        if not stream:
+            body = wire.body(request)
+            pieces: list[Frame] = [body[i : i + 8] for i in range(0, len(body), 8)]
+            return Reply(sse=pieces, chunk_delay=0.25, content_type="application/json")
+        return Reply(sse=_keepalives(wire), chunk_delay=0.25, content_type=wire.stream_content_type)
     if fault == "truncated":
         if stream:  # complete events, then a clean end of the body without the stream's final event
             return Reply(sse=wire.opening(request), content_type=wire.stream_content_type)
@@ -250,6 +249,16 @@ def fault_reply(fault: str, wire: Wire, request: Recorded) -> Reply:
         data = wire.ok(request).json
         return Reply(json={**data, "padding": padding})
     raise ValueError(f"unknown fault {fault!r}")
+
+
+def _keepalives(wire: Wire) -> list[Frame]:
+    """40 frames that carry no chunk: the keep-alives each format has, or a frame sent byte by byte."""
+    if wire.name == "anthropic":
+        return [anthropic_fake.frame({"type": "ping"})] * 40
+    if wire.name == "bedrock":
+        frame = bedrock_support.event("messageStart", {"role": "assistant"})
+        return [frame[i : i + 1] for i in range(min(40, len(frame)))]
+    return [b": keep-alive\n\n"] * 40  # SSE comments, as OpenRouter sends while it waits
 
 
 def _as_unstreamed(request: Recorded) -> Recorded:
