@@ -88,6 +88,8 @@ def both(expect: Expect) -> tuple[Expect, Expect]:
 
 UNREACHABLE = Expect(502, code="upstream_unreachable", bound=CONNECT)
 TIMEOUT_READ = Expect(504, code="upstream_timeout", bound=READ)
+CUT = Expect(502, code="upstream_connection_error")
+GARBAGE = Expect(502, code="bad_gateway")
 
 # fault -> (non-streaming, streaming); None: not a fault in that mode
 EXPECTED: dict[str, tuple[Expect | None, Expect | None]] = {
@@ -98,17 +100,17 @@ EXPECTED: dict[str, tuple[Expect | None, Expect | None]] = {
     "stall_after_headers": both(TIMEOUT_READ),
     "stall_mid_body": (TIMEOUT_READ, Expect(504, sse=True, code="upstream_timeout", bound=READ)),
     "slow_drip": both(Expect(504, code="upstream_timeout", bound=TOTAL)),
-    "reset_mid_body": (Expect(502), Expect(502, sse=True)),
-    "truncated": (Expect(502), Expect(502, sse=True)),
-    "malformed_json": (Expect(502), Expect(502, sse=True)),
-    "wrong_content_type": both(Expect(502)),
-    "error_200": both(Expect(502)),
-    "rate_limited_retry_after": both(Expect(429, retry_after="7")),
-    "rate_limited": both(Expect(429)),
+    "reset_mid_body": (CUT, Expect(502, sse=True, code="upstream_connection_error")),
+    "truncated": (CUT, Expect(502, sse=True)),  # the code of a stream that ends early: per provider
+    "malformed_json": (GARBAGE, Expect(502, sse=True, code="bad_gateway")),
+    "wrong_content_type": both(GARBAGE),
+    "error_200": both(Expect(502)),  # the code: the provider's (upstream_error) or bad_gateway
+    "rate_limited_retry_after": both(Expect(429, code="rate_limit_exceeded", retry_after="7")),
+    "rate_limited": both(Expect(429, code="rate_limit_exceeded")),
     "status_500": both(Expect(502, code="upstream_error")),
     "status_503_html": both(Expect(502, code="upstream_error")),
     "status_529": both(Expect(503, code="upstream_overloaded")),
-    "enormous": (Expect(502), Expect(502, sse=True)),
+    "enormous": (GARBAGE, Expect(502, sse=True, code="bad_gateway")),
 }
 
 # (provider, fault, stream) -> what differs from EXPECTED for that provider

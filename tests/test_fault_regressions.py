@@ -337,3 +337,24 @@ def test_a_5xx_without_a_json_message_names_the_upstream_once() -> None:
     assert empty.message == "upstream 'p' returned HTTP 500"
     described = error_from_openai_body(500, httpx.Headers(), b'{"error": {"message": "boom"}}', "p")
     assert described.message == "upstream 'p' failed with HTTP 500: boom"
+
+
+# -- a body cut off has one code, streaming or not ------------------------------------------------
+
+
+class Broken(httpx.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"id": "chatcmpl-1", "choi'
+        raise httpx.ReadError("connection reset by peer")
+
+
+async def test_a_body_cut_off_is_upstream_connection_error_like_a_cut_stream() -> None:
+    openai = provider({"type": "openai", "base_url": "http://openai.test/v1"})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/json"}, stream=Broken())
+
+    async with serving(answer) as http:
+        with pytest.raises(BadGatewayError) as raised:
+            await openai.complete(call_for(http))
+    assert (raised.value.status_code, raised.value.code) == (502, "upstream_connection_error")

@@ -440,7 +440,10 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     except httpx.TimeoutException:
         raise UpstreamTimeoutError("the upstream stopped sending its response (read timeout)") from None
     except httpx.HTTPError as exc:
-        raise BadGatewayError(f"the upstream response was cut off ({type(exc).__name__})") from None
+        # the same code as a stream cut off after its first chunk (HTTPProvider._transport_error)
+        raise BadGatewayError(
+            f"the upstream response was cut off ({type(exc).__name__})", code="upstream_connection_error"
+        ) from None
     return b"".join(parts)
 
 
