@@ -83,6 +83,8 @@ class Setup:
     fake: FaultUpstream
     fake_probe: LoopProbe
     servers: dict[str, Server] = field(default_factory=dict)
+    left: dict[str, float] = field(default_factory=dict)
+    """tag -> ``time.monotonic()`` when the client closed its connection."""
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +152,8 @@ async def disconnect(setup: Setup, transport: str, provider: str, moment: str, *
             writer.transport.abort()
         else:
             writer.close()
+        setup.left[tag] = time.monotonic()
+        if not reset:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
     return tag
@@ -178,10 +182,9 @@ def test_a_client_that_goes_away_closes_the_upstream(
 
     async def scenario() -> tuple[str, float, bool]:
         tag = await disconnect(setup, transport, provider, moment, reset=False)
-        left = time.monotonic()
         closed = await wait_until(lambda: tag in setup.fake.closed, PROMPT)
         await wait_until(lambda: tag in gone.errors, PROMPT)
-        return tag, setup.fake.closed.get(tag, float("inf")) - left, closed
+        return tag, setup.fake.closed.get(tag, float("inf")) - setup.left[tag], closed
 
     tag, delay, closed = asyncio.run(scenario())
     assert closed, f"the upstream call was still open {PROMPT}s after the client left"
@@ -243,6 +246,7 @@ def _seen(setup: Setup, tag: str) -> bool:
 
 def _forget(setup: Setup) -> None:
     """Drop what the test itself keeps per request (so that only the gateway's memory is measured)."""
+    setup.left.clear()
     setup.fake.arrived.clear()
     setup.fake.closed.clear()
     for server in setup.servers.values():
@@ -271,6 +275,7 @@ def test_a_thousand_disconnects_leave_nothing_behind(setup: Setup) -> None:
         elapsed = time.monotonic() - started
         assert len(set(tags)) == LOOP_DISCONNECTS
         _settle(setup, tags)
+        delays = sorted(setup.fake.closed[tag] - setup.left[tag] for tag in tags)
         _forget(setup)
         del tags
         tasks_after = _wait_for(lambda: _all_tasks(setup), tasks_before)
@@ -283,8 +288,11 @@ def test_a_thousand_disconnects_leave_nothing_behind(setup: Setup) -> None:
     count_cases("client disconnects", LOOP_DISCONNECTS)
     note(
         f"{LOOP_DISCONNECTS} disconnects in {elapsed:.1f}s: server tasks {tasks_before} -> {tasks_after}, "
-        f"fds {fds_before} -> {fds_after}, traced memory still held +{grown / 1024:.0f} KiB"
+        f"fds {fds_before} -> {fds_after}, traced memory still held +{grown / 1024:.0f} KiB; upstream "
+        f"closed {delays[len(delays) // 2] * 1000:.1f} ms after the client (median), "
+        f"{delays[-1] * 1000:.0f} ms at most"
     )
+    assert delays[-1] < PROMPT, "an upstream call outlived its client"
     assert tasks_after - tasks_before <= TASK_TOLERANCE
     assert fds_after - fds_before <= FD_TOLERANCE
     assert grown <= MEMORY_TOLERANCE, "\n".join(str(stat) for stat in top)

@@ -10,26 +10,26 @@ Provider timeouts are short (connect 0.5 s, read 0.5 s, total 1.5 s) and ``max_r
 model name, which the fake upstream reads its fault from, and by its ``x-request-id``), so the whole
 matrix takes about as long as its slowest case; each case is then checked by its own test.
 
-fault                                   non-streaming              streaming                      bound
---------------------------------------  -------------------------  -----------------------------  -------
-connection refused                      502 upstream_unreachable   502 upstream_unreachable       at once
-DNS failure (a ``.invalid`` host) [1]   502 upstream_unreachable   502 upstream_unreachable       connect
-TLS handshake stall (server silent)     504 upstream_timeout       504 upstream_timeout           connect
-slow first byte (no response head)      504 upstream_timeout       504 upstream_timeout           read
-response head, then nothing             504 upstream_timeout       504 upstream_timeout           read
-stall mid-body / between chunks         504 upstream_timeout       SSE error upstream_timeout     read
-bytes but no answer / first chunk       504 upstream_timeout       504 upstream_timeout           total
-reset (TCP RST) mid-body                502                        SSE error (502)                at once
-truncated (cut body / early stream end) 502                        SSE error (502)                at once
-malformed JSON                          502                        SSE error (502)                at once
-wrong content type (HTML / JSON)        502                        502                            at once
-200 with an error body / error event    502                        502                            at once
-429 with ``Retry-After: 7``             429 + retry-after: 7       429 + retry-after: 7           at once
-429 without ``Retry-After``             429, no retry-after        429, no retry-after            at once
-500 in the provider's error shape       502 upstream_error         502 upstream_error             at once
-503 with an HTML page (a proxy)         502 upstream_error         502 upstream_error             at once
-529 (Anthropic only: overloaded)        503 upstream_overloaded    503 upstream_overloaded        at once
-enormous (> max_response_bytes)         502                        SSE error (502) [2]            at once
+fault                                   non-streaming               streaming                          bound
+--------------------------------------  --------------------------  ---------------------------------  -------
+connection refused                      502 upstream_unreachable    502 upstream_unreachable           at once
+DNS failure (a ``.invalid`` host) [1]   502 upstream_unreachable    502 upstream_unreachable           connect
+TLS handshake stall (server silent)     504 upstream_timeout        504 upstream_timeout               connect
+slow first byte (no response head)      504 upstream_timeout        504 upstream_timeout               read
+response head, then nothing             504 upstream_timeout        504 upstream_timeout               read
+stall mid-body / between chunks         504 upstream_timeout        SSE error upstream_timeout         read
+bytes but no answer / first chunk       504 upstream_timeout        504 upstream_timeout               total
+reset (TCP RST) mid-body                502 upstream_connection_e.  SSE error upstream_connection_e.   at once
+truncated (cut body / early stream end) 502 upstream_connection_e.  SSE error (502, code per provider) at once
+malformed JSON                          502 bad_gateway             SSE error bad_gateway              at once
+wrong content type (HTML / JSON)        502 bad_gateway             502 bad_gateway                    at once
+200 with an error body / error event    502 (code per provider)     502 (code per provider)            at once
+429 with ``Retry-After: 7``             429 + retry-after: 7        429 + retry-after: 7               at once
+429 without ``Retry-After``             429, no retry-after         429, no retry-after                at once
+500 in the provider's error shape       502 upstream_error          502 upstream_error                 at once
+503 with an HTML page (a proxy)         502 upstream_error          502 upstream_error                 at once
+529 (Anthropic only: overloaded)        503 upstream_overloaded     503 upstream_overloaded            at once
+enormous (> max_response_bytes)         502 bad_gateway             SSE error bad_gateway [2]          at once
 
 [1] 504 upstream_timeout instead when no resolver answers within the connect timeout.
 [2] A plain 502 when the cap is reached before the first chunk went out.
