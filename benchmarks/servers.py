@@ -48,6 +48,9 @@ COMPLETION = json.dumps(
 _SHAPE = re.compile(rb'"model"\s*:\s*"[^"]*?-c(\d+)-i(\d+(?:\.\d+)?)"')
 
 
+_ERROR = re.compile(rb'"model"\s*:\s*"[^"]*?-error(\d{3})"')
+
+
 def stream_shape(body: bytes) -> tuple[int, float]:
     """Chunk count and interval (seconds) from a model name like ``bench-c20-i2`` (20 chunks, 2 ms)."""
     match = _SHAPE.search(body)
@@ -171,6 +174,21 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             }
         )
         await send({"type": "http.response.body", "body": b'{"object": "list", "data": []}'})
+        return
+    error = _ERROR.search(body)
+    if error is not None:  # a model named like "bench-error500" answers with that status
+        status = int(error.group(1))
+        payload = json.dumps(
+            {"error": {"message": f"fake upstream error {status}", "type": "server_error"}}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
         return
     if b'"stream": true' not in body and b'"stream":true' not in body:
         payload = ANTHROPIC_MESSAGE if anthropic else COMPLETION

@@ -128,7 +128,6 @@ class ChatHandler:
         gateway = self.gateway
         limits = gateway.config.limits
         context = exchange.context
-        request: ChatCompletionRequest | None = None
         try:
             context.gateway_key_id = gateway.auth.authenticate(headers)
             body = await read_body(receive, limits.max_body_bytes, headers.get("content-length"))

@@ -18,7 +18,7 @@ from typing import Any, Final
 import pydantic_core
 
 from ..errors import BadGatewayError, GatewayError, ServiceUnavailableError
-from ..usage import TokenUsage
+from ..usage import TokenUsage, token_count
 from .base import ChatResult, StreamTranslator, upstream_status_error
 
 __all__ = [
@@ -60,23 +60,19 @@ def finish_reason(stop_reason: Any) -> str:
     return "stop"
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def usage_from(usage: Any) -> TokenUsage | None:
     """Converse ``usage`` -> ``TokenUsage``. OpenAI counts cached input inside ``prompt_tokens``;
     Converse reports cache reads and writes beside ``inputTokens``, so they are added in."""
     if not isinstance(usage, dict):
         return None
-    cached = _count(usage.get("cacheReadInputTokens"))
-    written = _count(usage.get("cacheWriteInputTokens"))
-    prompt = _count(usage.get("inputTokens")) + cached + written
-    completion = _count(usage.get("outputTokens"))
+    cached = token_count(usage.get("cacheReadInputTokens"))
+    written = token_count(usage.get("cacheWriteInputTokens"))
+    prompt = token_count(usage.get("inputTokens")) + cached + written
+    completion = token_count(usage.get("outputTokens"))
     return TokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=max(_count(usage.get("totalTokens")), prompt + completion),
+        total_tokens=max(token_count(usage.get("totalTokens")), prompt + completion),
         cached_tokens=cached,
         cache_write_tokens=written,
     )
