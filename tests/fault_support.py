@@ -30,6 +30,7 @@ from typing import Any
 from rec_llm_gateway.providers.bedrock_eventstream import encode_frame
 
 from . import anthropic_fake, bedrock_support, gemini_support
+from .conftest import PROVIDER_KEY
 from .support import FakeUpstream, Recorded, Reply, _frame, openai_echo
 
 Frame = bytes | str | dict[str, Any]
@@ -154,6 +155,35 @@ PROVIDER_WIRE = {
     "vertex": "gemini",
     "bedrock": "bedrock",
 }
+
+
+PROVIDERS = ("openai", "azure", "openrouter", "anthropic", "gemini", "vertex", "bedrock")
+TRANSPORTS = ("aiohttp", "httpx")
+
+
+def provider_settings(kind: str, base: str, credentials: str) -> dict[str, Any]:
+    """A provider of type ``kind`` whose upstream is ``base`` (Vertex: with that credentials file)."""
+    settings: dict[str, Any] = {
+        "openai": {"api_key": PROVIDER_KEY, "base_url": f"{base}/v1"},
+        "azure": {"api_key": PROVIDER_KEY, "base_url": base, "api_version": "2024-10-21"},
+        "openrouter": {"api_key": PROVIDER_KEY, "base_url": f"{base}/api/v1"},
+        "anthropic": {"api_key": anthropic_fake.API_KEY, "base_url": base},
+        "gemini": {"api_key": PROVIDER_KEY, "base_url": f"{base}/v1beta"},
+        "vertex": {
+            "credentials_file": credentials,
+            "project_id": "test-project",
+            "location": "us-central1",
+            "base_url": f"{base}/v1beta1",
+        },
+        "bedrock": {
+            "region": bedrock_support.REGION,
+            "aws_access_key_id": bedrock_support.ACCESS_KEY,
+            "aws_secret_access_key": bedrock_support.SECRET_KEY,
+            "base_url": base,
+            "control_plane_url": base,
+        },
+    }[kind]
+    return {"type": kind, **settings}
 
 
 def wire_of(request: Recorded) -> Wire:

@@ -32,10 +32,9 @@ import pytest
 
 from rec_llm_gateway import Gateway, hookimpl
 
-from .fault_support import FaultUpstream
+from .fault_support import PROVIDERS, TRANSPORTS, FaultUpstream, provider_settings
 from .gemini_support import service_account_file
 from .support import count_cases, host_app, note, serve
-from .test_fault_matrix import PROVIDERS, TRANSPORTS, provider_settings
 
 MOMENTS = ("mid_stream", "stream_waiting", "mid_request")
 PROMPT = 2.0

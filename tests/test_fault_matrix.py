@@ -52,9 +52,15 @@ import pytest
 
 from rec_llm_gateway import Gateway, hookimpl
 
-from . import anthropic_fake, bedrock_support
-from .conftest import PROVIDER_KEY
-from .fault_support import PROVIDER_WIRE, FaultUpstream, closed_port, raw_server
+from .fault_support import (
+    PROVIDER_WIRE,
+    PROVIDERS,
+    TRANSPORTS,
+    FaultUpstream,
+    closed_port,
+    provider_settings,
+    raw_server,
+)
 from .gemini_support import service_account_file
 from .support import count_cases, gateway_server, serve
 
@@ -66,9 +72,6 @@ CLIENT_TIMEOUT = 30.0
 CONCURRENCY = 32
 MAX_RESPONSE_BYTES = 64 * 1024
 DNS_HOST = "gateway-fault.invalid"
-
-PROVIDERS = ("openai", "azure", "openrouter", "anthropic", "gemini", "vertex", "bedrock")
-TRANSPORTS = ("aiohttp", "httpx")
 
 
 @dataclass(frozen=True)
@@ -219,35 +222,12 @@ class Matrix:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def provider_settings(kind: str, base: str, credentials: str) -> dict[str, Any]:
-    settings: dict[str, Any] = {
-        "openai": {"api_key": PROVIDER_KEY, "base_url": f"{base}/v1"},
-        "azure": {"api_key": PROVIDER_KEY, "base_url": base, "api_version": "2024-10-21"},
-        "openrouter": {"api_key": PROVIDER_KEY, "base_url": f"{base}/api/v1"},
-        "anthropic": {"api_key": anthropic_fake.API_KEY, "base_url": base},
-        "gemini": {"api_key": PROVIDER_KEY, "base_url": f"{base}/v1beta"},
-        "vertex": {
-            "credentials_file": credentials,
-            "project_id": "test-project",
-            "location": "us-central1",
-            "base_url": f"{base}/v1beta1",
-        },
-        "bedrock": {
-            "region": bedrock_support.REGION,
-            "aws_access_key_id": bedrock_support.ACCESS_KEY,
-            "aws_secret_access_key": bedrock_support.SECRET_KEY,
-            "base_url": base,
-            "control_plane_url": base,
-        },
-    }[kind]
-    return {"type": kind, "timeout": TIMEOUTS, **settings}
-
-
 def gateway_config(transport: str, bases: dict[str, str], credentials: str) -> dict[str, Any]:
     providers = {}
     for kind in PROVIDERS:
         for suffix, base in bases.items():
-            providers[f"{kind}_{suffix}" if suffix else kind] = provider_settings(kind, base, credentials)
+            name = f"{kind}_{suffix}" if suffix else kind
+            providers[name] = {**provider_settings(kind, base, credentials), "timeout": TIMEOUTS}
     return {
         "providers": providers,
         "limits": {"max_response_bytes": MAX_RESPONSE_BYTES},
