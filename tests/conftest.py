@@ -77,9 +77,11 @@ def upstreams(_upstream_pool: list[FakeUpstream]) -> Iterator[list[FakeUpstream]
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print how many cases each generated suite ran (fuzz, fault matrix, disconnects, ...)."""
-    from .support import CASE_COUNTS
+    from .support import CASE_COUNTS, NOTES
 
-    if CASE_COUNTS:
+    if CASE_COUNTS or NOTES:
         terminalreporter.section("generated cases")
         for suite, cases in sorted(CASE_COUNTS.items()):
             terminalreporter.write_line(f"{suite}: {cases} cases")
+        for line in NOTES:
+            terminalreporter.write_line(line)

@@ -392,3 +392,11 @@ CASE_COUNTS: dict[str, int] = {}
 def count_cases(suite: str, cases: int = 1) -> None:
     """Add ``cases`` to ``suite``'s count; the totals are printed at the end of the test run."""
     CASE_COUNTS[suite] = CASE_COUNTS.get(suite, 0) + cases
+
+
+NOTES: list[str] = []
+
+
+def note(line: str) -> None:
+    """A line for the test summary, under the case counts: what a generated suite measured."""
+    NOTES.append(line)

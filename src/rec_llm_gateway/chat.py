@@ -254,9 +254,28 @@ class ChatHandler:
         send: Send,
     ) -> None:
         gateway = self.gateway
-        stream, first, attempt = await self._with_failover(
-            exchange, request, routes, self._attempt_open_stream
-        )
+        # One watcher for the whole stream. Until the first chunk it cancels this task when the client
+        # goes away (closing the upstream call the wait is in); after it, the pump below races it.
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
+        opening = _CancelWhenDone(task)
+        watcher.add_done_callback(opening)
+        try:
+            stream, first, attempt = await self._with_failover(
+                exchange, request, routes, self._attempt_open_stream
+            )
+        except asyncio.CancelledError:
+            if not opening.fired:
+                watcher.cancel()
+                raise  # cancelled by someone else (server shutdown): let it through
+            task.uncancel()
+            raise ClientDisconnected from None
+        except BaseException:
+            watcher.cancel()
+            raise
+        finally:
+            opening.armed = False
         encoder = SSEEncoder(request.wants_stream_usage)
         assembler = StreamAssembler()
         await send(
@@ -270,7 +289,6 @@ class ChatHandler:
         # The pump runs as its own task so that a client disconnect (seen by the watcher) can stop it
         # wherever it waits, closing the upstream response with it.
         pump = asyncio.create_task(self._pump(first, stream, encoder, assembler, send))
-        watcher = asyncio.create_task(_wait_for_disconnect(receive))
         error: GatewayError | None = None
         try:
             await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -593,6 +611,25 @@ class ChatHandler:
                 await send_error(send, error, exchange.response_headers)
         if gateway.hooks.has("on_error"):
             await gateway.hooks.call("on_error", exchange.span, error=error, context=context)
+
+
+class _CancelWhenDone:
+    """A done-callback for a disconnect watcher: cancels ``task`` while armed.
+
+    A flag rather than ``remove_done_callback``: once the watcher is done its callbacks are already
+    scheduled, and disarming must still win if it happens before they run."""
+
+    __slots__ = ("armed", "fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.armed = True
+        self.fired = False
+
+    def __call__(self, watcher: asyncio.Task[None]) -> None:
+        if self.armed and not watcher.cancelled():
+            self.fired = True
+            self.task.cancel()
 
 
 async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:

@@ -79,6 +79,9 @@ class TimeoutConfig(_Strict):
         return value
 
 
+_SECRET_NAME = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
+
+
 class ProviderConfig(BaseModel):
     """Settings common to every provider. Type-specific fields are checked by the provider's own model."""
 
@@ -101,11 +104,16 @@ class ProviderConfig(BaseModel):
     def __repr_args__(self) -> Any:
         # base_url and header values are not secrets by contract (keys belong in api_key), but users
         # sometimes put one there anyway: keep reprs free of URL credentials and header values.
+        # Type-specific settings (aws_secret_access_key, ...) are plain extras here, not yet the
+        # SecretStr their provider's settings model makes of them: mask the ones named like secrets.
+        extra = self.model_extra or {}
         for name, value in super().__repr_args__():
             if name == "base_url" and isinstance(value, str):
                 value = url_without_secrets(value)
             elif name == "headers" and isinstance(value, dict):
                 value = dict.fromkeys(value, "***")
+            elif name in extra and value is not None and _SECRET_NAME.search(name):
+                value = "**********"
             yield name, value
 
     def secret_values(self) -> list[str]:

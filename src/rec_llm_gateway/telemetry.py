@@ -8,7 +8,8 @@ no-op costing a few microseconds per request.
   under the host's span) carrying routing outcome, cost (``rec_llm.cost_usd``) and attempt count.
   It joins an inbound ``traceparent`` when the host has no active span of its own.
 - One CLIENT span per upstream attempt, ``chat {model}``, with the ``gen_ai.*`` attributes; its
-  context is propagated to the upstream in ``traceparent``.
+  context is propagated to the upstream in ``traceparent`` (W3C trace context only: never the
+  ``baggage`` of the host or the client, which is theirs, not the LLM provider's).
 - Metrics: ``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``,
   ``gen_ai.client.operation.time_to_first_chunk`` and the gateway's own ``rec_llm.gateway.cost``,
   ``rec_llm.gateway.requests``, ``rec_llm.gateway.failovers``, ``rec_llm.gateway.overhead``, and
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
     from .providers.base import Provider
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
     from .usage import TokenUsage
 
 __all__ = ["Telemetry"]
+
+# Upstreams get the trace context alone. The global propagator also injects W3C baggage (and whatever
+# formats the host configured), which would hand the client's and the host's baggage to a third party.
+_UPSTREAM_PROPAGATOR = TraceContextTextMapPropagator()
 
 _VERSION = "0.1.0"
 
@@ -221,7 +227,7 @@ class Telemetry:
         if span.is_recording():
             if self.capture_content:
                 span.set_attribute("gen_ai.input.messages", _messages_json(request))
-            propagate.inject(outbound, context=trace.set_span_in_context(span))
+            _UPSTREAM_PROPAGATOR.inject(outbound, context=trace.set_span_in_context(span))
         return span
 
     def end_attempt(

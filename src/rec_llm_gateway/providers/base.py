@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pydantic_core
@@ -30,6 +30,7 @@ from ..config import ProviderConfig
 from ..errors import (
     BadGatewayError,
     GatewayError,
+    InvalidModelError,
     RateLimitError,
     ServiceUnavailableError,
     UpstreamError,
@@ -45,6 +46,7 @@ __all__ = [
     "Provider",
     "StreamTranslator",
     "UpstreamCall",
+    "path_segment",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -282,8 +284,8 @@ class HTTPProvider(Provider):
         data = _parse_json(body)
         try:
             return self.parse_response(data, call)
-        except GatewayError:
-            raise
+        except GatewayError as exc:  # an error body sent with 200 may quote what it should not
+            raise self._scrubbed(exc) from None
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise BadGatewayError(
                 f"upstream '{self.name}' returned a response the gateway cannot read ({type(exc).__name__})"
@@ -305,6 +307,8 @@ class HTTPProvider(Provider):
                 raise BadGatewayError(
                     f"upstream '{self.name}' answered a stream with content type {content_type[:60]!r}"
                 )
+            if isinstance(response.stream, httpx.AsyncByteStream):
+                response.stream = _CappedStream(response.stream, call.max_response_bytes)
             translator = self.stream_translator(call)
             events = self.iter_events(response).__aiter__()
             while True:
@@ -361,6 +365,29 @@ class HTTPProvider(Provider):
         return error
 
 
+class _CappedStream(httpx.AsyncByteStream):
+    """A streamed response body that fails once more than ``limit`` bytes have arrived.
+
+    A stream's answer is held in memory too (the assembled response for hooks and usage), so
+    ``limits.max_response_bytes`` caps it like a non-streaming body; it also bounds the buffer of an
+    event that never ends."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        left = self._limit
+        async for part in self._stream:
+            left -= len(part)
+            if left < 0:
+                raise BadGatewayError(f"the upstream response is larger than {self._limit} bytes")
+            yield part
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
     """Yield the ``data`` of each server-sent event, as bytes.
 
@@ -413,8 +440,22 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     except httpx.TimeoutException:
         raise UpstreamTimeoutError("the upstream stopped sending its response (read timeout)") from None
     except httpx.HTTPError as exc:
-        raise BadGatewayError(f"the upstream response was cut off ({type(exc).__name__})") from None
+        # the same code as a stream cut off after its first chunk (HTTPProvider._transport_error)
+        raise BadGatewayError(
+            f"the upstream response was cut off ({type(exc).__name__})", code="upstream_connection_error"
+        ) from None
     return b"".join(parts)
+
+
+def path_segment(value: str) -> str:
+    """``value`` (a model or deployment the client chose) as exactly one URL path segment.
+
+    Every reserved character is escaped, so ``/``, ``?``, ``#`` and ``@`` stay inside the segment.
+    ``.`` and ``..`` cannot be escaped reliably (URL normalisation resolves them, even from ``%2E``,
+    climbing out of the provider's path with the gateway's credentials): they are refused."""
+    if value in (".", ".."):
+        raise InvalidModelError(f"'{value}' is not a model name", param="model")
+    return quote(value, safe="")
 
 
 def error_from_openai_body(status: int, headers: httpx.Headers, body: bytes, provider: str) -> GatewayError:
@@ -489,9 +530,9 @@ def upstream_status_error(
             code=code,
             param=param,
         )
-    error = BadGatewayError(
-        f"upstream '{provider}' failed with HTTP {status}: {message}", code=code or "upstream_error"
-    )
+    if not message.startswith(f"upstream '{provider}' "):  # a body without a message already says so
+        message = f"upstream '{provider}' failed with HTTP {status}: {message}"
+    error = BadGatewayError(message, code=code or "upstream_error")
     error.upstream_status = status  # type: ignore[attr-defined]
     return error
 

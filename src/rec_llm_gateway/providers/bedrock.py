@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pydantic_core
@@ -30,7 +30,14 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 
 from ..config import ProviderConfig
 from ..errors import GatewayError
-from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall, upstream_status_error
+from .base import (
+    ChatResult,
+    HTTPProvider,
+    StreamTranslator,
+    UpstreamCall,
+    path_segment,
+    upstream_status_error,
+)
 from .bedrock_eventstream import EventStreamDecoder
 from .bedrock_images import ImageFetchSettings, fetch_images
 from .bedrock_messages import image_urls
@@ -148,7 +155,7 @@ class BedrockProvider(HTTPProvider):
     # -- requests --------------------------------------------------------------------------------
 
     def url(self, model: str, stream: bool) -> str:
-        return f"{self.base_url}/model/{quote(model, safe='')}/{'converse-stream' if stream else 'converse'}"
+        return f"{self.base_url}/model/{path_segment(model)}/{'converse-stream' if stream else 'converse'}"
 
     async def build_request_async(self, call: UpstreamCall) -> httpx.Request:
         """The signed Converse request for ``call``: fetches image URLs and credentials as needed."""

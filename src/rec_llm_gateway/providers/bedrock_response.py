@@ -88,7 +88,14 @@ def parse_converse_response(
     """A Converse response body -> an OpenAI ``chat.completion`` and its usage."""
     if not isinstance(data, dict):
         raise BadGatewayError("Bedrock returned a response that is not a JSON object")
-    message = (data.get("output") or {}).get("message") or {}
+    output = data.get("output")
+    message = output.get("message") if isinstance(output, dict) else None
+    if not isinstance(message, dict):
+        # Not a Converse answer: often an error body ({"message": ...}) that a proxy sent with 200.
+        # An empty completion would pass it off as a success.
+        error = data.get("message") or data.get("Message")
+        detail = f": {str(error)[:300]}" if error else ""
+        raise BadGatewayError(f"Bedrock returned a response without output.message{detail}")
     texts: list[str] = []
     reasoning: list[str] = []
     tool_calls: list[dict[str, Any]] = []
