@@ -13,8 +13,8 @@ matrix takes about as long as its slowest case; each case is then checked by its
 
 fault                                   non-streaming               streaming                          bound
 --------------------------------------  --------------------------  ---------------------------------  -------
-connection refused                      502 upstream_unreachable    502 upstream_unreachable           at once
-DNS failure (a ``.invalid`` host) [1]   502 upstream_unreachable    502 upstream_unreachable           connect
+connection refused                      503 service_unavailable     503 service_unavailable            at once
+DNS failure (a ``.invalid`` host) [1]   503 service_unavailable     503 service_unavailable            connect
 TLS handshake stall (server silent)     504 upstream_timeout        504 upstream_timeout               connect
 slow first byte (no response head)      504 upstream_timeout        504 upstream_timeout               read
 response head, then nothing             504 upstream_timeout        504 upstream_timeout               read
@@ -90,7 +90,8 @@ def both(expect: Expect) -> tuple[Expect, Expect]:
     return expect, expect
 
 
-UNREACHABLE = Expect(502, code="upstream_unreachable", bound=CONNECT)
+# With routing, an upstream that cannot be reached at all is "no provider available": 503.
+UNREACHABLE = Expect(503, code="service_unavailable", bound=CONNECT)
 TIMEOUT_READ = Expect(504, code="upstream_timeout", bound=READ)
 CUT = Expect(502, code="upstream_connection_error")
 GARBAGE = Expect(502, code="bad_gateway")

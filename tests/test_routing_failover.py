@@ -66,7 +66,7 @@ async def test_failover_in_the_configured_order(upstreams) -> None:
         (failing(503), "upstream_error"),
         (failing(504), "upstream_error"),
         (Reply(status=429, json={"error": {"message": "slow down"}}), "rate_limit_exceeded"),
-        (Reply(json=completion(), cut_after=20), "bad_gateway"),  # reset mid-body
+        (Reply(json=completion(), cut_after=20), "upstream_connection_error"),  # reset mid-body
         (Reply(hang=True), "upstream_timeout"),
     ],
     ids=["500", "502", "503", "504", "429", "reset-mid-body", "hang"],

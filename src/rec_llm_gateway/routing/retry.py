@@ -27,6 +27,7 @@ __all__ = [
     "RetryPolicy",
     "is_connection_error",
     "is_server_failure",
+    "is_unreachable",
     "retry_after",
     "upstream_status",
 ]
@@ -50,7 +51,13 @@ _CONTEXT_PHRASES: Final = (
 
 
 def is_connection_error(error: GatewayError) -> bool:
+    """No usable answer came back over the connection (refused, reset, cut off): worth a retry."""
     return error.code in CONNECTION_CODES
+
+
+def is_unreachable(error: GatewayError) -> bool:
+    """The upstream could not be reached at all (connect failed), as opposed to a broken answer."""
+    return error.code == "upstream_unreachable"
 
 
 def upstream_status(error: GatewayError) -> int | str:

@@ -28,7 +28,7 @@ from ..errors import (
 )
 from .deployment import Deployment, Lease
 from .group import ERRORS, Group, Plan
-from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failure, retry_after
+from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failure, is_unreachable, retry_after
 from .tokens import estimate_completion_tokens, estimate_prompt_tokens
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ class Walk:
         name = self.plan.name
         last = self.last_error
         if last is not None:
-            if not is_connection_error(last):
+            if not is_unreachable(last):  # a broken answer is reported as itself (502), not as a 503
                 return last
             if self._answered is not None:  # report what an upstream said, not a refused connection
                 return self._answered
