@@ -48,7 +48,7 @@ def gateway_config(upstream: str) -> dict[str, Any]:
         },
         "models": {"soak-failover": ["dead:gpt-4o-mini", "openai:gpt-4o-mini"]},
         # Keep the dead deployment in play: the soak is about failing over, not about the breaker.
-        "routing": {"circuit_breaker": {"enabled": False}},
+        "routing": {"breaker": {"enabled": False}},
     }
 
 
@@ -131,8 +131,15 @@ def main() -> None:
         wait_for_port(gateway.port, gateway.process)
         url = f"{gateway.url}/v1/chat/completions"
         report = asyncio.run(drive(url, args.requests, args.concurrency, gateway.process.pid))
-    print(json.dumps(report, indent=2))
     Path(args.json).write_text(json.dumps(report, indent=2))
+    print(
+        f"{report['requests']} requests in {report['seconds']} s ({report['requests_per_second']}/s), one gateway worker"
+    )
+    for name, count in report["counts"].items():
+        print(f"  {name:<15} {count['ok']:>7} as expected, {count['unexpected']} not")
+    print(
+        "  RSS (MiB) by requests done: " + ", ".join(f"{done}: {rss}" for done, rss in report["rss_mib"][::4])
+    )
     verdict = "met" if report["growth_after_warmup_percent"] < 5 else "NOT met"
     print(f"memory growth after warm-up: {report['growth_after_warmup_percent']}% (goal < 5%: {verdict})")
 
