@@ -132,9 +132,8 @@ def main() -> None:
         url = f"{gateway.url}/v1/chat/completions"
         report = asyncio.run(drive(url, args.requests, args.concurrency, gateway.process.pid))
     Path(args.json).write_text(json.dumps(report, indent=2))
-    print(
-        f"{report['requests']} requests in {report['seconds']} s ({report['requests_per_second']}/s), one gateway worker"
-    )
+    rate = report["requests_per_second"]
+    print(f"{report['requests']} requests in {report['seconds']} s ({rate}/s), one gateway worker")
     for name, count in report["counts"].items():
         print(f"  {name:<15} {count['ok']:>7} as expected, {count['unexpected']} not")
     print(
