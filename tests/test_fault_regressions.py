@@ -20,7 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from rec_llm_gateway import Gateway, hookimpl
 from rec_llm_gateway import gateway as gateway_module
 from rec_llm_gateway.errors import BadGatewayError, InvalidModelError
-from rec_llm_gateway.providers.base import HTTPProvider, UpstreamCall, path_segment
+from rec_llm_gateway.providers.base import UpstreamCall
+from rec_llm_gateway.providers.http import HTTPProvider, path_segment
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from . import bedrock_support
@@ -329,7 +330,7 @@ def test_botocore_debug_logs_never_show_the_session_token(caplog: pytest.LogCapt
 
 
 def test_a_5xx_without_a_json_message_names_the_upstream_once() -> None:
-    from rec_llm_gateway.providers.base import error_from_openai_body
+    from rec_llm_gateway.providers.upstream_errors import error_from_openai_body
 
     html = error_from_openai_body(503, httpx.Headers(), b"<html>Service Unavailable</html>", "p")
     assert html.message == "upstream 'p' returned HTTP 503: <html>Service Unavailable</html>"

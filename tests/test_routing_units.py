@@ -19,7 +19,7 @@ from rec_llm_gateway.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from rec_llm_gateway.providers.base import upstream_status_error
+from rec_llm_gateway.providers.upstream_errors import upstream_status_error
 from rec_llm_gateway.routing.breaker import ADMIT, CLOSED, HALF_OPEN, OPEN, PROBE, REFUSE, CircuitBreaker
 from rec_llm_gateway.routing.keys import _month
 from rec_llm_gateway.routing.limits import WINDOW_SECONDS, MemoryLimiter

@@ -11,7 +11,7 @@ import httpx
 
 from ..errors import BadGatewayError, GatewayError
 from ..usage import TokenUsage, token_count
-from .base import upstream_status_error
+from .upstream_errors import upstream_status_error
 
 __all__ = [
     "FINISH_REASONS",

@@ -16,7 +16,8 @@ import httpx
 from pydantic import ConfigDict, Field, model_validator
 
 from ..config import ProviderConfig
-from .base import ChatResult, StreamTranslator, UpstreamCall, path_segment
+from .base import ChatResult, StreamTranslator, UpstreamCall
+from .http import path_segment
 from .openai import OpenAIProvider, OpenAISettings, parse_openai_completion
 
 __all__ = ["AzureProvider", "AzureSettings"]

@@ -30,19 +30,14 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 
 from ..config import ProviderConfig
 from ..errors import GatewayError
-from .base import (
-    ChatResult,
-    HTTPProvider,
-    StreamTranslator,
-    UpstreamCall,
-    path_segment,
-    upstream_status_error,
-)
+from .base import ChatResult, StreamTranslator, UpstreamCall
 from .bedrock_eventstream import EventStreamDecoder
 from .bedrock_images import ImageFetchSettings, fetch_images
 from .bedrock_messages import image_urls
 from .bedrock_response import ConverseStreamTranslator, parse_converse_response
 from .bedrock_translate import build_converse_body, json_tool_name
+from .http import HTTPProvider, path_segment
+from .upstream_errors import upstream_status_error
 
 __all__ = ["BedrockProvider", "BedrockSettings"]
 

@@ -19,7 +19,8 @@ import pydantic_core
 
 from ..errors import BadGatewayError, GatewayError, ServiceUnavailableError
 from ..usage import TokenUsage, token_count
-from .base import ChatResult, StreamTranslator, upstream_status_error
+from .base import ChatResult, StreamTranslator
+from .upstream_errors import upstream_status_error
 
 __all__ = [
     "ConverseStreamTranslator",
