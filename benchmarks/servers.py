@@ -309,7 +309,9 @@ def gateway_app(upstream: str, variant: str = "plain") -> Any:
     }
     if "anthropic" in BUILTIN_TYPES:
         providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream}
-    config = {"default_provider": "openai", "providers": providers}
+    config: dict[str, Any] = {"default_provider": "openai", "providers": providers}
+    if variant == "httpx-transport":
+        config["http"] = {"transport": "httpx"}
     kwargs: dict[str, Any] = {}
     if variant == "otel-sdk":
         from opentelemetry.sdk.metrics import MeterProvider
@@ -370,7 +372,7 @@ def main() -> None:
     parser.add_argument("kind", choices=["upstream", "bare", "aiohttp", "gateway"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", default="")
-    parser.add_argument("--variant", default="plain", help="gateway: plain | hooks | otel-sdk")
+    parser.add_argument("--variant", default="plain", help="plain | hooks | otel-sdk | httpx-transport")
     args = parser.parse_args()
 
     import uvicorn

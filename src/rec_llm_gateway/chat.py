@@ -254,48 +254,37 @@ class ChatHandler:
         send: Send,
     ) -> None:
         gateway = self.gateway
-        # One watcher for the whole stream. Until the first chunk it cancels this task when the client
-        # goes away (closing the upstream call the wait is in); after it, the pump below races it.
+        # One watcher for the whole stream: while armed, it cancels this task when the client goes
+        # away, wherever the task waits (on the upstream before or after the first chunk, or on the
+        # client), and the upstream response is closed with it. No second task: a stream holds one.
         task = asyncio.current_task()
         assert task is not None
         watcher = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
-        opening = _CancelWhenDone(task)
-        watcher.add_done_callback(opening)
+        disconnect = _CancelWhenDone(task)
+        watcher.add_done_callback(disconnect)
         try:
-            stream, first, attempt = await self._with_failover(
-                exchange, request, routes, self._attempt_open_stream
-            )
-        except asyncio.CancelledError:
-            if not opening.fired:
-                watcher.cancel()
-                raise  # cancelled by someone else (server shutdown): let it through
-            task.uncancel()
-            raise ClientDisconnected from None
-        except BaseException:
-            watcher.cancel()
-            raise
-        finally:
-            opening.armed = False
-        encoder = SSEEncoder(request.wants_stream_usage)
-        assembler = StreamAssembler()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": _SSE_HEADERS + exchange.response_headers,
-            }
-        )
-        exchange.responded = True
-        # The pump runs as its own task so that a client disconnect (seen by the watcher) can stop it
-        # wherever it waits, closing the upstream response with it.
-        pump = asyncio.create_task(self._pump(first, stream, encoder, assembler, send))
-        error: GatewayError | None = None
-        try:
-            await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if not pump.done():
-                error = ClientDisconnectedError("The client disconnected mid-stream.")
-            else:
-                pump.result()
+            try:
+                stream, first, attempt = await self._with_failover(
+                    exchange, request, routes, self._attempt_open_stream
+                )
+            except asyncio.CancelledError:
+                if not disconnect.fired:
+                    raise  # cancelled by someone else (server shutdown): let it through
+                task.uncancel()
+                raise ClientDisconnected from None
+            encoder = SSEEncoder(request.wants_stream_usage)
+            assembler = StreamAssembler()
+            error: GatewayError | None = None
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": _SSE_HEADERS + exchange.response_headers,
+                    }
+                )
+                exchange.responded = True
+                await self._pump(first, stream, encoder, assembler, send)
                 if not assembler.finish_reasons():
                     # The upstream closed the stream without ever saying it had finished: a cut-off
                     # answer must not look like a complete one to the client.
@@ -312,20 +301,25 @@ class ChatHandler:
                 await send(
                     {"type": "http.response.body", "body": encoder.finish(extension), "more_body": False}
                 )
-        except GatewayError as exc:
-            error = exc
-            with contextlib.suppress(OSError):
-                body = encoder.flush() + sse_event(exc.to_dict())
-                await send({"type": "http.response.body", "body": body, "more_body": False})
-        except OSError:  # the server reports the client gone while we were sending
-            error = ClientDisconnectedError("The client disconnected mid-stream.")
+            except asyncio.CancelledError:
+                if not disconnect.fired:
+                    raise
+                task.uncancel()
+                error = ClientDisconnectedError("The client disconnected mid-stream.")
+            except GatewayError as exc:
+                error = exc
+                with contextlib.suppress(OSError):
+                    body = encoder.flush() + sse_event(exc.to_dict())
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+            except OSError:  # the server reports the client gone while we were sending
+                error = ClientDisconnectedError("The client disconnected mid-stream.")
+            finally:
+                disconnect.armed = False
+                await _close_quietly(stream)  # closes the upstream response
+                attempt.lease.release(_total_tokens(TokenUsage.from_openai(assembler.usage)))
         finally:
+            disconnect.armed = False
             watcher.cancel()
-            if not pump.done():
-                pump.cancel()
-                await asyncio.wait({pump})  # let it unwind before closing the generator it iterates
-            await _close_quietly(stream)  # closes the upstream response
-            attempt.lease.release(_total_tokens(TokenUsage.from_openai(assembler.usage)))
         usage = TokenUsage.from_openai(assembler.usage)
         if error is not None:
             if is_server_failure(error):

@@ -36,7 +36,7 @@ from .bedrock_images import ImageFetchSettings, fetch_images
 from .bedrock_messages import image_urls
 from .bedrock_response import ConverseStreamTranslator, parse_converse_response
 from .bedrock_translate import build_converse_body, json_tool_name
-from .http import HTTPProvider, path_segment
+from .http import HTTPProvider, body_parts, path_segment
 from .upstream_errors import upstream_status_error
 
 __all__ = ["BedrockProvider", "BedrockSettings"]
@@ -206,7 +206,7 @@ class BedrockProvider(HTTPProvider):
     async def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:
         """Decoded event-stream frames ``(headers, payload)``; a CRC mismatch is a 502."""
         decoder = EventStreamDecoder()
-        async for data in response.aiter_bytes():
+        async for data in body_parts(response):
             for frame in decoder.feed(data):
                 yield frame
         decoder.close()
