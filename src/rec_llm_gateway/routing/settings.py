@@ -42,7 +42,7 @@ DEFAULT_POLICY_CODES: Final = ("content_policy_violation", "content_filter")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True, defer_build=True)
 
 
 class RateLimitConfig(_Strict):
