@@ -48,6 +48,9 @@ COMPLETION = json.dumps(
 _SHAPE = re.compile(rb'"model"\s*:\s*"[^"]*?-c(\d+)-i(\d+(?:\.\d+)?)"')
 
 
+_ERROR = re.compile(rb'"model"\s*:\s*"[^"]*?-error(\d{3})"')
+
+
 def stream_shape(body: bytes) -> tuple[int, float]:
     """Chunk count and interval (seconds) from a model name like ``bench-c20-i2`` (20 chunks, 2 ms)."""
     match = _SHAPE.search(body)
@@ -172,6 +175,21 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         )
         await send({"type": "http.response.body", "body": b'{"object": "list", "data": []}'})
         return
+    error = _ERROR.search(body)
+    if error is not None:  # a model named like "bench-error500" answers with that status
+        status = int(error.group(1))
+        payload = json.dumps(
+            {"error": {"message": f"fake upstream error {status}", "type": "server_error"}}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        return
     if b'"stream": true' not in body and b'"stream":true' not in body:
         payload = ANTHROPIC_MESSAGE if anthropic else COMPLETION
         await send(
@@ -291,7 +309,9 @@ def gateway_app(upstream: str, variant: str = "plain") -> Any:
     }
     if "anthropic" in BUILTIN_TYPES:
         providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream}
-    config = {"default_provider": "openai", "providers": providers}
+    config: dict[str, Any] = {"default_provider": "openai", "providers": providers}
+    if variant == "httpx-transport":
+        config["http"] = {"transport": "httpx"}
     kwargs: dict[str, Any] = {}
     if variant == "otel-sdk":
         from opentelemetry.sdk.metrics import MeterProvider
@@ -352,7 +372,7 @@ def main() -> None:
     parser.add_argument("kind", choices=["upstream", "bare", "aiohttp", "gateway"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", default="")
-    parser.add_argument("--variant", default="plain", help="gateway: plain | hooks | otel-sdk")
+    parser.add_argument("--variant", default="plain", help="plain | hooks | otel-sdk | httpx-transport")
     args = parser.parse_args()
 
     import uvicorn

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from rec_llm_gateway import Gateway
-from rec_llm_gateway.providers.base import UpstreamCall, _iter_sse_data
+from rec_llm_gateway.providers.base import UpstreamCall
+from rec_llm_gateway.providers.http import _iter_sse_data
 from rec_llm_gateway.schema import ChatCompletionRequest
 from rec_llm_gateway.streaming import SSEEncoder
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .support import FakeUpstream, serve
+from .support import FakeUpstream, openai_echo, serve
 
 # Distinctive fake credentials: tests grep responses, logs and telemetry for them.
 PROVIDER_KEY = "sk-test-PROVIDERSECRET-0123456789abcdef"
@@ -53,11 +54,34 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
+@pytest.fixture(scope="session")
+def _upstream_pool() -> Iterator[list[FakeUpstream]]:
+    fakes = [FakeUpstream() for _ in range(4)]
+    with contextlib.ExitStack() as stack:
+        for fake in fakes:
+            fake.url = stack.enter_context(serve(fake))
+        yield fakes
+
+
+@pytest.fixture
+def upstreams(_upstream_pool: list[FakeUpstream]) -> Iterator[list[FakeUpstream]]:
+    """Four fake OpenAI-compatible upstreams on loopback (for routing tests), reset for each test."""
+    for fake in _upstream_pool:
+        fake.reset()
+        fake.default = openai_echo
+    yield _upstream_pool
+    for fake in _upstream_pool:
+        fake.reset()
+        fake.default = openai_echo
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print how many cases each generated suite ran (fuzz, fault matrix, disconnects, ...)."""
-    from .support import CASE_COUNTS
+    from .support import CASE_COUNTS, NOTES
 
-    if CASE_COUNTS:
+    if CASE_COUNTS or NOTES:
         terminalreporter.section("generated cases")
         for suite, cases in sorted(CASE_COUNTS.items()):
             terminalreporter.write_line(f"{suite}: {cases} cases")
+        for line in NOTES:
+            terminalreporter.write_line(line)

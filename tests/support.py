@@ -34,7 +34,9 @@ HOST_KINDS = ("bare", "fastapi", "litestar")
 @contextlib.contextmanager
 def serve(app: Any, *, lifespan: str = "auto") -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 in a background thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only for sockets that say
+    # so; without it every small response waits ~40 ms on Nagle and the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -390,3 +392,11 @@ CASE_COUNTS: dict[str, int] = {}
 def count_cases(suite: str, cases: int = 1) -> None:
     """Add ``cases`` to ``suite``'s count; the totals are printed at the end of the test run."""
     CASE_COUNTS[suite] = CASE_COUNTS.get(suite, 0) + cases
+
+
+NOTES: list[str] = []
+
+
+def note(line: str) -> None:
+    """A line for the test summary, under the case counts: what a generated suite measured."""
+    NOTES.append(line)

@@ -27,7 +27,8 @@ from rec_llm_gateway.providers.anthropic_response import (
     usage_from_anthropic,
 )
 from rec_llm_gateway.providers.anthropic_stream import AnthropicStreamTranslator
-from rec_llm_gateway.providers.base import UpstreamCall, upstream_status_error
+from rec_llm_gateway.providers.base import UpstreamCall
+from rec_llm_gateway.providers.upstream_errors import upstream_status_error
 from rec_llm_gateway.schema import ChatCompletionRequest
 from rec_llm_gateway.streaming import StreamAssembler
 from rec_llm_gateway.usage import TokenUsage

@@ -240,7 +240,8 @@ def test_upstream_200_with_error_body_is_an_error(server, upstream) -> None:
     assert "overloaded" in error["message"]
 
 
-def test_upstream_connection_refused_is_502() -> None:
+def test_upstream_connection_refused_is_503() -> None:
+    """No deployment reachable: 503 (DESIGN: "503 no healthy provider"), naming the cause."""
     import socket
 
     sock = socket.socket()
@@ -249,7 +250,8 @@ def test_upstream_connection_refused_is_502() -> None:
     sock.close()  # nothing listens there now
     config = {"providers": {"openai": {"base_url": f"http://127.0.0.1:{port}/v1", "api_key": PROVIDER_KEY}}}
     with gateway_server(config) as (url, _):
-        assert_envelope(post(url, CHAT), 502, code="upstream_unreachable")
+        error = assert_envelope(post(url, CHAT), 503, code="service_unavailable")
+        assert "could not connect to upstream 'openai'" in error["message"]
 
 
 def test_upstream_timeout_is_504(upstream) -> None:

@@ -74,7 +74,7 @@ def _sendable(value: bytes) -> bytes:
 # -- through an HTTP client ---------------------------------------------------------------------------
 
 
-@fuzz_settings(60)
+@fuzz_settings(40)
 @given(request=chat_requests)
 def test_valid_requests_over_http(server: Server, request: dict[str, Any]) -> None:
     count_cases("fuzz: http bodies")
@@ -83,7 +83,7 @@ def test_valid_requests_over_http(server: Server, request: dict[str, Any]) -> No
     check_chat_outcome(answer_of(response), body, limit=LIMIT, request=request)
 
 
-@fuzz_settings(200)
+@fuzz_settings(120)
 @given(
     body=raw_bodies
     | st.builds(
@@ -102,7 +102,7 @@ def test_bad_bodies_over_http(server: Server, body: bytes) -> None:
 _CLIENT_HEADERS = sorted(set(HEADER_CHOICES) - {b"content-length", b"transfer-encoding"})
 
 
-@fuzz_settings(150)
+@fuzz_settings(100)
 @given(
     headers=st.lists(
         st.sampled_from(_CLIENT_HEADERS).flatmap(
@@ -265,7 +265,7 @@ def parse_response(data: bytes) -> Answer:
     return Answer(status, headers, body)
 
 
-@fuzz_settings(150)
+@fuzz_settings(120)
 @given(request=raw_requests())
 def test_raw_requests_over_a_socket(server: Server, request: RawRequest) -> None:
     count_cases("fuzz: http raw")

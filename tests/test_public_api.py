@@ -38,7 +38,7 @@ def test_import_does_not_pull_heavy_dependencies() -> None:
         "import sys, json, rec_llm_gateway; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'genai_prices', 'yaml', 'botocore', 'boto3', 'google', 'litestar', 'fastapi', 'starlette', "
-        "'uvicorn', 'openai', 'opentelemetry.sdk'})))"
+        "'uvicorn', 'openai', 'opentelemetry.sdk', 'aiohttp'})))"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(output) == []

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from rec_llm_gateway.providers.base import _iter_sse_data
+from rec_llm_gateway.providers.http import _iter_sse_data
 from rec_llm_gateway.streaming import SSEEncoder, StreamAssembler
 
 

@@ -9,13 +9,16 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from .config import CorsConfig
 from .errors import AuthenticationError, GatewayError, PayloadTooLargeError
+
+if TYPE_CHECKING:
+    from .routing.settings import GatewayKeyConfig
 
 __all__ = [
     "ASGIApp",
@@ -136,21 +139,28 @@ class GatewayAuth:
 
     Keys are kept only as SHA-256 digests; every stored digest is compared on every request so the
     time taken does not reveal which key (or how much of one) matched. The key id reported to
-    plugins is ``key-`` plus the first 8 hex digits of the digest: stable, and not the key.
+    plugins is the key's ``name`` (``auth.keys``), else ``key-`` plus the first 8 hex digits of the
+    digest: stable, and not the key.
     """
 
-    def __init__(self, keys: list[SecretStr], admin_keys: list[SecretStr] | None = None) -> None:
-        self._keys = self._digests(keys)
-        self._admin_keys = self._digests(admin_keys or [])
+    def __init__(
+        self,
+        keys: list[SecretStr],
+        admin_keys: list[SecretStr] | None = None,
+        named: Sequence[GatewayKeyConfig] = (),
+    ) -> None:
+        self._keys = self._digests([(key, None) for key in keys] + [(key.key, key.name) for key in named])
+        self._admin_keys = self._digests([(key, None) for key in admin_keys or []])
+        self.named = [(key_id(key.key.get_secret_value(), key.name), key) for key in named]
+        """``(key id, settings)`` of every ``auth.keys`` entry (for per-key limits)."""
 
     @staticmethod
-    def _digests(keys: list[SecretStr]) -> list[tuple[bytes, str]]:
+    def _digests(keys: list[tuple[SecretStr, str | None]]) -> list[tuple[bytes, str]]:
         digests = []
-        for key in keys:
+        for key, name in keys:
             value = key.get_secret_value()
             if value:
-                digest = hashlib.sha256(value.encode()).digest()
-                digests.append((digest, "key-" + digest.hex()[:8]))
+                digests.append((hashlib.sha256(value.encode()).digest(), key_id(value, name)))
         return digests
 
     @property
@@ -184,6 +194,11 @@ class GatewayAuth:
         if found is None:
             raise AuthenticationError("Invalid gateway API key.")
         return found
+
+
+def key_id(key: str, name: str | None = None) -> str:
+    """The id plugins see for a gateway key: its name, or ``key-`` and 8 hex digits of its digest."""
+    return name or "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
 def _presented_key(headers: dict[str, str]) -> str | None:

@@ -31,13 +31,19 @@ from .errors import (
 )
 from .hooks import CostEvent, FailoverEvent, RequestContext
 from .providers.base import ChatResult, UpstreamCall
+from .routing.deployment import Lease
+from .routing.retry import is_server_failure
 from .schema import ChatCompletion, ChatCompletionRequest
 from .streaming import SSEEncoder, StreamAssembler, sse_event
 from .usage import TokenUsage
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .gateway import Gateway
+    from .routing.group import Plan
     from .routing.resolve import Route
+    from .routing.walk import Walk
 
 __all__ = ["ChatHandler"]
 
@@ -64,6 +70,7 @@ class _Exchange:
     error: GatewayError | None = None
     responded: bool = False
     failovers: list[dict[str, Any]] = field(default_factory=list)
+    walk: Walk | None = None
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -77,6 +84,7 @@ class _Attempt:
     call: UpstreamCall
     span: Any
     started: float
+    lease: Lease
     first_chunk_seconds: float | None = None
 
 
@@ -109,6 +117,8 @@ class ChatHandler:
         finally:
             runtime.requests.discard(task)
             context = exchange.context
+            if exchange.walk is not None and exchange.walk.skipped:
+                gateway.telemetry.record_skips(exchange.span, exchange.walk.skipped)
             gateway.telemetry.end_request(
                 exchange.span,
                 token,
@@ -128,7 +138,7 @@ class ChatHandler:
         gateway = self.gateway
         limits = gateway.config.limits
         context = exchange.context
-        request: ChatCompletionRequest | None = None
+        key_ticket = None
         try:
             context.gateway_key_id = gateway.auth.authenticate(headers)
             body = await read_body(receive, limits.max_body_bytes, headers.get("content-length"))
@@ -144,6 +154,8 @@ class ChatHandler:
             context.requested_model = request.model
             context.stream = bool(request.stream)
             gateway.telemetry.set_request_model(exchange.span, request.model)
+            if gateway.keys.active:  # per-key limits and budget (auth.keys)
+                key_ticket = gateway.keys.admit(context.gateway_key_id, request)
             routes = gateway.router.candidates(request)
             if request.stream:
                 await self._stream(exchange, request, routes, receive, send)
@@ -156,6 +168,9 @@ class ChatHandler:
         except Exception as exc:  # a bug: answer 500 without internals, keep the details in the log
             logger.exception("internal error in request %s", context.request_id)
             await self._fail(exchange, InternalError(f"Internal gateway error ({type(exc).__name__})."), send)
+        finally:
+            if key_ticket is not None:
+                gateway.keys.finish(key_ticket, _total_tokens(context.usage), context.cost_usd)
 
     # -- non-streaming ---------------------------------------------------------------------------
 
@@ -163,7 +178,7 @@ class ChatHandler:
         self,
         exchange: _Exchange,
         request: ChatCompletionRequest,
-        routes: list[Route],
+        routes: Plan | Sequence[Route],
         receive: Receive,
         send: Send,
     ) -> None:
@@ -205,20 +220,24 @@ class ChatHandler:
         await self._succeeded(exchange, request, response, result.usage, latency)
 
     async def _attempt_complete(
-        self, exchange: _Exchange, request: ChatCompletionRequest, route: Route
+        self, exchange: _Exchange, request: ChatCompletionRequest, lease: Lease
     ) -> ChatResult:
-        attempt = self._start_attempt(exchange, request, route, stream=False)
-        provider = route.provider
+        attempt = self._start_attempt(exchange, request, lease, stream=False)
+        provider = lease.route.provider
         try:
             try:
-                async with asyncio.timeout(provider.total_timeout):
+                async with asyncio.timeout(lease.timeout):
                     result = await provider.complete(attempt.call)
             except TimeoutError:
                 raise UpstreamTimeoutError(
-                    f"upstream '{provider.name}' did not answer within {provider.total_timeout:g}s"
+                    f"upstream '{provider.name}' did not answer within {lease.timeout:g}s"
                 ) from None
         except GatewayError as error:
             self._end_attempt(exchange, attempt, error=error)
+            raise
+        except BaseException:
+            lease.release()
+            attempt.span.end()
             raise
         self._price(exchange, attempt, result.usage)
         self._end_attempt(exchange, attempt, response=result.response, usage=result.usage)
@@ -230,35 +249,42 @@ class ChatHandler:
         self,
         exchange: _Exchange,
         request: ChatCompletionRequest,
-        routes: list[Route],
+        routes: Plan | Sequence[Route],
         receive: Receive,
         send: Send,
     ) -> None:
         gateway = self.gateway
-        stream, first, attempt = await self._with_failover(
-            exchange, request, routes, self._attempt_open_stream
-        )
-        encoder = SSEEncoder(request.wants_stream_usage)
-        assembler = StreamAssembler()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": _SSE_HEADERS + exchange.response_headers,
-            }
-        )
-        exchange.responded = True
-        # The pump runs as its own task so that a client disconnect (seen by the watcher) can stop it
-        # wherever it waits, closing the upstream response with it.
-        pump = asyncio.create_task(self._pump(first, stream, encoder, assembler, send))
-        watcher = asyncio.create_task(_wait_for_disconnect(receive))
-        error: GatewayError | None = None
+        # One watcher for the whole stream: while armed, it cancels this task when the client goes
+        # away, wherever the task waits (on the upstream before or after the first chunk, or on the
+        # client), and the upstream response is closed with it. No second task: a stream holds one.
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
+        disconnect = _CancelWhenDone(task)
+        watcher.add_done_callback(disconnect)
         try:
-            await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if not pump.done():
-                error = ClientDisconnectedError("The client disconnected mid-stream.")
-            else:
-                pump.result()
+            try:
+                stream, first, attempt = await self._with_failover(
+                    exchange, request, routes, self._attempt_open_stream
+                )
+            except asyncio.CancelledError:
+                if not disconnect.fired:
+                    raise  # cancelled by someone else (server shutdown): let it through
+                task.uncancel()
+                raise ClientDisconnected from None
+            encoder = SSEEncoder(request.wants_stream_usage)
+            assembler = StreamAssembler()
+            error: GatewayError | None = None
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": _SSE_HEADERS + exchange.response_headers,
+                    }
+                )
+                exchange.responded = True
+                await self._pump(first, stream, encoder, assembler, send)
                 if not assembler.finish_reasons():
                     # The upstream closed the stream without ever saying it had finished: a cut-off
                     # answer must not look like a complete one to the client.
@@ -275,21 +301,29 @@ class ChatHandler:
                 await send(
                     {"type": "http.response.body", "body": encoder.finish(extension), "more_body": False}
                 )
-        except GatewayError as exc:
-            error = exc
-            with contextlib.suppress(OSError):
-                body = encoder.flush() + sse_event(exc.to_dict())
-                await send({"type": "http.response.body", "body": body, "more_body": False})
-        except OSError:  # the server reports the client gone while we were sending
-            error = ClientDisconnectedError("The client disconnected mid-stream.")
+            except asyncio.CancelledError:
+                if not disconnect.fired:
+                    raise
+                task.uncancel()
+                error = ClientDisconnectedError("The client disconnected mid-stream.")
+            except GatewayError as exc:
+                error = exc
+                with contextlib.suppress(OSError):
+                    body = encoder.flush() + sse_event(exc.to_dict())
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+            except OSError:  # the server reports the client gone while we were sending
+                error = ClientDisconnectedError("The client disconnected mid-stream.")
+            finally:
+                disconnect.armed = False
+                await _close_quietly(stream)  # closes the upstream response
+                attempt.lease.release(_total_tokens(TokenUsage.from_openai(assembler.usage)))
         finally:
+            disconnect.armed = False
             watcher.cancel()
-            if not pump.done():
-                pump.cancel()
-                await asyncio.wait({pump})  # let it unwind before closing the generator it iterates
-            await _close_quietly(stream)  # closes the upstream response
         usage = TokenUsage.from_openai(assembler.usage)
         if error is not None:
+            if is_server_failure(error):
+                attempt.lease.broke_off(gateway.router.clock())  # the stream broke after it started
             self._price(exchange, attempt, usage)  # what was generated so far, if the upstream said
         response = assembler.response()
         self._end_attempt(exchange, attempt, response=response, usage=usage, error=error)
@@ -303,15 +337,15 @@ class ChatHandler:
         await self._succeeded(exchange, request, response, usage, latency)
 
     async def _attempt_open_stream(
-        self, exchange: _Exchange, request: ChatCompletionRequest, route: Route
+        self, exchange: _Exchange, request: ChatCompletionRequest, lease: Lease
     ) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any], _Attempt]:
         """Start the upstream stream and wait for its first chunk (failover is possible until then)."""
-        attempt = self._start_attempt(exchange, request, route, stream=True)
-        provider = route.provider
+        attempt = self._start_attempt(exchange, request, lease, stream=True)
+        provider = lease.route.provider
         stream = provider.stream(attempt.call)
         try:
             try:
-                async with asyncio.timeout(provider.total_timeout):
+                async with asyncio.timeout(lease.timeout):
                     first = await anext(stream)
             except StopAsyncIteration:
                 raise BadGatewayError(
@@ -319,7 +353,7 @@ class ChatHandler:
                 ) from None
             except TimeoutError:
                 raise UpstreamTimeoutError(
-                    f"upstream '{provider.name}' sent nothing within {provider.total_timeout:g}s"
+                    f"upstream '{provider.name}' sent nothing within {lease.timeout:g}s"
                 ) from None
         except GatewayError as error:
             await _close_quietly(stream)
@@ -327,6 +361,7 @@ class ChatHandler:
             raise
         except BaseException:
             await _close_quietly(stream)
+            lease.release()
             attempt.span.end()
             raise
         attempt.first_chunk_seconds = time.perf_counter() - attempt.started
@@ -364,28 +399,47 @@ class ChatHandler:
         self,
         exchange: _Exchange,
         request: ChatCompletionRequest,
-        routes: list[Route],
-        attempt: Callable[[_Exchange, ChatCompletionRequest, Route], Awaitable[_Result]],
+        routes: Plan | Sequence[Route],
+        attempt: Callable[[_Exchange, ChatCompletionRequest, Lease], Awaitable[_Result]],
     ) -> _Result:
+        """Run attempts as the router's walk directs: retries, failover, fallbacks, waits, deadline.
+        A stream is "answered" at its first chunk: no failover after that."""
         router = self.gateway.router
-        for position, route in enumerate(routes):
+        walk: Walk | None = None
+        lease = router.fast_lease(routes)  # one deployment, nothing to decide: no walk unless it fails
+        if lease is None:
+            walk = exchange.walk = router.walk(routes, request)
+            step = walk.next()
+            lease = step if isinstance(step, Lease) else await self._next_lease(walk, step)
+        while True:
             try:
-                result = await attempt(exchange, request, route)
+                result = await attempt(exchange, request, lease)
             except GatewayError as error:
-                router.record_failure(route, error)
-                if position + 1 < len(routes) and router.should_failover(error):
-                    await self._failover(exchange, route, routes[position + 1], error)
-                    continue
+                if walk is None:
+                    walk = exchange.walk = router.walk(routes, request, tried=lease)
+                walk.failed(lease, error)  # raises what the client gets when nothing may follow
+                source, lease = lease, await self._next_lease(walk, walk.next())
+                await self._failover(exchange, source.route, lease.route, error)
+                continue
+            except BaseException:
+                if walk is not None:
+                    walk.abandoned(lease)
                 raise
-            router.record_success(route)
+            lease.succeeded(router.clock())
             return result
-        raise BadGatewayError("no provider could serve the request")
+
+    async def _next_lease(self, walk: Walk, step: Lease | float) -> Lease:
+        while not isinstance(step, Lease):
+            await self.gateway.router.sleep(step)  # backoff / Retry-After before a retry
+            step = walk.next()
+        return step
 
     def _start_attempt(
-        self, exchange: _Exchange, request: ChatCompletionRequest, route: Route, *, stream: bool
+        self, exchange: _Exchange, request: ChatCompletionRequest, lease: Lease, *, stream: bool
     ) -> _Attempt:
         gateway = self.gateway
         context = exchange.context
+        route = lease.route
         exchange.route = route
         context.provider, context.model = route.provider.name, route.model
         context.attempts += 1
@@ -400,7 +454,7 @@ class ChatHandler:
             max_response_bytes=gateway.config.limits.max_response_bytes,
         )
         span = gateway.telemetry.start_attempt(route.provider, route.model, request, call.headers)
-        return _Attempt(route=route, call=call, span=span, started=time.perf_counter())
+        return _Attempt(route=route, call=call, span=span, started=time.perf_counter(), lease=lease)
 
     def _end_attempt(
         self,
@@ -413,6 +467,7 @@ class ChatHandler:
     ) -> None:
         exchange.upstream_seconds += attempt.call.upstream_seconds
         attempt.call.upstream_seconds = 0.0
+        attempt.lease.release(_total_tokens(usage))
         self.gateway.telemetry.end_attempt(
             attempt.span,
             attempt.route.provider,
@@ -469,6 +524,8 @@ class ChatHandler:
         }
         if exchange.failovers:
             extension["failovers"] = exchange.failovers
+        if exchange.walk is not None and exchange.walk.skipped:
+            extension["skipped"] = exchange.walk.describe_skips()
         return extension
 
     def _conclude(self, exchange: _Exchange, latency: float, *, status: int, outcome: str) -> None:
@@ -550,6 +607,25 @@ class ChatHandler:
             await gateway.hooks.call("on_error", exchange.span, error=error, context=context)
 
 
+class _CancelWhenDone:
+    """A done-callback for a disconnect watcher: cancels ``task`` while armed.
+
+    A flag rather than ``remove_done_callback``: once the watcher is done its callbacks are already
+    scheduled, and disarming must still win if it happens before they run."""
+
+    __slots__ = ("armed", "fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.armed = True
+        self.fired = False
+
+    def __call__(self, watcher: asyncio.Task[None]) -> None:
+        if self.armed and not watcher.cancelled():
+            self.fired = True
+            self.task.cancel()
+
+
 async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:
     """Cancel ``task`` when the client goes away (the request body has already been read)."""
     await _wait_for_disconnect(receive)
@@ -571,3 +647,7 @@ async def _close_quietly(stream: AsyncIterator[dict[str, Any]]) -> None:
 
 def _error_type(error: GatewayError) -> str:
     return error.code or type(error).__name__
+
+
+def _total_tokens(usage: TokenUsage | None) -> int | None:
+    return None if usage is None else usage.total_tokens or usage.prompt_tokens + usage.completion_tokens

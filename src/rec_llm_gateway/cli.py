@@ -45,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  provider {provider.name} (type {provider.type}): {models}")
         for name, reason in gateway.disabled_providers.items():
             print(f"  provider {name}: disabled ({reason})")
+        for name in gateway.router.group_names():
+            group = gateway.router.plan(name).group
+            deployments = ", ".join(deployment.name for deployment in group.deployments) or "(none available)"
+            print(f"  model {name} ({group.strategy.name}): {deployments}")
         return 0
 
     try:

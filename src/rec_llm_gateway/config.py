@@ -25,16 +25,29 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .routing.settings import (
+    GatewayKeyConfig,
+    GroupConfig,
+    HealthCheckConfig,
+    RateLimitConfig,
+    RoutingConfig,
+    check_references,
+)
 
 __all__ = [
     "AuthConfig",
     "CorsConfig",
     "GatewayConfig",
+    "GatewayKeyConfig",
+    "GroupConfig",
+    "HealthCheckConfig",
     "HttpConfig",
     "LimitsConfig",
     "PluginSpec",
     "PriceConfig",
     "ProviderConfig",
+    "RateLimitConfig",
+    "RoutingConfig",
     "TelemetryConfig",
     "TimeoutConfig",
     "expand_env",
@@ -66,6 +79,9 @@ class TimeoutConfig(_Strict):
         return value
 
 
+_SECRET_NAME = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
+
+
 class ProviderConfig(BaseModel):
     """Settings common to every provider. Type-specific fields are checked by the provider's own model."""
 
@@ -80,15 +96,24 @@ class ProviderConfig(BaseModel):
     timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
     models: list[str] = Field(default_factory=list)
     model_map: dict[str, str] = Field(default_factory=dict)
+    rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Limits for the provider as a whole (every deployment and direct request on it)."""
+    health_check: HealthCheckConfig | None = None
+    """Background health checks (``GET /providers/{name}/health`` checks on demand without them)."""
 
     def __repr_args__(self) -> Any:
         # base_url and header values are not secrets by contract (keys belong in api_key), but users
         # sometimes put one there anyway: keep reprs free of URL credentials and header values.
+        # Type-specific settings (aws_secret_access_key, ...) are plain extras here, not yet the
+        # SecretStr their provider's settings model makes of them: mask the ones named like secrets.
+        extra = self.model_extra or {}
         for name, value in super().__repr_args__():
             if name == "base_url" and isinstance(value, str):
                 value = url_without_secrets(value)
             elif name == "headers" and isinstance(value, dict):
                 value = dict.fromkeys(value, "***")
+            elif name in extra and value is not None and _SECRET_NAME.search(name):
+                value = "**********"
             yield name, value
 
     def secret_values(self) -> list[str]:
@@ -115,10 +140,24 @@ class ProviderConfig(BaseModel):
 
 
 class AuthConfig(_Strict):
-    """Gateway keys. Absent or empty: the gateway does not check keys."""
+    """Gateway keys. Absent or empty: the gateway does not check keys.
+
+    ``api_keys`` are plain keys; ``keys`` are keys with a name (the key id plugins see), rate limits
+    and a monthly budget. Both may be used together.
+    """
 
     api_keys: list[SecretStr] = Field(default_factory=list)
+    keys: list[GatewayKeyConfig] = Field(default_factory=list)
     admin_keys: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("keys")
+    @classmethod
+    def _unique_names(cls, keys: list[GatewayKeyConfig]) -> list[GatewayKeyConfig]:
+        names = [key.name for key in keys if key.name]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"key names must be unique; {', '.join(map(repr, duplicates))} repeats")
+        return keys
 
 
 class CorsConfig(_Strict):
@@ -208,6 +247,9 @@ class GatewayConfig(_Strict):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     plugins: list[str | PluginSpec] = Field(default_factory=list)
     load_entry_points: bool = False
+    models: dict[str, GroupConfig] = Field(default_factory=dict)
+    """Client-facing model names: a group of deployments, or an alias (a string) of another name."""
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
 
     @field_validator("providers")
     @classmethod
@@ -226,6 +268,7 @@ class GatewayConfig(_Strict):
             raise ValueError(
                 f"default_provider {self.default_provider!r} is not a configured provider ({known})"
             )
+        check_references(self.models, self.routing, self.providers)
         return self
 
     @classmethod
@@ -244,8 +287,15 @@ def config_error(exc: ValidationError, prefix: str = "", hint: str = "") -> Conf
     """One readable ConfigError listing every problem as ``path: what to do``."""
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join([*(prefix.split(".") if prefix else []), *(str(part) for part in error["loc"])])
+        parts = [*(prefix.split(".") if prefix else []), *error["loc"]]
+        path = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" if index else str(part)
+            for index, part in enumerate(parts)
+        )
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "config_path":  # the message names its own path
+            lines.append(message)
+            continue
         if error["type"] == "missing":
             message = f"required{hint}"
         elif error["type"] == "extra_forbidden":

@@ -224,6 +224,7 @@ class UpstreamTimeoutError(GatewayError):
 _SECRET_PATTERNS = re.compile(
     r"(?:sk|pk|rk)-[A-Za-z0-9_\-*.]{8,}"  # OpenAI / Anthropic style, also their masked forms
     r"|AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
+    r"|ya29\.[0-9A-Za-z_\-.]{8,}"  # Google OAuth access tokens (Vertex AI's bearer token)
     r"|(?:AKIA|ASIA)[0-9A-Z]{12,}"  # AWS access key ids
     r"|(?i:bearer)\s+[A-Za-z0-9_\-.=:+/]{8,}"  # bearer tokens
     r"|(?i:(?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9_\-.]{8,}"

@@ -9,9 +9,8 @@ import inspect
 import logging
 import os
 import re
-import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -27,6 +26,8 @@ from .hooks import HookCaller, make_plugin_manager
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
+from .routing.health import HealthMonitor
+from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
 from .routing.router import Router
 from .schema import ChatCompletion, ChatCompletionRequest
@@ -55,6 +56,12 @@ class _Runtime:
         """Chat requests in flight: given time to finish on close."""
         self.closing = False
 
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` as a background task until ``aclose``."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     async def aclose(self, grace: float) -> None:
         """Let requests in flight finish (up to ``grace`` seconds), then cancel the rest and close."""
         self.closing = True
@@ -67,10 +74,11 @@ class _Runtime:
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending, timeout=5)
-        for task in self.tasks:
+        tasks = set(self.tasks)
+        for task in tasks:
             task.cancel()
-        if self.tasks:
-            await asyncio.wait(self.tasks, timeout=5)
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
         await self.http.aclose()
 
 
@@ -105,7 +113,9 @@ class Gateway:
             tracer_provider, meter_provider, capture_content=self.config.telemetry.capture_content
         )
         self.hooks = HookCaller(self.plugins, on_failure=Telemetry.record_hook_failure)
-        self.auth = GatewayAuth(self.config.auth.api_keys, self.config.auth.admin_keys)
+        self.auth = GatewayAuth(self.config.auth.api_keys, self.config.auth.admin_keys, self.config.auth.keys)
+        self.keys = KeyGuard(self.auth.named)
+        """Per-key limits and budgets (``auth.keys``)."""
         self.cors = Cors(self.config.cors) if self.config.cors else None
         self.pricing = PriceTable(self.config.pricing)
         self._registry = ProviderRegistry()
@@ -163,16 +173,27 @@ class Gateway:
                 continue
             self.providers[name] = self._registry.build(name, settings)
         self._pending_types = pending
+        resolver: ModelResolver | None = getattr(self, "resolver", None)
+        if resolver is not None and resolver.providers.keys() == self.providers.keys():
+            return  # nothing new: keep what routing has learnt (breakers, limits, latencies)
         default = self.config.default_provider
         if default in self.disabled_providers:
             default = None
         self.resolver = ModelResolver(self.providers, default)
-        self.router = Router(self.resolver)
+        self.router = Router(
+            self.resolver, self.config, pricer=self.price, on_breaker=self._breaker_changed, check=not pending
+        )
+        self.health = HealthMonitor(self.router, self.providers)
 
     def check(self) -> None:
         """Raise ``ConfigError`` for anything that cannot work (an unknown provider type, ...)."""
         if self._pending_types:
             self._build_providers(strict=True)
+
+    def _breaker_changed(self, deployment: str, state: str) -> None:
+        log = logger.warning if state == "open" else logger.info
+        log("circuit of deployment %s is now %s", deployment, state)
+        self.telemetry.record_breaker(deployment, state)
 
     def price(self, provider: Provider, model: str, usage: TokenUsage | None) -> float | None:
         """The cost in USD of ``usage`` on ``provider``'s ``model`` (``None`` when unknown)."""
@@ -199,6 +220,13 @@ class Gateway:
         if runtime is not None:
             await runtime.aclose(self.config.limits.shutdown_grace_seconds)
             self._runtimes.pop(loop, None)
+            if self.health.owner is runtime:
+                self.health.owner = None
+                # Another event loop still serves the gateway: the health checks move there.
+                for other_loop, other in list(self._runtimes.items()):
+                    if not other_loop.is_closed():
+                        other_loop.call_soon_threadsafe(self._start_health, other)
+                        break
         for provider in self.providers.values():
             await provider.aclose()
 
@@ -218,7 +246,16 @@ class Gateway:
             if self._warm_up is None:
                 # The price table takes ~200 ms to import: load it now, off the event loop.
                 self._warm_up = loop.run_in_executor(None, warm_up)
+            self._start_health(runtime)
         return runtime
+
+    def _start_health(self, runtime: _Runtime) -> None:
+        """Start the background health checks on ``runtime``'s loop unless another loop runs them."""
+        health = self.health
+        if health.owner is None and health.configured and runtime in self._runtimes.values():
+            health.owner = runtime
+            for loop in health.loops(runtime.http):
+                runtime.spawn(loop)
 
     def http_client(self) -> httpx.AsyncClient:
         """The shared upstream client of the running event loop (opened on first use)."""
@@ -289,6 +326,8 @@ class Gateway:
             _allow(method, "GET")
             self.auth.authenticate_admin(headers)
             data = [self._describe(provider) for provider in self.providers.values()]
+            for entry in data:
+                entry["health"] = self.router.providers[entry["name"]].health.status
             data += [
                 {"name": name, "enabled": False, "reason": reason}
                 for name, reason in self.disabled_providers.items()
@@ -343,7 +382,11 @@ class Gateway:
     def _model_list(self) -> list[dict[str, Any]]:
         from .catalog import lookup
 
-        entries = []
+        # Client-facing names under `models:` first (groups and aliases), owned by the gateway.
+        entries = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "rec-llm-gateway"}
+            for name in self.router.group_names()
+        ]
         for provider in self.providers.values():
             for model in provider.model_ids():
                 entry: dict[str, Any] = {
@@ -379,29 +422,16 @@ class Gateway:
         return description
 
     async def _provider_health(self, provider: Provider) -> dict[str, Any]:
-        started = time.perf_counter()
-        error: str | None = None
-        try:
-            async with asyncio.timeout(min(provider.total_timeout, 10.0)):
-                await provider.check_health(self.http_client())
-        except TimeoutError:
-            error = "health check timed out"
-        except GatewayError as exc:
-            error = exc.message
-        except Exception as exc:
-            error = f"{type(exc).__name__}"
-        return {
-            "name": provider.name,
-            "status": "unhealthy" if error else "healthy",
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "last_check": time.time(),
-            "error": error,
-        }
+        """The last background check, or a check now when there is none."""
+        status = self.router.providers[provider.name].health
+        if provider.name not in self.health.configured or status.last_check is None:
+            status = await self.health.check(provider.name, self.http_client())
+        return status.to_dict(provider.name)
 
     def _provider_stats(self, provider: Provider) -> dict[str, Any]:
         records = self.usage.get_by_provider(provider.name)
         calls = sum(record.calls for record in records)
-        return {
+        stats: dict[str, Any] = {
             "name": provider.name,
             "requests": calls,
             "errors": sum(record.errors for record in records),
@@ -410,6 +440,8 @@ class Gateway:
             if calls
             else None,
         }
+        stats.update(self.router.describe_provider(provider.name))
+        return stats
 
     def _usage_scope(self, headers: dict[str, str]) -> str | None:
         """Whose usage the caller may read: ``""`` for everything, else its own gateway key id.

@@ -209,8 +209,11 @@ class GatewayHookSpec:
 
     @hookspec
     def on_failover(self, event: FailoverEvent) -> None:
-        """Fires when the router moves from one deployment to another. ``event`` has ``from``,
-        ``to`` (``provider:model``), ``reason`` and ``attempt`` (1-based). Return ignored."""
+        """Fires when the router moves from one deployment to another after a failed attempt: to the
+        next deployment of a group, to a fallback model, or back to the same deployment for a retry
+        (``from`` equals ``to``). ``event`` has ``from``, ``to`` (``provider:model``), ``reason`` (the
+        failed attempt's error code) and ``attempt`` (the failed attempt's number, 1-based).
+        Return ignored."""
 
 
 class HookCaller:

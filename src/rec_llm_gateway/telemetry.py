@@ -8,10 +8,12 @@ no-op costing a few microseconds per request.
   under the host's span) carrying routing outcome, cost (``rec_llm.cost_usd``) and attempt count.
   It joins an inbound ``traceparent`` when the host has no active span of its own.
 - One CLIENT span per upstream attempt, ``chat {model}``, with the ``gen_ai.*`` attributes; its
-  context is propagated to the upstream in ``traceparent``.
+  context is propagated to the upstream in ``traceparent`` (W3C trace context only: never the
+  ``baggage`` of the host or the client, which is theirs, not the LLM provider's).
 - Metrics: ``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``,
   ``gen_ai.client.operation.time_to_first_chunk`` and the gateway's own ``rec_llm.gateway.cost``,
-  ``rec_llm.gateway.requests``, ``rec_llm.gateway.failovers``, ``rec_llm.gateway.overhead``.
+  ``rec_llm.gateway.requests``, ``rec_llm.gateway.failovers``, ``rec_llm.gateway.overhead``, and
+  routing's ``rec_llm.gateway.routing.skips`` and ``rec_llm.gateway.routing.breaker_transitions``.
   Metric attributes are low-cardinality: never a request id or user text.
 """
 
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
     from .providers.base import Provider
@@ -31,6 +34,10 @@ if TYPE_CHECKING:
     from .usage import TokenUsage
 
 __all__ = ["Telemetry"]
+
+# Upstreams get the trace context alone. The global propagator also injects W3C baggage (and whatever
+# formats the host configured), which would hand the client's and the host's baggage to a third party.
+_UPSTREAM_PROPAGATOR = TraceContextTextMapPropagator()
 
 _VERSION = "0.1.0"
 
@@ -109,6 +116,16 @@ class Telemetry:
         )
         self.failovers = meter.create_counter(
             "rec_llm.gateway.failovers", unit="{failover}", description="Moves from one deployment to another"
+        )
+        self.skips = meter.create_counter(
+            "rec_llm.gateway.routing.skips",
+            unit="{deployment}",
+            description="Deployments passed over by routing (circuit open, rate limited, unhealthy, ...)",
+        )
+        self.breaker_transitions = meter.create_counter(
+            "rec_llm.gateway.routing.breaker_transitions",
+            unit="{transition}",
+            description="Circuit breaker state changes of deployments",
         )
         self.overhead = meter.create_histogram(
             "rec_llm.gateway.overhead",
@@ -210,7 +227,7 @@ class Telemetry:
         if span.is_recording():
             if self.capture_content:
                 span.set_attribute("gen_ai.input.messages", _messages_json(request))
-            propagate.inject(outbound, context=trace.set_span_in_context(span))
+            _UPSTREAM_PROPAGATOR.inject(outbound, context=trace.set_span_in_context(span))
         return span
 
     def end_attempt(
@@ -288,6 +305,20 @@ class Telemetry:
             span.add_event(
                 "rec_llm.failover", {"from": source, "to": target, "reason": reason, "attempt": attempt}
             )
+
+    def record_skips(self, span: Any, skipped: list[tuple[str, str, float]]) -> None:
+        """Deployments routing passed over in one request: span events and a counter by reason."""
+        recording = span is not None and span.is_recording()
+        for deployment, reason, _ in skipped:
+            kind = reason.partition(" ")[0]  # "rate_limited (provider x requests_per_minute)" -> rate_limited
+            self.skips.add(1, {"rec_llm.provider": deployment.partition(":")[0], "rec_llm.reason": kind})
+            if recording:
+                span.add_event("rec_llm.skip", {"deployment": deployment, "reason": reason})
+
+    def record_breaker(self, deployment: str, state: str) -> None:
+        self.breaker_transitions.add(
+            1, {"rec_llm.provider": deployment.partition(":")[0], "rec_llm.state": state}
+        )
 
     @staticmethod
     def record_hook_failure(span: Any, hook: str, plugin: str, exc: BaseException) -> None:

@@ -7,7 +7,7 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["TokenUsage", "UsageRecord", "UsageTracker"]
+__all__ = ["TokenUsage", "UsageRecord", "UsageTracker", "token_count"]
 
 
 @dataclass(slots=True)
@@ -30,20 +30,20 @@ class TokenUsage:
         """Read an OpenAI ``usage`` object; ``None`` when absent or not an object."""
         if not isinstance(usage, dict):
             return None
-        prompt = _int(usage.get("prompt_tokens"))
-        completion = _int(usage.get("completion_tokens"))
+        prompt = token_count(usage.get("prompt_tokens"))
+        completion = token_count(usage.get("completion_tokens"))
         prompt_details = usage.get("prompt_tokens_details")
         completion_details = usage.get("completion_tokens_details")
         return cls(
             prompt_tokens=prompt,
             completion_tokens=completion,
-            total_tokens=_int(usage.get("total_tokens")) or prompt + completion,
-            cached_tokens=_int(prompt_details.get("cached_tokens"))
+            total_tokens=token_count(usage.get("total_tokens")) or prompt + completion,
+            cached_tokens=token_count(prompt_details.get("cached_tokens"))
             if isinstance(prompt_details, dict)
             else 0,
-            cache_write_tokens=_int(usage.get("cache_creation_input_tokens")),
+            cache_write_tokens=token_count(usage.get("cache_creation_input_tokens")),
             reasoning_tokens=(
-                _int(completion_details.get("reasoning_tokens"))
+                token_count(completion_details.get("reasoning_tokens"))
                 if isinstance(completion_details, dict)
                 else 0
             ),
@@ -65,8 +65,9 @@ class TokenUsage:
         return usage
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+def token_count(value: Any) -> int:
+    """A token count from upstream JSON: a positive int, else 0 (``None``, bools, strings, junk)."""
+    return value if type(value) is int and value > 0 else 0
 
 
 @dataclass(slots=True)

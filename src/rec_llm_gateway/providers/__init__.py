@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .base import ChatResult, HTTPProvider, Provider, StreamTranslator, UpstreamCall
+from .base import ChatResult, Provider, StreamTranslator, UpstreamCall
+from .http import HTTPProvider
 
 __all__ = ["ChatResult", "HTTPProvider", "Provider", "StreamTranslator", "UpstreamCall"]

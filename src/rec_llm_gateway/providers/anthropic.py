@@ -31,7 +31,8 @@ from ..errors import GatewayError
 from .anthropic_response import error_from_anthropic, from_anthropic
 from .anthropic_stream import AnthropicStreamTranslator
 from .anthropic_translate import json_tool_name, to_anthropic
-from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall
+from .base import ChatResult, StreamTranslator, UpstreamCall
+from .http import HTTPProvider
 
 __all__ = ["AnthropicProvider", "AnthropicSettings"]
 

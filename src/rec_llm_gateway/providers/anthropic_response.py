@@ -10,8 +10,8 @@ from typing import Any, Final
 import httpx
 
 from ..errors import BadGatewayError, GatewayError
-from ..usage import TokenUsage
-from .base import upstream_status_error
+from ..usage import TokenUsage, token_count
+from .upstream_errors import upstream_status_error
 
 __all__ = [
     "FINISH_REASONS",
@@ -46,20 +46,16 @@ STATUS_BY_ERROR_TYPE: Final[dict[str, int]] = {
 }
 
 
-def _int(value: Any) -> int:
-    return value if type(value) is int and value > 0 else 0
-
-
 def usage_from_anthropic(usage: Any) -> TokenUsage | None:
     """Anthropic usage in OpenAI terms: ``input_tokens`` excludes cached input, so the prompt is
     input + cache writes + cache reads, with the reads as ``cached_tokens`` and the writes kept apart
     so that pricing charges each at its own rate."""
     if not isinstance(usage, dict):
         return None
-    written = _int(usage.get("cache_creation_input_tokens"))
-    read = _int(usage.get("cache_read_input_tokens"))
-    prompt = _int(usage.get("input_tokens")) + written + read
-    completion = _int(usage.get("output_tokens"))
+    written = token_count(usage.get("cache_creation_input_tokens"))
+    read = token_count(usage.get("cache_read_input_tokens"))
+    prompt = token_count(usage.get("input_tokens")) + written + read
+    completion = token_count(usage.get("output_tokens"))
     return TokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,

@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
 
 import httpx
 from pydantic import ConfigDict, Field, model_validator
 
 from ..config import ProviderConfig
 from .base import ChatResult, StreamTranslator, UpstreamCall
+from .http import path_segment
 from .openai import OpenAIProvider, OpenAISettings, parse_openai_completion
 
 __all__ = ["AzureProvider", "AzureSettings"]
@@ -70,7 +70,7 @@ class AzureProvider(OpenAIProvider):
     def build_request(self, call: UpstreamCall) -> httpx.Request:
         url = self._urls.get(call.model)
         if url is None:  # parsed once per deployment, not per request
-            path = f"/openai/deployments/{quote(call.model, safe='')}/chat/completions"
+            path = f"/openai/deployments/{path_segment(call.model)}/chat/completions"
             url = httpx.URL(f"{self.base_url}{path}", params=self._params)
             if len(self._urls) < 1024:
                 self._urls[call.model] = url

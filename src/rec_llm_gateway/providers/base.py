@@ -1,4 +1,4 @@
-"""The Provider protocol and the HTTP machinery every HTTP provider shares.
+"""The Provider protocol: what a provider implements, and the types it exchanges with the gateway.
 
 A provider turns an OpenAI chat request into one upstream call and the answer back into OpenAI
 shapes. Two levels:
@@ -6,9 +6,9 @@ shapes. Two levels:
 - ``Provider``: implement ``complete`` (returns a ``ChatResult``) and ``stream`` (yields OpenAI
   ``chat.completion.chunk`` dicts, the usage chunk with ``choices: []`` included). Use this for
   anything that is not plain HTTP (the built-in ``echo``, an in-process model).
-- ``HTTPProvider``: implement the pure translation steps (``build_request``, ``parse_response``,
-  ``stream_translator``, ``parse_error``); connection handling, timeouts, size caps, error mapping,
-  SSE decoding and upstream timing are shared.
+- ``HTTPProvider`` (``providers/http.py``): implement the pure translation steps
+  (``build_request``, ``parse_response``, ``stream_translator``, ``parse_error``); connection
+  handling, timeouts, size caps, error mapping, SSE decoding and upstream timing are shared.
 
 Custom providers subclass either and are registered by a plugin's ``register_providers`` hook.
 """
@@ -16,8 +16,6 @@ Custom providers subclass either and are registered by a plugin's ``register_pro
 from __future__ import annotations
 
 import itertools
-import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -30,21 +28,17 @@ from ..config import ProviderConfig
 from ..errors import (
     BadGatewayError,
     GatewayError,
-    RateLimitError,
-    ServiceUnavailableError,
-    UpstreamError,
-    UpstreamTimeoutError,
-    scrub_secrets,
 )
 from ..schema import ChatCompletionRequest
 from ..usage import TokenUsage
 
 __all__ = [
     "ChatResult",
-    "HTTPProvider",
     "Provider",
     "StreamTranslator",
     "UpstreamCall",
+    "parse_json",
+    "stream_error",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -176,7 +170,7 @@ class StreamTranslator:
         if data == b"[DONE]":
             self.done = True
             return []
-        chunk = _parse_json(data)
+        chunk = parse_json(data)
         if not isinstance(chunk, dict):
             raise BadGatewayError("the upstream sent a stream event that is not a JSON object")
         if "error" in chunk and "choices" not in chunk:
@@ -198,315 +192,9 @@ def stream_error(error: Any) -> GatewayError:
     return BadGatewayError(f"the upstream reported an error mid-stream: {str(error)[:200]}")
 
 
-class HTTPProvider(Provider):
-    """A provider reached over HTTP. Subclasses supply the pure translation steps."""
-
-    stream_content_type: ClassVar[str] = "text/event-stream"
-
-    def __init__(self, name: str, settings: ProviderConfig) -> None:
-        super().__init__(name, settings)
-        timeout = settings.timeout
-        # Built once: httpx reads the per-request timeout from request extensions.
-        self._timeout = {
-            "connect": timeout.connect,
-            "read": timeout.read,
-            "write": timeout.write,
-            "pool": timeout.connect,
-        }
-
-    # -- translation: override these -------------------------------------------------------------
-
-    def build_request(self, call: UpstreamCall) -> httpx.Request:
-        raise NotImplementedError(f"{type(self).__name__} must override build_request or build_request_async")
-
-    async def build_request_async(self, call: UpstreamCall) -> httpx.Request:
-        """Override instead of ``build_request`` when building needs I/O (credentials, images)."""
-        return self.build_request(call)
-
-    def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
-        raise NotImplementedError
-
-    def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
-        return StreamTranslator()
-
-    def parse_error(self, status: int, headers: httpx.Headers, body: bytes) -> GatewayError:
-        """Turn an upstream error response into the gateway error the client sees."""
-        return error_from_openai_body(status, headers, body, self.name)
-
-    async def check_health_with(self, http: httpx.AsyncClient, request: httpx.Request) -> None:
-        """Send a cheap request (built by the subclass); raise the mapped error unless it succeeds."""
-        request.extensions["timeout"] = self._timeout
-        try:
-            response = await http.send(request)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code >= 400:
-            raise self._scrubbed(self.parse_error(response.status_code, response.headers, response.content))
-
-    # -- shared HTTP -----------------------------------------------------------------------------
-
-    def make_request(
-        self,
-        call: UpstreamCall,
-        url: str | httpx.URL,
-        *,
-        json_body: Any,
-        headers: dict[str, str],
-        params: Any = None,
-    ) -> httpx.Request:
-        """An ``httpx.Request`` with the provider's timeouts and the gateway's extra headers."""
-        if call.headers:
-            headers = {**headers, **call.headers}
-        return httpx.Request(
-            "POST",
-            url,
-            params=params,
-            headers=headers,
-            content=pydantic_core.to_json(json_body),
-            extensions={"timeout": self._timeout},
-        )
-
-    async def complete(self, call: UpstreamCall) -> ChatResult:
-        request = await self.build_request_async(call)
-        started = time.perf_counter()
-        try:
-            response = await self._send(call, request)
-            try:
-                body = await _read_capped(response, call.max_response_bytes)
-            finally:
-                await response.aclose()
-        finally:
-            call.upstream_seconds += time.perf_counter() - started
-        if response.status_code >= 400:
-            raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
-        data = _parse_json(body)
-        try:
-            return self.parse_response(data, call)
-        except GatewayError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise BadGatewayError(
-                f"upstream '{self.name}' returned a response the gateway cannot read ({type(exc).__name__})"
-            ) from None
-
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        request = await self.build_request_async(call)
-        started = time.perf_counter()
-        try:
-            response = await self._send(call, request)
-        finally:
-            call.upstream_seconds += time.perf_counter() - started
-        try:
-            if response.status_code >= 400:
-                body = await _read_capped(response, 1024 * 1024)
-                raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
-            content_type = response.headers.get("content-type", "")
-            if not content_type.startswith(self.stream_content_type):
-                raise BadGatewayError(
-                    f"upstream '{self.name}' answered a stream with content type {content_type[:60]!r}"
-                )
-            translator = self.stream_translator(call)
-            events = self.iter_events(response).__aiter__()
-            while True:
-                waited = time.perf_counter()
-                try:
-                    data = await events.__anext__()
-                except StopAsyncIteration:
-                    break
-                except httpx.HTTPError as exc:
-                    raise self._transport_error(exc) from None
-                finally:
-                    call.upstream_seconds += time.perf_counter() - waited
-                try:
-                    chunks = translator.feed(data)
-                except GatewayError as exc:
-                    raise self._scrubbed(exc) from None
-                for chunk in chunks:
-                    yield chunk
-                if translator.done:
-                    break
-            for chunk in translator.finish():
-                yield chunk
-        finally:
-            await response.aclose()
-
-    async def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:
-        """The ``data`` of each server-sent event, as bytes. Override for other framing (Bedrock's
-        binary event stream); the translator's ``feed`` receives whatever this yields."""
-        async for data in _iter_sse_data(response):
-            yield data
-
-    async def _send(self, call: UpstreamCall, request: httpx.Request) -> httpx.Response:
-        try:
-            if call.transport is not None:
-                return await call.transport.handle_async_request(request)
-            return await call.http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-
-    def _transport_error(self, exc: httpx.HTTPError) -> GatewayError:
-        kind = type(exc).__name__
-        if isinstance(exc, httpx.TimeoutException):
-            return UpstreamTimeoutError(f"upstream '{self.name}' timed out ({kind})")
-        if isinstance(exc, httpx.ConnectError):
-            return BadGatewayError(
-                f"could not connect to upstream '{self.name}' ({kind})", code="upstream_unreachable"
-            )
-        return BadGatewayError(
-            f"upstream '{self.name}' connection failed ({kind})", code="upstream_connection_error"
-        )
-
-    def _scrubbed(self, error: GatewayError) -> GatewayError:
-        error.message = scrub_secrets(error.message, self._secrets)
-        return error
-
-
-async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
-    """Yield the ``data`` of each server-sent event, as bytes.
-
-    Hand-rolled rather than httpx-sse because it is the per-chunk hot path: it splits each network
-    read once instead of decoding text and building an event object per line. It follows the SSE
-    rules upstreams rely on: LF or CRLF line ends, several ``data:`` lines joined by newlines,
-    comments and other fields ignored, an event ends at a blank line or at the end of the body.
-    """
-    pending = b""
-    data_lines: list[bytes] = []
-    async for received in response.aiter_bytes():
-        lines = (pending + received).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line:
-                if line.startswith(b"data:"):
-                    data_lines.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif data_lines:
-                yield b"\n".join(data_lines)
-                data_lines.clear()
-    pending = pending.rstrip(b"\r")
-    if pending.startswith(b"data:"):
-        data_lines.append(pending[6:] if pending[5:6] == b" " else pending[5:])
-    if data_lines:
-        yield b"\n".join(data_lines)
-
-
-def _parse_json(body: bytes | str) -> Any:
+def parse_json(body: bytes | str) -> Any:
     # pydantic-core's parser: ~4x faster than json.loads on stream chunks, and already a dependency.
     try:
         return pydantic_core.from_json(body)
     except ValueError:
         raise BadGatewayError("the upstream returned a body that is not valid JSON") from None
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    length = response.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise BadGatewayError(f"the upstream response is larger than {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    try:
-        async for part in response.aiter_bytes():
-            size += len(part)
-            if size > limit:
-                raise BadGatewayError(f"the upstream response is larger than {limit} bytes")
-            parts.append(part)
-    except httpx.TimeoutException:
-        raise UpstreamTimeoutError("the upstream stopped sending its response (read timeout)") from None
-    except httpx.HTTPError as exc:
-        raise BadGatewayError(f"the upstream response was cut off ({type(exc).__name__})") from None
-    return b"".join(parts)
-
-
-def error_from_openai_body(status: int, headers: httpx.Headers, body: bytes, provider: str) -> GatewayError:
-    """Map an upstream error in OpenAI's envelope (or anything else) to the error the client sees.
-
-    4xx keep their status, message, type and code; 429 keeps ``Retry-After``; 5xx become 502 (529,
-    "overloaded", becomes 503).
-    """
-    try:
-        data = json.loads(body) if body else None
-    except ValueError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict):
-        message = str(error.get("message") or "")
-        error_type = error.get("type")
-        code = error.get("code")
-        param = error.get("param")
-    else:
-        message = error if isinstance(error, str) else ""
-        error_type = code = param = None
-    if not message:
-        text = body[:300].decode("utf-8", "replace").strip() if data is None else ""
-        message = f"upstream '{provider}' returned HTTP {status}" + (f": {text}" if text else "")
-    return upstream_status_error(
-        status,
-        message,
-        provider=provider,
-        error_type=str(error_type) if error_type else None,
-        code=str(code) if code is not None else None,
-        param=str(param) if param is not None else None,
-        retry_after=headers.get("retry-after"),
-    )
-
-
-def upstream_status_error(
-    status: int,
-    message: str,
-    *,
-    provider: str,
-    error_type: str | None = None,
-    code: str | None = None,
-    param: str | None = None,
-    retry_after: str | None = None,
-) -> GatewayError:
-    """The gateway error for an upstream HTTP error status (shared by every provider)."""
-    if status == 429:
-        return RateLimitError(
-            message,
-            retry_after=_parse_retry_after(retry_after),
-            error_type=error_type or "rate_limit_error",
-            code=code,
-        )
-    if status == 529:
-        # Anthropic's "overloaded": the upstream works but sheds load, so 503 (try later or elsewhere).
-        overloaded = ServiceUnavailableError(
-            f"upstream '{provider}' is overloaded: {message}",
-            error_type=error_type or "overloaded_error",
-            code=code or "upstream_overloaded",
-        )
-        seconds = _parse_retry_after(retry_after)
-        if seconds is not None:
-            overloaded.headers["retry-after"] = str(max(1, int(-(-seconds // 1))))
-        overloaded.upstream_status = status  # type: ignore[attr-defined]
-        return overloaded
-    if 400 <= status < 500:
-        return UpstreamError(
-            message,
-            status_code=status,
-            provider=provider,
-            error_type=error_type or "invalid_request_error",
-            code=code,
-            param=param,
-        )
-    error = BadGatewayError(
-        f"upstream '{provider}' failed with HTTP {status}: {message}", code=code or "upstream_error"
-    )
-    error.upstream_status = status  # type: ignore[attr-defined]
-    return error
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds)

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pydantic_core
@@ -30,12 +30,14 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 
 from ..config import ProviderConfig
 from ..errors import GatewayError
-from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall, upstream_status_error
+from .base import ChatResult, StreamTranslator, UpstreamCall
 from .bedrock_eventstream import EventStreamDecoder
 from .bedrock_images import ImageFetchSettings, fetch_images
 from .bedrock_messages import image_urls
 from .bedrock_response import ConverseStreamTranslator, parse_converse_response
 from .bedrock_translate import build_converse_body, json_tool_name
+from .http import HTTPProvider, body_parts, path_segment
+from .upstream_errors import upstream_status_error
 
 __all__ = ["BedrockProvider", "BedrockSettings"]
 
@@ -148,7 +150,7 @@ class BedrockProvider(HTTPProvider):
     # -- requests --------------------------------------------------------------------------------
 
     def url(self, model: str, stream: bool) -> str:
-        return f"{self.base_url}/model/{quote(model, safe='')}/{'converse-stream' if stream else 'converse'}"
+        return f"{self.base_url}/model/{path_segment(model)}/{'converse-stream' if stream else 'converse'}"
 
     async def build_request_async(self, call: UpstreamCall) -> httpx.Request:
         """The signed Converse request for ``call``: fetches image URLs and credentials as needed."""
@@ -204,7 +206,7 @@ class BedrockProvider(HTTPProvider):
     async def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:
         """Decoded event-stream frames ``(headers, payload)``; a CRC mismatch is a 502."""
         decoder = EventStreamDecoder()
-        async for data in response.aiter_bytes():
+        async for data in body_parts(response):
             for frame in decoder.feed(data):
                 yield frame
         decoder.close()

@@ -13,6 +13,8 @@ is built, so ``import rec_llm_gateway`` stays light.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import threading
 from typing import Any
 
@@ -21,6 +23,27 @@ from ..errors import ConfigError, ServiceUnavailableError, scrub_secrets
 __all__ = ["AWSSigner", "import_botocore"]
 
 INSTALL_HINT = "pip install 'rec-llm-gateway[bedrock]'"
+
+
+class _RedactSessionToken(logging.Filter):
+    """botocore logs each canonical request at DEBUG, and with temporary credentials it holds the
+    session token (the ``x-amz-security-token`` header is signed): blank its value out.
+
+    A filter on botocore's own ``botocore.auth`` logger, so it costs nothing unless that logger is
+    enabled for DEBUG, and the host's logging configuration is left alone."""
+
+    _TOKEN = re.compile(r"(x-amz-security-token:)[^\n]*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "x-amz-security-token" in message.lower():
+            record.msg, record.args = self._TOKEN.sub(r"\1[redacted]", message), None
+        return True
+
+
+_AUTH_LOGGER = logging.getLogger("botocore.auth")
+if not any(isinstance(existing, _RedactSessionToken) for existing in _AUTH_LOGGER.filters):
+    _AUTH_LOGGER.addFilter(_RedactSessionToken())
 
 
 def import_botocore() -> Any:

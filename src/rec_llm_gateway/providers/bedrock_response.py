@@ -18,8 +18,9 @@ from typing import Any, Final
 import pydantic_core
 
 from ..errors import BadGatewayError, GatewayError, ServiceUnavailableError
-from ..usage import TokenUsage
-from .base import ChatResult, StreamTranslator, upstream_status_error
+from ..usage import TokenUsage, token_count
+from .base import ChatResult, StreamTranslator
+from .upstream_errors import upstream_status_error
 
 __all__ = [
     "ConverseStreamTranslator",
@@ -60,23 +61,19 @@ def finish_reason(stop_reason: Any) -> str:
     return "stop"
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def usage_from(usage: Any) -> TokenUsage | None:
     """Converse ``usage`` -> ``TokenUsage``. OpenAI counts cached input inside ``prompt_tokens``;
     Converse reports cache reads and writes beside ``inputTokens``, so they are added in."""
     if not isinstance(usage, dict):
         return None
-    cached = _count(usage.get("cacheReadInputTokens"))
-    written = _count(usage.get("cacheWriteInputTokens"))
-    prompt = _count(usage.get("inputTokens")) + cached + written
-    completion = _count(usage.get("outputTokens"))
+    cached = token_count(usage.get("cacheReadInputTokens"))
+    written = token_count(usage.get("cacheWriteInputTokens"))
+    prompt = token_count(usage.get("inputTokens")) + cached + written
+    completion = token_count(usage.get("outputTokens"))
     return TokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=max(_count(usage.get("totalTokens")), prompt + completion),
+        total_tokens=max(token_count(usage.get("totalTokens")), prompt + completion),
         cached_tokens=cached,
         cache_write_tokens=written,
     )
@@ -92,7 +89,14 @@ def parse_converse_response(
     """A Converse response body -> an OpenAI ``chat.completion`` and its usage."""
     if not isinstance(data, dict):
         raise BadGatewayError("Bedrock returned a response that is not a JSON object")
-    message = (data.get("output") or {}).get("message") or {}
+    output = data.get("output")
+    message = output.get("message") if isinstance(output, dict) else None
+    if not isinstance(message, dict):
+        # Not a Converse answer: often an error body ({"message": ...}) that a proxy sent with 200.
+        # An empty completion would pass it off as a success.
+        error = data.get("message") or data.get("Message")
+        detail = f": {str(error)[:300]}" if error else ""
+        raise BadGatewayError(f"Bedrock returned a response without output.message{detail}")
     texts: list[str] = []
     reasoning: list[str] = []
     tool_calls: list[dict[str, Any]] = []

@@ -26,10 +26,11 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..config import ProviderConfig
 from ..errors import BadGatewayError, ConfigError, GatewayError
-from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall
+from .base import ChatResult, StreamTranslator, UpstreamCall
 from .gemini_errors import google_error
 from .gemini_response import GeminiStreamTranslator, translate_response
 from .gemini_translate import build_body
+from .http import HTTPProvider
 from .vertex_auth import GoogleCredentials, TokenCache, read_credentials_file, require_google_auth
 
 __all__ = ["GeminiProvider", "GeminiSettings", "VertexProvider", "VertexSettings"]

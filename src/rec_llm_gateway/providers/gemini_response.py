@@ -25,7 +25,7 @@ from typing import Any, Final
 import pydantic_core
 
 from ..errors import BadGatewayError
-from ..usage import TokenUsage
+from ..usage import TokenUsage, token_count
 from .base import StreamTranslator, UpstreamCall
 from .gemini_errors import google_stream_error
 from .gemini_translate import tool_call_id
@@ -51,20 +51,16 @@ def usage_from(meta: Any) -> TokenUsage | None:
     """OpenAI-style usage from ``usageMetadata`` (thoughts count as completion tokens)."""
     if not isinstance(meta, dict):
         return None
-    prompt = _count(meta.get("promptTokenCount")) + _count(meta.get("toolUsePromptTokenCount"))
-    thoughts = _count(meta.get("thoughtsTokenCount"))
-    completion = _count(meta.get("candidatesTokenCount")) + thoughts
+    prompt = token_count(meta.get("promptTokenCount")) + token_count(meta.get("toolUsePromptTokenCount"))
+    thoughts = token_count(meta.get("thoughtsTokenCount"))
+    completion = token_count(meta.get("candidatesTokenCount")) + thoughts
     return TokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
-        cached_tokens=_count(meta.get("cachedContentTokenCount")),
+        cached_tokens=token_count(meta.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
 
 
 class _Ids:

@@ -16,7 +16,8 @@ from pydantic import ConfigDict
 from ..config import ProviderConfig
 from ..errors import BadGatewayError
 from ..usage import TokenUsage
-from .base import ChatResult, HTTPProvider, StreamTranslator, UpstreamCall, stream_error
+from .base import ChatResult, StreamTranslator, UpstreamCall, stream_error
+from .http import HTTPProvider
 
 __all__ = ["OPENAI_COMPATIBLE_PRESETS", "OpenAIProvider", "OpenAISettings"]
 

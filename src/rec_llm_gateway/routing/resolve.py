@@ -56,6 +56,16 @@ class ModelResolver:
         self._families = families
         self._cache: dict[str, Route] = {}
 
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        """The providers routes can go to, by configured name."""
+        return self._providers
+
+    def claimed(self, model: str) -> Route | None:
+        """Rule 2 without its last step: the route for an unprefixed ``model`` that a provider's
+        ``models`` / ``model_map`` or a family prefix claims; ``None`` when only the default would."""
+        return self._unprefixed(model)
+
     def resolve(self, model: str) -> Route:
         route = self._cache.get(model)
         if route is None:

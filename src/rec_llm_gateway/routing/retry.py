@@ -1,0 +1,111 @@
+"""What an attempt's error means for routing, and how long to wait before trying a deployment again.
+
+- ``RETRY``: the status is in ``routing.retry_codes`` (default 429, 500, 502, 503, 504, connection
+  errors and timeouts): move on to the next attempt.
+- ``POLICY``: the provider refused on content policy: only ``content_policy_fallbacks`` may help.
+- ``CONTEXT``: the request is too long for the model: only ``context_window_fallbacks`` may help.
+- ``FATAL``: anything else (an upstream 400, 401, 404, ...): the client gets it as it is.
+
+Waits use exponential backoff with full jitter (``uniform(0, min(max, initial * 2**n))``, AWS's
+recommendation: it spreads retries of many clients best) and are never shorter than what an
+upstream asked for in ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Final
+
+from ..errors import GatewayError, RateLimitError, UpstreamTimeoutError
+from .settings import CONNECTION_ERROR, TIMEOUT, RoutingConfig
+
+__all__ = [
+    "CONTEXT",
+    "FATAL",
+    "POLICY",
+    "RETRY",
+    "RetryPolicy",
+    "is_connection_error",
+    "is_server_failure",
+    "is_unreachable",
+    "retry_after",
+    "upstream_status",
+]
+
+RETRY: Final = "retry"
+FATAL: Final = "fatal"
+POLICY: Final = "policy"
+CONTEXT: Final = "context"
+
+CONNECTION_CODES: Final = frozenset({"upstream_unreachable", "upstream_connection_error"})
+_CONTEXT_CODES: Final = frozenset({"context_length_exceeded", "string_above_max_length"})
+# How providers word "too long" when they give no code (OpenAI-compatible servers, Anthropic, Gemini).
+_CONTEXT_PHRASES: Final = (
+    "maximum context length",
+    "context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+    "input token count",
+)
+
+
+def is_connection_error(error: GatewayError) -> bool:
+    """No usable answer came back over the connection (refused, reset, cut off): worth a retry."""
+    return error.code in CONNECTION_CODES
+
+
+def is_unreachable(error: GatewayError) -> bool:
+    """The upstream could not be reached at all (connect failed), as opposed to a broken answer."""
+    return error.code == "upstream_unreachable"
+
+
+def upstream_status(error: GatewayError) -> int | str:
+    """The upstream's own status (a 5xx became a 502 for the client), or ``connection_error`` /
+    ``timeout`` when no answer came back."""
+    if is_connection_error(error):
+        return CONNECTION_ERROR
+    if isinstance(error, UpstreamTimeoutError):
+        return TIMEOUT
+    status: int = getattr(error, "upstream_status", error.status_code)
+    return status
+
+
+class RetryPolicy:
+    """Built once from ``routing:``; consulted after every failed attempt."""
+
+    def __init__(self, config: RoutingConfig) -> None:
+        self.retry_codes = frozenset(config.retry_codes)
+        self.policy_codes = frozenset(config.content_policy_codes)
+        self.backoff_initial = config.backoff.initial
+        self.backoff_max = config.backoff.max
+        self.max_wait = config.max_retry_wait
+
+    def classify(self, error: GatewayError) -> str:
+        status = upstream_status(error)
+        if status in self.retry_codes:
+            return RETRY
+        if isinstance(status, int) and 400 <= status < 500 and status != 429:
+            if (error.code and error.code in self.policy_codes) or error.error_type in self.policy_codes:
+                return POLICY
+            if error.code in _CONTEXT_CODES or (
+                status in (400, 413) and any(phrase in error.message.lower() for phrase in _CONTEXT_PHRASES)
+            ):
+                return CONTEXT
+        return FATAL
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        """The jittered wait before the ``retry``-th revisit (0-based) of a deployment."""
+        ceiling = min(self.backoff_max, self.backoff_initial * (2.0**retry))
+        return rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
+
+
+def retry_after(error: GatewayError) -> float | None:
+    """Seconds an upstream asked us to wait (a 429's ``Retry-After``)."""
+    return error.retry_after if isinstance(error, RateLimitError) else None
+
+
+def is_server_failure(error: GatewayError) -> bool:
+    """Whether the error says the deployment is unwell (it counts against its circuit breaker):
+    5xx answers, garbage, connection errors and timeouts, but not 429s or the client's own 4xx."""
+    return error.status_code >= 500

@@ -1,0 +1,57 @@
+"""A quick estimate of a request's tokens, for context-window checks, ``tokens_per_minute`` limits
+and the ``cost`` strategy.
+
+No tokenizer: tiktoken would download its vocabularies at runtime and costs far more than the
+routing decision itself. About four characters per token holds for English text and JSON across
+current OpenAI, Anthropic and Gemini tokenizers; text in other scripts takes more tokens per
+character, so the estimate can fall short. That is safe here: a request that turns out too long
+for a model is refused by the upstream (``context_length_exceeded``), and the gateway then takes
+the context-window fallback anyway. Limits are settled with the real count from the upstream.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..schema import ChatCompletionRequest, TextPart
+
+__all__ = ["DEFAULT_COMPLETION_TOKENS", "estimate_completion_tokens", "estimate_prompt_tokens"]
+
+CHARS_PER_TOKEN: Final = 4
+PER_MESSAGE: Final = 4  # role and separators, as OpenAI's chat format counts them
+PER_REQUEST: Final = 3  # the primed assistant reply
+IMAGE_TOKENS: Final = 765  # a high-detail 512x512 tile set; low detail is 85
+OTHER_PART_TOKENS: Final = 256  # audio and file parts: unknown size, a modest guess
+DEFAULT_COMPLETION_TOKENS: Final = 256
+"""Completion length assumed by the ``cost`` strategy when the request sets no ``max_tokens``."""
+
+
+def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
+    chars = 0
+    tokens = PER_REQUEST
+    for message in request.messages:
+        tokens += PER_MESSAGE
+        content = getattr(message, "content", None)
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, TextPart):
+                    chars += len(part.text)
+                elif getattr(part, "type", None) == "image_url":
+                    tokens += IMAGE_TOKENS
+                else:
+                    tokens += OTHER_PART_TOKENS
+        tool_calls = getattr(message, "tool_calls", None)
+        if tool_calls:
+            for call in tool_calls:
+                chars += len(call.function.name) + len(call.function.arguments)
+    if request.tools:
+        # Tool schemas count toward the prompt; their JSON size is a fair proxy.
+        chars += sum(len(tool.model_dump_json(exclude_unset=True)) for tool in request.tools)
+    return tokens + -(-chars // CHARS_PER_TOKEN)
+
+
+def estimate_completion_tokens(request: ChatCompletionRequest) -> int:
+    """What the client allows the answer to take (``max_completion_tokens`` / ``max_tokens``), or 0."""
+    return request.max_completion_tokens or request.max_tokens or 0
