@@ -92,6 +92,7 @@ class ProviderInfo(_Doc):
     type: str | None = None
     models: list[str] | None = None
     base_url: str | None = None
+    health: Literal["healthy", "unhealthy", "unknown"] | None = None
     reason: str | None = None
 
 
@@ -101,19 +102,28 @@ class ProviderList(_Doc):
 
 
 class ProviderHealth(_Doc):
+    """The last background check, or one made now."""
+
     name: str
-    status: Literal["healthy", "unhealthy"]
-    latency_ms: float
-    last_check: float
+    status: Literal["healthy", "unhealthy", "unknown"]
+    latency_ms: float | None
+    last_check: float | None
     error: str | None
+    source: Literal["background", "on_demand"] | None = None
 
 
 class ProviderStats(_Doc):
+    """Usage of one provider, with its routing state (latency percentiles, health, deployments)."""
+
     name: str
     requests: int
     errors: int
     total_tokens: int
     avg_latency_ms: float | None
+    latency: dict[str, Any] | None = None
+    health: Literal["healthy", "unhealthy", "unknown"] | None = None
+    deployments: list[dict[str, Any]] | None = None
+    limits: dict[str, Any] | None = None
 
 
 class UsageRecord(_Doc):
