@@ -238,10 +238,4 @@ class BedrockProvider(HTTPProvider):
         url = f"{self._control_url}/foundation-models?byOutputModality=TEXT"
         headers = {"accept": "application/json"}
         headers.update(await self.auth_headers("GET", url, headers, b""))
-        request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout})
-        try:
-            response = await http.send(request)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code >= 400:
-            raise self._scrubbed(self.parse_error(response.status_code, response.headers, response.content))
+        await self.check_health_with(http, httpx.Request("GET", url, headers=headers))
