@@ -48,6 +48,15 @@ COMPLETION = json.dumps(
 _SHAPE = re.compile(rb'"model"\s*:\s*"[^"]*?-c(\d+)-i(\d+(?:\.\d+)?)"')
 
 
+async def read_body(receive: Any) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 _ERROR = re.compile(rb'"model"\s*:\s*"[^"]*?-error(\d{3})"')
 
 
@@ -158,12 +167,7 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A fast fake upstream: OpenAI ``/chat/completions`` and Anthropic ``/messages``, JSON or SSE."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     anthropic = scope["path"].endswith("/messages")
     if scope["method"] == "GET":  # health checks: GET /models
         await send(
@@ -231,12 +235,7 @@ def bare_proxy(upstream: str) -> Any:
             client = httpx.AsyncClient(
                 limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200), timeout=60
             )
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"].removeprefix("/llm")
         request = client.build_request(
             "POST", upstream + path, content=body, headers={"content-type": "application/json"}
@@ -271,12 +270,7 @@ def aiohttp_proxy(upstream: str) -> Any:
             return
         if session is None:
             session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"].removeprefix("/llm")
         async with session.post(
             upstream + path, data=body, headers={"content-type": "application/json"}
