@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import importlib
 import inspect
 import logging
 import os
-import re
 import weakref
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
-import pydantic_core
 from opentelemetry import metrics, trace
 
-from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error, send_json
+from .admin import AdminRoutes, allow
+from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error
 from .chat import ChatHandler
-from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file, url_without_secrets
-from .errors import ConfigError, GatewayError, InvalidRequestError, NotFoundError
+from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
+from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
@@ -135,6 +132,7 @@ class Gateway:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
         self._chat = ChatHandler(self)
+        self._admin = AdminRoutes(self)
         _build_validators()
 
     @classmethod
@@ -290,76 +288,17 @@ class Gateway:
                 await send({"type": "http.response.body", "body": b""})
                 return
             if path in ("/v1/chat/completions", "/chat/completions"):
-                _allow(method, "POST")
+                allow(method, "POST")
                 if self._pending_types:
                     self.check()
                 await self._chat(receive, send, headers, cors_headers)
                 return
-            await self._admin_route(method, path, scope, headers, send, cors_headers)
+            await self._admin(method, path, scope, headers, send, cors_headers)
         except GatewayError as error:
             await send_error(send, error, cors_headers)
         except ConfigError as error:
             logger.error("the gateway configuration is invalid: %s", error)
             await send_error(send, GatewayError("The gateway is misconfigured; see its log."), cors_headers)
-
-    async def _admin_route(
-        self,
-        method: str,
-        path: str,
-        scope: Scope,
-        headers: dict[str, str],
-        send: Send,
-        extra: list[tuple[bytes, bytes]],
-    ) -> None:
-        if path == "/health":
-            _allow(method, "GET")
-            await self._json(send, {"status": "ok", "providers": len(self.providers)}, extra)
-        elif path in ("/v1/models", "/models"):
-            _allow(method, "GET")
-            self.auth.authenticate(headers)
-            await self._json(send, {"object": "list", "data": self._model_list()}, extra)
-        elif path.startswith(("/v1/models/", "/models/")):
-            _allow(method, "GET")
-            self.auth.authenticate(headers)
-            await self._json(send, self._model(path.split("/models/", 1)[1]), extra)
-        elif path == "/providers":
-            _allow(method, "GET")
-            self.auth.authenticate_admin(headers)
-            data = [self._describe(provider) for provider in self.providers.values()]
-            for entry in data:
-                entry["health"] = self.router.providers[entry["name"]].health.status
-            data += [
-                {"name": name, "enabled": False, "reason": reason}
-                for name, reason in self.disabled_providers.items()
-            ]
-            await self._json(send, {"object": "list", "data": data}, extra)
-        elif path.startswith("/providers/") and path.count("/") == 3:
-            _allow(method, "GET")
-            self.auth.authenticate_admin(headers)
-            _, _, name, action = path.split("/")
-            provider = self.providers.get(name)
-            if provider is None or action not in ("health", "stats"):
-                raise NotFoundError(f"Unknown provider route: {path}")
-            body = (
-                await self._provider_health(provider)
-                if action == "health"
-                else self._provider_stats(provider)
-            )
-            await self._json(send, body, extra)
-        elif path == "/usage":
-            _allow(method, "GET")
-            await self._json(send, self._usage_report(scope, self._usage_scope(headers)), extra)
-        elif path == "/openapi.json":
-            _allow(method, "GET")
-            from .openapi import openapi_json  # lazily: the description is built on first use
-
-            await send_json(send, 200, openapi_json(_mount_path(scope)), extra)
-        else:
-            raise NotFoundError(f"Unknown route: {method} {path}")
-
-    @staticmethod
-    async def _json(send: Send, data: Any, headers: list[tuple[bytes, bytes]]) -> None:
-        await send_json(send, 200, pydantic_core.to_json(data), headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """When the gateway is the top-level app (``rec-llm-gateway serve``): open and close with it."""
@@ -376,105 +315,6 @@ class Gateway:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    # -- admin route bodies ----------------------------------------------------------------------
-
-    def _model_list(self) -> list[dict[str, Any]]:
-        from .catalog import lookup
-
-        # Client-facing names under `models:` first (groups and aliases), owned by the gateway.
-        entries = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "rec-llm-gateway"}
-            for name in self.router.group_names()
-        ]
-        for provider in self.providers.values():
-            for model in provider.model_ids():
-                entry: dict[str, Any] = {
-                    "id": f"{provider.name}:{model}",
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": provider.name,
-                }
-                info = lookup(provider.upstream_model(model), provider.type)
-                if info is not None:
-                    entry.update(info.describe())
-                entries.append(entry)
-        return entries
-
-    def _model(self, model_id: str) -> dict[str, Any]:
-        for entry in self._model_list():
-            if entry["id"] == model_id:
-                return entry
-        try:
-            route = self.resolver.resolve(model_id)
-        except GatewayError:
-            route = None
-        if route is not None and route.requested in route.provider.model_ids():
-            return {"id": model_id, "object": "model", "created": 0, "owned_by": route.provider.name}
-        raise NotFoundError(f"The model '{model_id}' does not exist.", code="model_not_found", param="model")
-
-    @staticmethod
-    def _describe(provider: Provider) -> dict[str, Any]:
-        description = provider.describe()
-        if description.get("base_url"):
-            description["base_url"] = url_without_secrets(description["base_url"])
-        description["enabled"] = True
-        return description
-
-    async def _provider_health(self, provider: Provider) -> dict[str, Any]:
-        """The last background check, or a check now when there is none."""
-        status = self.router.providers[provider.name].health
-        if provider.name not in self.health.configured or status.last_check is None:
-            status = await self.health.check(provider.name, self.http_client())
-        return status.to_dict(provider.name)
-
-    def _provider_stats(self, provider: Provider) -> dict[str, Any]:
-        records = self.usage.get_by_provider(provider.name)
-        calls = sum(record.calls for record in records)
-        stats: dict[str, Any] = {
-            "name": provider.name,
-            "requests": calls,
-            "errors": sum(record.errors for record in records),
-            "total_tokens": sum(record.total_tokens for record in records),
-            "avg_latency_ms": round(sum(record.total_latency_ms for record in records) / calls, 3)
-            if calls
-            else None,
-        }
-        stats.update(self.router.describe_provider(provider.name))
-        return stats
-
-    def _usage_scope(self, headers: dict[str, str]) -> str | None:
-        """Whose usage the caller may read: ``""`` for everything, else its own gateway key id.
-
-        With admin keys configured only admins read usage (all of it); without them a gateway key
-        reads its own usage and never another key's; with no keys at all there is nobody to tell
-        apart (protect the route with admin keys).
-        """
-        if self.config.auth.admin_keys or not self.auth.enabled:
-            self.auth.authenticate_admin(headers)
-            return ""
-        return self.auth.authenticate(headers)
-
-    def _usage_report(self, scope: Scope, key_id: str | None) -> dict[str, Any]:
-        # Blank values kept: `?date=` is a bad date, not "no filter". And only YYYY-MM-DD: fromisoformat
-        # alone also takes "20240101" and week dates such as "2024-W01-1" (found by schemathesis).
-        query = parse_qs((scope.get("query_string") or b"").decode("latin-1"), keep_blank_values=True)
-        records = self.usage.get_all() if key_id == "" else self.usage.get_by_key(key_id)
-        if "date" in query:
-            try:
-                if not _ISO_DATE.fullmatch(query["date"][0]):
-                    raise ValueError
-                day = dt.date.fromisoformat(query["date"][0])
-            except ValueError:
-                raise InvalidRequestError("date must be YYYY-MM-DD", param="date") from None
-            records = [record for record in records if record.date == day]
-        if "provider" in query:
-            records = [record for record in records if record.provider == query["provider"][0]]
-        return {
-            "object": "list",
-            "data": [record.to_dict() for record in records],
-            "totals": self.usage.totals(records),
-        }
 
 
 def _transport(config: HttpConfig) -> httpx.AsyncBaseTransport:
@@ -519,31 +359,6 @@ async def _refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008})
-
-
-def _mount_path(scope: Scope) -> str:
-    """Where the gateway is mounted, as clients address it: Starlette-style mounts grow
-    ``root_path``; Litestar-style ones rewrite ``path``, so the prefix is what ``raw_path`` has more."""
-    root: str = scope.get("root_path") or ""
-    if root:
-        return root
-    path: str = (scope.get("path") or "").rstrip("/")  # Litestar adds a trailing slash to `path`
-    raw = (scope.get("raw_path") or b"").decode("latin-1").rstrip("/")
-    return raw[: -len(path)] if path and len(raw) > len(path) and raw.endswith(path) else ""
-
-
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _allow(method: str, allowed: str) -> None:
-    if method != allowed and not (allowed == "GET" and method == "HEAD"):
-        raise GatewayError(
-            f"Method {method} not allowed; use {allowed}.",
-            status_code=405,
-            error_type="invalid_request_error",
-            code="method_not_allowed",
-            headers={"allow": allowed},
-        )
 
 
 def _load_plugin(spec: PluginSpec) -> object:
