@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -154,6 +157,45 @@ def test_403_rejected_by_hook(openai_config, upstream) -> None:
         error = assert_envelope(post(url, CHAT), 403, code="policy", type_="permission_error")
         assert error["message"] == "not today"
     assert not upstream.requests
+
+
+def _raw_post(url: str, head_body: bytes, then: bytes = b"", pause: float = 0.0) -> tuple[bytes, float]:
+    """Send a request in two parts over a socket; the raw response and seconds until it arrived."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(head_body)
+        if then:
+            time.sleep(pause)
+            sock.sendall(then)
+        response = b""
+        while b"\r\n\r\n" not in response or not response.endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            response += data
+        return response, time.monotonic() - started
+
+
+def test_408_body_stalls_past_the_timeout(openai_config, upstream) -> None:
+    config = {**openai_config, "limits": {"body_timeout_seconds": 0.5}}
+    body = json.dumps(CHAT).encode()
+    with gateway_server(config) as (url, _):
+        path = urlsplit(url).path + "/v1/chat/completions"
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        # half the body, then nothing: answered once the limit passes, not when the client gives up
+        response, seconds = _raw_post(url, head + body[:10])
+        assert response.startswith(b"HTTP/1.1 408 "), response
+        error = json.loads(response.split(b"\r\n\r\n", 1)[1])["error"]
+        assert error["code"] == "request_timeout" and error["type"] == "invalid_request_error"
+        assert 0.4 < seconds < 5
+        # a body that arrives slowly but within the limit is served
+        response, _ = _raw_post(url, head + body[:10], body[10:], pause=0.2)
+        assert response.startswith(b"HTTP/1.1 200 "), response
+    assert len(upstream.requests) == 1
 
 
 def test_413_body_too_large(openai_config) -> None:

@@ -5,6 +5,7 @@ No framework: the gateway is called as ``app(scope, receive, send)`` by whatever
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from .config import CorsConfig
-from .errors import AuthenticationError, GatewayError, PayloadTooLargeError
+from .errors import AuthenticationError, GatewayError, PayloadTooLargeError, RequestTimeoutError
 
 if TYPE_CHECKING:
     from .routing.settings import GatewayKeyConfig
@@ -90,8 +91,14 @@ def request_id_from(headers: dict[str, str]) -> str:
     return "req_" + os.urandom(12).hex()
 
 
-async def read_body(receive: Receive, limit: int, content_length: str | None) -> bytes:
-    """The whole request body, or ``PayloadTooLargeError`` as soon as it passes ``limit`` bytes."""
+async def read_body(
+    receive: Receive, limit: int, content_length: str | None, within_seconds: float = 60.0
+) -> bytes:
+    """The whole request body.
+
+    ``PayloadTooLargeError`` as soon as it passes ``limit`` bytes; ``RequestTimeoutError`` when it is
+    not complete within ``within_seconds`` (servers time out idle connections, not a stalled upload).
+    """
     # isascii() first: headers are decoded as latin-1, where "²" and "¹" count as digits to isdigit()
     # but not to int() (a 500 before this check; found by the fuzz suite).
     if (
@@ -103,21 +110,27 @@ async def read_body(receive: Receive, limit: int, content_length: str | None) ->
         raise PayloadTooLargeError(f"Request body is larger than the limit of {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        kind = message["type"]
-        if kind == "http.disconnect":
-            raise ClientDisconnected
-        if kind != "http.request":
-            continue
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLargeError(f"Request body is larger than the limit of {limit} bytes.")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    try:
+        async with asyncio.timeout(within_seconds):
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "http.disconnect":
+                    raise ClientDisconnected
+                if kind != "http.request":
+                    continue
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLargeError(f"Request body is larger than the limit of {limit} bytes.")
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"The request body was not received within {within_seconds:g} seconds."
+        ) from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

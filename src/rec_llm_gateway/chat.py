@@ -141,7 +141,9 @@ class ChatHandler:
         key_ticket = None
         try:
             context.gateway_key_id = gateway.auth.authenticate(headers)
-            body = await read_body(receive, limits.max_body_bytes, headers.get("content-length"))
+            body = await read_body(
+                receive, limits.max_body_bytes, headers.get("content-length"), limits.body_timeout_seconds
+            )
             request = ChatCompletionRequest.from_json(body)
             if len(request.messages) > limits.max_messages:
                 raise InvalidRequestError(

@@ -183,6 +183,8 @@ class LimitsConfig(_Strict):
     """Safety limits on what a client may send and how long a stream may run."""
 
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    body_timeout_seconds: float = Field(60.0, gt=0)
+    """How long a client may take to send its whole request body (a stalled upload would hold a slot)."""
     max_messages: int = Field(10_000, gt=0)
     max_stream_seconds: float = Field(3600.0, gt=0)
     max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)

@@ -9,6 +9,7 @@ Every failure a client can meet is one of these, rendered as
     ├── AuthenticationError         401 bad or missing gateway key
     ├── RequestRejected             403 by default: raised by a ``pre_request`` hook
     ├── NotFoundError               404 unknown route, model or provider
+    ├── RequestTimeoutError         408 body not received within ``limits.body_timeout_seconds``
     ├── PayloadTooLargeError        413 body over ``limits.max_body_bytes``
     ├── RateLimitError              429 with ``Retry-After``
     ├── ClientDisconnectedError     499 the client went away (reported to on_error, never sent)
@@ -42,6 +43,7 @@ __all__ = [
     "PayloadTooLargeError",
     "RateLimitError",
     "RequestRejected",
+    "RequestTimeoutError",
     "ServiceUnavailableError",
     "UpstreamError",
     "UpstreamTimeoutError",
@@ -156,6 +158,12 @@ class NotFoundError(GatewayError):
     status_code = 404
     error_type = "invalid_request_error"
     default_code = "not_found"
+
+
+class RequestTimeoutError(GatewayError):
+    status_code = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
 
 
 class PayloadTooLargeError(GatewayError):

@@ -160,6 +160,7 @@ _ERRORS = {
     403: "Rejected by a pre_request hook.",
     404: "Unknown model, provider or route.",
     405: "Wrong method (the Allow header names the right one).",
+    408: "The body did not fully arrive within limits.body_timeout_seconds.",
     413: "Body larger than limits.max_body_bytes.",
     429: "Rate limited upstream (Retry-After passed on).",
     500: "A bug in the gateway or a provider (details only in the log).",
@@ -190,7 +191,7 @@ _SSE_EVENT = {
         }
     },
 }
-_CHAT_ERRORS = (400, 401, 403, 404, 405, 413, 429, 500, 502, 503, 504)
+_CHAT_ERRORS = (400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504)
 _ADMIN_ERRORS = (401, 405, 500)
 
 
