@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from rec_llm_gateway import hookimpl
+from rec_llm_gateway.streaming import StreamAssembler
 
 from .support import Reply, chunks, gateway_server
 
@@ -198,3 +199,21 @@ def test_client_disconnect_during_a_non_streaming_request_closes_the_upstream(
         assert wait_for(lambda: seen == [("client_disconnected", "client_disconnected")])
         # and the next request is served normally
         assert httpx.post(f"{url}/v1/chat/completions", json={**CHAT, "stream": False}).status_code == 200
+
+
+def test_assembler_without_text_keeps_only_what_the_gateway_needs() -> None:
+    tool = {"index": 0, "id": "call_1", "function": {"name": "lookup", "arguments": '{"q": 1}'}}
+    frames = [f for f in chunks(["a"] * 2000) if isinstance(f, dict)]
+    frames.insert(1, {**frames[1], "choices": [{"index": 0, "delta": {"tool_calls": [tool]}}]})
+    full, lean = StreamAssembler(), StreamAssembler(keep_text=False)
+    for frame in frames:
+        full.add(frame)
+        lean.add(frame)
+    assert full.response()["choices"][0]["message"]["content"] == "a" * 2000
+    response = lean.response()
+    message = response["choices"][0]["message"]
+    assert message["content"] is None
+    assert message["tool_calls"][0]["id"] == "call_1"
+    assert message["tool_calls"][0]["function"] == {"name": "lookup", "arguments": ""}
+    assert response["choices"][0]["finish_reason"] == "stop" and lean.finish_reasons() == ["stop"]
+    assert response["usage"] == full.response()["usage"] and response["id"] == "chatcmpl-stream1"

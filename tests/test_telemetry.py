@@ -20,7 +20,7 @@ from rec_llm_gateway import Gateway, hookimpl
 from rec_llm_gateway.routing.resolve import Route
 
 from .conftest import GATEWAY_KEY, PROVIDER_KEY
-from .support import Reply, gateway_server, serve
+from .support import Reply, chunks, gateway_server, serve
 
 TEXT = "distinctive-user-text-7f3a"
 CHAT = {
@@ -298,12 +298,16 @@ def test_no_secrets_and_no_content_by_default(upstream, openai_config, otel: Ote
     assert "gen_ai.input.messages" not in text
 
 
-def test_content_capture_when_enabled(upstream, openai_config, otel: Otel) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_content_capture_when_enabled(upstream, openai_config, otel: Otel, stream: bool) -> None:
     config = {**openai_config, "telemetry": {"capture_content": True}}
+    if stream:
+        upstream.reply(Reply(sse=chunks([TEXT[:10], TEXT[10:]])))
     with gateway_server(config, **otel.kwargs) as (url, _):
-        httpx.post(f"{url}/v1/chat/completions", json=CHAT)
+        httpx.post(f"{url}/v1/chat/completions", json={**CHAT, "stream": stream})
     attempt = by_name(otel.spans(), "chat ")
     assert json.loads(attempt.attributes["gen_ai.input.messages"]) == [{"role": "user", "content": TEXT}]
+    # a stream's text is assembled for the span (it is not otherwise kept)
     assert TEXT in attempt.attributes["gen_ai.output.messages"]
 
 

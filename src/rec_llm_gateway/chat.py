@@ -273,7 +273,10 @@ class ChatHandler:
                 task.uncancel()
                 raise ClientDisconnected from None
             encoder = SSEEncoder(request.wants_stream_usage)
-            assembler = StreamAssembler()
+            # The text is only assembled when something reads it back.
+            assembler = StreamAssembler(
+                keep_text=gateway.hooks.has("post_response") or gateway.telemetry.capture_content
+            )
             error: GatewayError | None = None
             try:
                 await send(

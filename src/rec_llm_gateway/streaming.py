@@ -69,11 +69,17 @@ class SSEEncoder:
 
 
 class StreamAssembler:
-    """Builds the ``chat.completion`` a stream amounts to (for ``post_response`` and telemetry)."""
+    """Builds the ``chat.completion`` a stream amounts to (for ``post_response`` and telemetry).
 
-    __slots__ = ("_choices", "created", "id", "model", "system_fingerprint", "usage")
+    With ``keep_text=False`` it keeps only what the gateway itself needs (ids, finish reasons, tool
+    call names, usage) and drops the text: a stream nobody reads back then holds no more memory after
+    two thousand tokens than after two, where every text piece would cost ~60 bytes.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_choices", "_keep_text", "created", "id", "model", "system_fingerprint", "usage")
+
+    def __init__(self, keep_text: bool = True) -> None:
+        self._keep_text = keep_text
         self.id = ""
         self.model = ""
         self.created = 0
@@ -108,18 +114,19 @@ class StreamAssembler:
                 }
             delta = choice.get("delta")
             if isinstance(delta, dict):
-                self._add_delta(state, delta)
+                self._add_delta(state, delta, self._keep_text)
             if choice.get("finish_reason"):
                 state["finish_reason"] = choice["finish_reason"]
 
     @staticmethod
-    def _add_delta(state: dict[str, Any], delta: dict[str, Any]) -> None:
-        if isinstance(delta.get("content"), str):
-            state["content"].append(delta["content"])
-        if isinstance(delta.get("reasoning_content"), str):
-            state["reasoning"].append(delta["reasoning_content"])
-        if isinstance(delta.get("refusal"), str):
-            state["refusal"].append(delta["refusal"])
+    def _add_delta(state: dict[str, Any], delta: dict[str, Any], keep_text: bool) -> None:
+        if keep_text:
+            if isinstance(delta.get("content"), str):
+                state["content"].append(delta["content"])
+            if isinstance(delta.get("reasoning_content"), str):
+                state["reasoning"].append(delta["reasoning_content"])
+            if isinstance(delta.get("refusal"), str):
+                state["refusal"].append(delta["refusal"])
         for call in delta.get("tool_calls") or ():
             if not isinstance(call, dict):
                 continue
@@ -133,7 +140,7 @@ class StreamAssembler:
             if isinstance(function, dict):
                 if function.get("name"):
                     slot["function"]["name"] = function["name"]
-                if isinstance(function.get("arguments"), str):
+                if keep_text and isinstance(function.get("arguments"), str):
                     slot["function"]["arguments"].append(function["arguments"])
 
     def finish_reasons(self) -> list[str]:
