@@ -122,7 +122,7 @@ def main() -> None:
             load_targets, [16, 64], seconds=2 if quick else 5, rounds=1 if quick else 3
         )
         print("1,000 concurrent streams ...", flush=True)
-        for target in (t for t in targets if t.name in ("bare httpx", "gateway")):
+        for target in (t for t in targets if t.name in ("bare httpx", "bare aiohttp", "gateway")):
             suite.concurrent_streams(target, 200 if quick else 1000)
         report["targets"] = {target.name: target.results for target in stream_targets}
     print("footprint and translation ...", flush=True)
@@ -251,7 +251,7 @@ def print_report(report: dict[str, Any]) -> None:
             if name != "direct" and overhead is not None:
                 ratios.append(f"{name} {overhead / bare:.2f}x")
         print("\noverhead p50 relative to the bare httpx pass-through: " + ", ".join(ratios))
-    for name in ("bare httpx", "gateway"):
+    for name in ("bare httpx", "bare aiohttp", "gateway"):
         streams = report["targets"].get(name, {}).get("concurrent_streams")
         if streams:
             print(
