@@ -91,9 +91,7 @@ def request_id_from(headers: dict[str, str]) -> str:
     return "req_" + os.urandom(12).hex()
 
 
-async def read_body(
-    receive: Receive, limit: int, content_length: str | None, within_seconds: float = 60.0
-) -> bytes:
+async def read_body(receive: Receive, limit: int, content_length: str | None, within_seconds: float) -> bytes:
     """The whole request body.
 
     ``PayloadTooLargeError`` as soon as it passes ``limit`` bytes; ``RequestTimeoutError`` when it is
