@@ -49,6 +49,25 @@ class TokenUsage:
             ),
         )
 
+    @classmethod
+    def from_uncached(
+        cls, uncached_input: Any, cache_read: Any, cache_write: Any, output: Any, total: Any = None
+    ) -> TokenUsage:
+        """Usage from providers that count cached input beside the rest (Anthropic, Bedrock): the
+        prompt is all three input parts, with the reads as ``cached_tokens`` and the writes apart, so
+        that pricing charges each at its own rate. Raw upstream values; junk counts as 0."""
+        read = token_count(cache_read)
+        written = token_count(cache_write)
+        prompt = token_count(uncached_input) + read + written
+        completion = token_count(output)
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=max(token_count(total), prompt + completion),
+            cached_tokens=read,
+            cache_write_tokens=written,
+        )
+
     def to_openai(self) -> dict[str, Any]:
         """This usage as an OpenAI ``usage`` object."""
         usage: dict[str, Any] = {

@@ -10,7 +10,7 @@ from typing import Any, Final
 import httpx
 
 from ..errors import BadGatewayError, GatewayError
-from ..usage import TokenUsage, token_count
+from ..usage import TokenUsage
 from .upstream_errors import upstream_status_error
 
 __all__ = [
@@ -47,21 +47,14 @@ STATUS_BY_ERROR_TYPE: Final[dict[str, int]] = {
 
 
 def usage_from_anthropic(usage: Any) -> TokenUsage | None:
-    """Anthropic usage in OpenAI terms: ``input_tokens`` excludes cached input, so the prompt is
-    input + cache writes + cache reads, with the reads as ``cached_tokens`` and the writes kept apart
-    so that pricing charges each at its own rate."""
+    """Anthropic ``usage`` in OpenAI terms (``input_tokens`` excludes cache reads and writes)."""
     if not isinstance(usage, dict):
         return None
-    written = token_count(usage.get("cache_creation_input_tokens"))
-    read = token_count(usage.get("cache_read_input_tokens"))
-    prompt = token_count(usage.get("input_tokens")) + written + read
-    completion = token_count(usage.get("output_tokens"))
-    return TokenUsage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion,
-        cached_tokens=read,
-        cache_write_tokens=written,
+    return TokenUsage.from_uncached(
+        usage.get("input_tokens"),
+        usage.get("cache_read_input_tokens"),
+        usage.get("cache_creation_input_tokens"),
+        usage.get("output_tokens"),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 import pydantic_core
 
 from ..errors import BadGatewayError, GatewayError, ServiceUnavailableError
-from ..usage import TokenUsage, token_count
+from ..usage import TokenUsage
 from .base import ChatResult, StreamTranslator
 from .upstream_errors import upstream_status_error
 
@@ -62,20 +62,15 @@ def finish_reason(stop_reason: Any) -> str:
 
 
 def usage_from(usage: Any) -> TokenUsage | None:
-    """Converse ``usage`` -> ``TokenUsage``. OpenAI counts cached input inside ``prompt_tokens``;
-    Converse reports cache reads and writes beside ``inputTokens``, so they are added in."""
+    """Converse ``usage`` in OpenAI terms (``inputTokens`` excludes cache reads and writes)."""
     if not isinstance(usage, dict):
         return None
-    cached = token_count(usage.get("cacheReadInputTokens"))
-    written = token_count(usage.get("cacheWriteInputTokens"))
-    prompt = token_count(usage.get("inputTokens")) + cached + written
-    completion = token_count(usage.get("outputTokens"))
-    return TokenUsage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=max(token_count(usage.get("totalTokens")), prompt + completion),
-        cached_tokens=cached,
-        cache_write_tokens=written,
+    return TokenUsage.from_uncached(
+        usage.get("inputTokens"),
+        usage.get("cacheReadInputTokens"),
+        usage.get("cacheWriteInputTokens"),
+        usage.get("outputTokens"),
+        usage.get("totalTokens"),
     )
 
 
