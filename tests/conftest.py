@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .support import FakeUpstream, openai_echo, serve
+from .support import FakeUpstream, fresh, openai_echo, serve, serve_fake
 
 # Distinctive fake credentials: tests grep responses, logs and telemetry for them.
 PROVIDER_KEY = "sk-test-PROVIDERSECRET-0123456789abcdef"
@@ -17,18 +17,14 @@ GATEWAY_KEY = "gw-test-GATEWAYSECRET-42"
 
 @pytest.fixture(scope="session")
 def _upstream_server() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream()
-    with serve(fake) as url:
-        fake.url = url
+    with serve_fake() as fake:
         yield fake
 
 
 @pytest.fixture
 def upstream(_upstream_server: FakeUpstream) -> Iterator[FakeUpstream]:
     """A fake OpenAI-compatible upstream on loopback, reset for each test."""
-    _upstream_server.reset()
-    yield _upstream_server
-    _upstream_server.reset()
+    yield from fresh(_upstream_server)
 
 
 @pytest.fixture

@@ -225,6 +225,22 @@ class FakeUpstream:
         await send({"type": "http.response.body", "body": body})
 
 
+@contextlib.contextmanager
+def serve_fake(default: Callable[[Recorded], Reply] | None = None) -> Iterator[FakeUpstream]:
+    """A ``FakeUpstream`` served on loopback, its ``url`` set (for a module- or session-scoped fixture)."""
+    fake = FakeUpstream(default=default)
+    with serve(fake) as url:
+        fake.url = url
+        yield fake
+
+
+def fresh(fake: FakeUpstream) -> Iterator[FakeUpstream]:
+    """For a per-test fixture over a shared fake: each test starts with it reset and leaves it reset."""
+    fake.reset()
+    yield fake
+    fake.reset()
+
+
 def _frame(frame: bytes | str | dict[str, Any]) -> bytes:
     if isinstance(frame, dict):
         return b"data: " + json.dumps(frame).encode() + b"\n\n"

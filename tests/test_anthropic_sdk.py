@@ -15,7 +15,7 @@ from rec_llm_gateway.pricing import PriceTable
 from rec_llm_gateway.usage import TokenUsage
 
 from .anthropic_fake import API_KEY, CACHE_READ, CACHE_WRITE, INPUT, anthropic_upstream, error, frame
-from .support import FakeUpstream, Reply, gateway_server, serve
+from .support import FakeUpstream, Reply, fresh, gateway_server, serve_fake
 
 MODEL = "claude-sonnet-4-5"
 WEATHER_TOOL = {
@@ -30,17 +30,13 @@ WEATHER_TOOL = {
 
 @pytest.fixture(scope="module")
 def _anthropic_server() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(default=anthropic_upstream)
-    with serve(fake) as url:
-        fake.url = url
+    with serve_fake(anthropic_upstream) as fake:
         yield fake
 
 
 @pytest.fixture
 def fake(_anthropic_server: FakeUpstream) -> Iterator[FakeUpstream]:
-    _anthropic_server.reset()
-    yield _anthropic_server
-    _anthropic_server.reset()
+    yield from fresh(_anthropic_server)
 
 
 @pytest.fixture

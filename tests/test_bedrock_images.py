@@ -12,7 +12,7 @@ from rec_llm_gateway.errors import InvalidRequestError
 from rec_llm_gateway.providers.bedrock_images import ImageFetchSettings, _check_public, fetch_images
 
 from .bedrock_support import PNG
-from .support import FakeUpstream, Recorded, Reply, serve
+from .support import FakeUpstream, Recorded, Reply, serve_fake
 
 WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8
 
@@ -40,9 +40,7 @@ def images(request: Recorded) -> Reply:
 
 @pytest.fixture(scope="module")
 def image_server() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(default=images)
-    with serve(fake) as url:
-        fake.url = url
+    with serve_fake(images) as fake:
         yield fake
 
 

@@ -28,7 +28,7 @@ from .bedrock_support import (
     provider_config,
     text_frames,
 )
-from .support import FakeUpstream, Reply, gateway_server, serve
+from .support import FakeUpstream, Reply, fresh, gateway_server, serve_fake
 
 NOVA = "us.amazon.nova-micro-v1:0"
 CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -49,17 +49,13 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def _bedrock_server() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(default=bedrock_handler)
-    with serve(fake) as url:
-        fake.url = url
+    with serve_fake(bedrock_handler) as fake:
         yield fake
 
 
 @pytest.fixture
 def bedrock(_bedrock_server: FakeUpstream) -> Iterator[FakeUpstream]:
-    _bedrock_server.reset()
-    yield _bedrock_server
-    _bedrock_server.reset()
+    yield from fresh(_bedrock_server)
 
 
 @pytest.fixture

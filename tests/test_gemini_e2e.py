@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import PROVIDER_KEY
 from .gemini_support import SIGNATURE, gemini_upstream, service_account_file
-from .support import FakeUpstream, Recorded, gateway_server, serve
+from .support import FakeUpstream, Recorded, fresh, gateway_server, serve_fake
 
 MODEL = "gemini-2.5-flash"
 TOOLS = [
@@ -37,17 +37,13 @@ TOOLS = [
 
 @pytest.fixture(scope="module")
 def _gemini_server() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(default=gemini_upstream)
-    with serve(fake) as url:
-        fake.url = url
+    with serve_fake(gemini_upstream) as fake:
         yield fake
 
 
 @pytest.fixture
 def fake(_gemini_server: FakeUpstream) -> Iterator[FakeUpstream]:
-    _gemini_server.reset()
-    yield _gemini_server
-    _gemini_server.reset()
+    yield from fresh(_gemini_server)
 
 
 @pytest.fixture(scope="module")

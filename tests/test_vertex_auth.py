@@ -23,7 +23,7 @@ from rec_llm_gateway.providers.vertex_auth import GoogleCredentials, Token, Toke
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from .gemini_support import gemini_upstream, service_account_file
-from .support import FakeUpstream, serve
+from .support import FakeUpstream, serve_fake
 
 
 class Clock:
@@ -117,9 +117,7 @@ async def test_fetch_failures_become_bad_gateway() -> None:
 
 @pytest.fixture(scope="module")
 def token_server() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(default=gemini_upstream)
-    with serve(fake) as url:
-        fake.url = url
+    with serve_fake(gemini_upstream) as fake:
         yield fake
 
 
