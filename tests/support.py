@@ -241,6 +241,25 @@ def fresh(fake: FakeUpstream) -> Iterator[FakeUpstream]:
     fake.reset()
 
 
+# A function tool the provider tests send, in OpenAI's shape.
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def assert_streamed_text(chunks: list[Any], text: str) -> None:
+    """An SDK stream's chunks: ``text`` in order, the role on the first, exactly one final ``stop``."""
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == text
+    assert chunks[0].choices[0].delta.role == "assistant"
+    finishes = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices]
+    assert finishes[-1] == "stop" and finishes.count("stop") == 1
+
+
 def _frame(frame: bytes | str | dict[str, Any]) -> bytes:
     if isinstance(frame, dict):
         return b"data: " + json.dumps(frame).encode() + b"\n\n"

@@ -15,7 +15,7 @@ from rec_llm_gateway.pricing import PriceTable
 from rec_llm_gateway.usage import TokenUsage
 
 from .anthropic_fake import API_KEY, CACHE_READ, CACHE_WRITE, INPUT, anthropic_upstream, error, frame
-from .support import FakeUpstream, Reply, fresh, gateway_server, serve_fake
+from .support import FakeUpstream, Reply, assert_streamed_text, fresh, gateway_server, serve_fake
 
 MODEL = "claude-sonnet-4-5"
 WEATHER_TOOL = {
@@ -104,11 +104,7 @@ def test_streaming_text(client: openai.OpenAI, fake: FakeUpstream) -> None:
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
-    assert text == "one two three"
-    assert chunks[0].choices[0].delta.role == "assistant"
-    finishes = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices]
-    assert finishes[-1] == "stop" and finishes.count("stop") == 1
+    assert_streamed_text(chunks, "one two three")
     usage_chunks = [chunk for chunk in chunks if chunk.usage is not None]
     assert len(usage_chunks) == 1 and usage_chunks[0] is chunks[-1] and not chunks[-1].choices
     usage = usage_chunks[0].usage

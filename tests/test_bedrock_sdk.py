@@ -28,18 +28,10 @@ from .bedrock_support import (
     provider_config,
     text_frames,
 )
-from .support import FakeUpstream, Reply, fresh, gateway_server, serve_fake
+from .support import WEATHER, FakeUpstream, Reply, fresh, gateway_server, serve_fake
 
 NOVA = "us.amazon.nova-micro-v1:0"
 CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
 @pytest.fixture(autouse=True)

@@ -14,16 +14,9 @@ from rec_llm_gateway.providers.bedrock_translate import build_converse_body, jso
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from .bedrock_support import PNG
+from .support import WEATHER
 
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import PROVIDER_KEY
 from .gemini_support import SIGNATURE, gemini_upstream, service_account_file
-from .support import FakeUpstream, Recorded, fresh, gateway_server, serve_fake
+from .support import FakeUpstream, Recorded, assert_streamed_text, fresh, gateway_server, serve_fake
 
 MODEL = "gemini-2.5-flash"
 TOOLS = [
@@ -139,11 +139,7 @@ def test_stream_text(kind: str, fake: FakeUpstream, config: dict[str, Any]) -> N
             stream_options={"include_usage": True},
         )
         chunks = list(stream)
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
-    assert text == "one two three"
-    assert chunks[0].choices[0].delta.role == "assistant"
-    finishes = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices]
-    assert finishes[-1] == "stop" and finishes.count("stop") == 1
+    assert_streamed_text(chunks, "one two three")
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3  # the last usage wins
     assert chunks[-1].model_extra["x_rec_llm"]["provider"] == kind
     [sent] = model_calls(fake)

@@ -21,6 +21,8 @@ from rec_llm_gateway.providers.gemini_translate import (
 )
 from rec_llm_gateway.schema import ChatCompletionRequest
 
+from .support import WEATHER
+
 
 def body(model: str = "gemini-2.5-flash", schema_mode: Any = "json_schema", **request: Any) -> dict[str, Any]:
     request.setdefault("messages", [{"role": "user", "content": "hi"}])
@@ -32,16 +34,6 @@ def refused(**request: Any) -> InvalidRequestError:
     with pytest.raises(InvalidRequestError) as caught:
         body(**request)
     return caught.value
-
-
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
 # -- messages ---------------------------------------------------------------------------------------
