@@ -186,6 +186,9 @@ class LimitsConfig(_Strict):
     body_timeout_seconds: float = Field(60.0, gt=0)
     """How long a client may take to send its whole request body (a stalled upload would hold a slot)."""
     max_messages: int = Field(10_000, gt=0)
+    max_embedding_inputs: int = Field(2048, gt=0)
+    """Inputs one ``/v1/embeddings`` request may carry (OpenAI's own limit); more is a 400 naming
+    ``input``. The gateway splits a request into as many upstream calls as each provider allows."""
     max_stream_seconds: float = Field(3600.0, gt=0)
     max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
     shutdown_grace_seconds: float = Field(30.0, ge=0)

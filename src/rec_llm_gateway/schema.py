@@ -9,7 +9,7 @@ Validation runs from the raw JSON bytes (``ChatCompletionRequest.from_json``) in
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -39,6 +39,26 @@ class _Open(BaseModel):
     model_config = ConfigDict(
         extra="allow", strict=True, populate_by_name=True, defer_build=True, allow_inf_nan=False
     )
+
+    @classmethod
+    def from_json(cls, body: bytes, context: dict[str, Any] | None = None) -> Self:
+        """Validate a request body, turning every problem into a 400 in OpenAI's envelope.
+        ``context`` reaches the model's validators (the configured limits)."""
+        try:
+            request = cls.model_validate_json(body, context=context)
+        except ValidationError as exc:
+            raise _as_invalid_request(exc) from None
+        # Typed fields refuse NaN and infinities; unknown fields (at any depth) travel upstream as
+        # they are, and JSON has no way to write those numbers. Only bodies that could hold one (the
+        # NaN/Infinity tokens, or an exponent big enough to overflow) are walked.
+        where = _non_finite(request) if _maybe_non_finite(body) else None
+        if where is not None:
+            raise InvalidRequestError(f"Invalid value for '{where}': numbers must be finite.", param=where)
+        return request
+
+    def to_payload(self) -> dict[str, Any]:
+        """The request as JSON-ready data: only the fields the client sent (or a hook set)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 _Item = TypeVar("_Item")
@@ -197,28 +217,9 @@ class ChatCompletionRequest(_Open):
                 )
         return value
 
-    @classmethod
-    def from_json(cls, body: bytes) -> ChatCompletionRequest:
-        """Validate a request body, turning every problem into a 400 in OpenAI's envelope."""
-        try:
-            request = cls.model_validate_json(body)
-        except ValidationError as exc:
-            raise _as_invalid_request(exc) from None
-        # Typed fields refuse NaN and infinities; unknown fields (at any depth) travel upstream as
-        # they are, and JSON has no way to write those numbers. Only bodies that could hold one (the
-        # NaN/Infinity tokens, or an exponent big enough to overflow) are walked.
-        where = _non_finite(request) if _maybe_non_finite(body) else None
-        if where is not None:
-            raise InvalidRequestError(f"Invalid value for '{where}': numbers must be finite.", param=where)
-        return request
-
     @property
     def wants_stream_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
-
-    def to_payload(self) -> dict[str, Any]:
-        """The request as JSON-ready data: only the fields the client sent (or a hook set)."""
-        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class ChatCompletion(_Open):

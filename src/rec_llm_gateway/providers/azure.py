@@ -16,6 +16,7 @@ import httpx
 from pydantic import ConfigDict, Field, model_validator
 
 from ..config import ProviderConfig
+from ..schema_completions import CompletionRequest
 from .base import ChatResult, StreamTranslator, UpstreamCall
 from .http import path_segment
 from .openai import OpenAIProvider, OpenAISettings, parse_openai_completion
@@ -52,7 +53,7 @@ class AzureProvider(OpenAIProvider):
         super().__init__(name, settings)
         self.base_url = self.base_url.removesuffix("/openai")
         self._params = {"api-version": self.settings.api_version}
-        self._urls: dict[str, httpx.URL] = {}
+        self._urls: dict[tuple[str, str], httpx.URL] = {}
 
     def auth_headers(self) -> dict[str, str]:
         key = self.next_key()
@@ -68,15 +69,32 @@ class AzureProvider(OpenAIProvider):
         return list(dict.fromkeys([*super().configured_models(), *self.settings.deployments]))
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
-        url = self._urls.get(call.model)
+        method = "completions" if isinstance(call.request, CompletionRequest) else "chat/completions"
+        return self.make_request(
+            call,
+            self._deployment_url(call.model, method),
+            json_body=self.build_payload(call),
+            headers={**self._headers, **self.auth_headers()},
+        )
+
+    async def embedding_request(
+        self, call: UpstreamCall, payload: dict[str, Any], count: int
+    ) -> httpx.Request:
+        return self.make_request(
+            call,
+            self._deployment_url(call.model, "embeddings"),
+            json_body=payload,
+            headers={**self._headers, **self.auth_headers()},
+        )
+
+    def _deployment_url(self, deployment: str, method: str) -> httpx.URL:
+        url = self._urls.get((deployment, method))
         if url is None:  # parsed once per deployment, not per request
-            path = f"/openai/deployments/{path_segment(call.model)}/chat/completions"
+            path = f"/openai/deployments/{path_segment(deployment)}/{method}"
             url = httpx.URL(f"{self.base_url}{path}", params=self._params)
             if len(self._urls) < 1024:
-                self._urls[call.model] = url
-        return self.make_request(
-            call, url, json_body=self.build_payload(call), headers={**self._headers, **self.auth_headers()}
-        )
+                self._urls[deployment, method] = url
+        return url
 
     async def check_health(self, http: httpx.AsyncClient) -> None:
         """``GET /openai/models``: lists the resource's models, proving the key works."""

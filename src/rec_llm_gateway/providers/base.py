@@ -18,19 +18,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 import pydantic_core
 
 from ..config import ProviderConfig
-from ..errors import (
-    BadGatewayError,
-    GatewayError,
-)
+from ..errors import BadGatewayError, GatewayError, InvalidRequestError
 from ..schema import ChatCompletionRequest
 from ..usage import TokenUsage
+
+if TYPE_CHECKING:
+    from ..embeddings import EmbeddingResult
 
 __all__ = [
     "ChatResult",
@@ -39,6 +39,8 @@ __all__ = [
     "UpstreamCall",
     "parse_json",
     "stream_error",
+    "unsupported_operation",
+    "upstream_error_or",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -89,6 +91,9 @@ class Provider:
     family_prefixes: tuple[str, ...] = ()
     """Unprefixed model names starting with one of these route here when nothing else claims them."""
     default_base_url: str | None = None
+    text_completions: ClassVar[bool] = False
+    """Whether the upstream serves OpenAI's legacy ``/completions`` itself (``complete``/``stream``
+    then get the ``CompletionRequest`` as it is); otherwise it is asked as a one-message chat."""
     price_provider: str | None = None
     """The genai-prices provider id used to price calls (``None``: look it up by ``base_url``;
     ``"free"``: every call costs 0). ``pricing:`` in the config overrides either."""
@@ -150,6 +155,10 @@ class Provider:
     def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         raise NotImplementedError
 
+    async def embed(self, call: UpstreamCall) -> EmbeddingResult:
+        """Embeddings for ``call.request`` (an ``EmbeddingRequest``): OpenAI's ``list`` body."""
+        raise unsupported_operation(self, "embeddings")
+
     async def check_health(self, http: httpx.AsyncClient) -> None:
         """Raise when the provider is not usable. The default assumes it is."""
 
@@ -182,6 +191,16 @@ class StreamTranslator:
         return []
 
 
+def unsupported_operation(provider: Provider, operation: str) -> GatewayError:
+    """A 400 for a request the provider's API has no equivalent of (embeddings on Anthropic)."""
+    return InvalidRequestError(
+        f"Provider '{provider.name}' (type '{provider.type}') does not serve {operation}; "
+        "route this model to a provider that does.",
+        param="model",
+        code="unsupported_operation",
+    )
+
+
 def stream_error(error: Any) -> GatewayError:
     """An error event inside an upstream stream (OpenAI-style ``{"error": {...}}``)."""
     if isinstance(error, dict):
@@ -198,3 +217,11 @@ def parse_json(body: bytes | str) -> Any:
         return pydantic_core.from_json(body)
     except ValueError:
         raise BadGatewayError("the upstream returned a body that is not valid JSON") from None
+
+
+def upstream_error_or(data: Any, what: str) -> GatewayError:
+    """The error an upstream put in a 200 body (``{"error": {...}}``), else a 502 saying it returned
+    ``what``."""
+    if isinstance(data, dict) and "error" in data:
+        return stream_error(data["error"])
+    return BadGatewayError(f"the upstream returned {what}", code="upstream_bad_response")

@@ -21,7 +21,7 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,6 +31,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from ..config import ProviderConfig
 from ..errors import GatewayError
 from .base import ChatResult, StreamTranslator, UpstreamCall
+from .bedrock_embeddings import bedrock_embeddings
 from .bedrock_eventstream import EventStreamDecoder
 from .bedrock_images import ImageFetchSettings, fetch_images
 from .bedrock_messages import image_urls
@@ -38,6 +39,9 @@ from .bedrock_response import ConverseStreamTranslator, parse_converse_response
 from .bedrock_translate import build_converse_body, json_tool_name
 from .http import HTTPProvider, body_parts, path_segment
 from .upstream_errors import upstream_status_error
+
+if TYPE_CHECKING:
+    from ..embeddings import EmbeddingDialect
 
 __all__ = ["BedrockProvider", "BedrockSettings"]
 
@@ -162,9 +166,27 @@ class BedrockProvider(HTTPProvider):
                 images = await fetch_images(urls, call.http, self.settings.image_fetch)
             finally:
                 call.upstream_seconds += time.perf_counter() - started
-        body = pydantic_core.to_json(build_converse_body(call.request, call.model, images=images))
-        url = self.url(call.model, call.stream)
-        headers = dict(self._stream_headers if call.stream else self._headers)
+        body = build_converse_body(call.request, call.model, images=images)
+        headers = self._stream_headers if call.stream else self._headers
+        return await self.signed_request(call, self.url(call.model, call.stream), headers, body)
+
+    def embedding_dialect(self, model: str) -> EmbeddingDialect:
+        return bedrock_embeddings(model)
+
+    async def embedding_request(
+        self, call: UpstreamCall, payload: dict[str, Any], count: int
+    ) -> httpx.Request:
+        """``InvokeModel``, signed like Converse."""
+        return await self.signed_request(
+            call, f"{self.base_url}/model/{path_segment(call.model)}/invoke", self._headers, payload
+        )
+
+    async def signed_request(
+        self, call: UpstreamCall, url: str, headers: dict[str, str], payload: Any
+    ) -> httpx.Request:
+        """A POST of ``payload`` to ``url``, authorised (signed over the exact body bytes)."""
+        body = pydantic_core.to_json(payload)
+        headers = dict(headers)
         headers.update(await self.auth_headers("POST", url, headers, body))
         if call.headers:
             headers.update(call.headers)  # trace context: added after signing, so left unsigned

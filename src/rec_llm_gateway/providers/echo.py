@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
@@ -20,6 +20,10 @@ from ..pricing import FREE
 from ..schema import content_text
 from ..usage import TokenUsage
 from .base import ChatResult, Provider, UpstreamCall
+from .echo_embeddings import echo_embeddings
+
+if TYPE_CHECKING:
+    from ..embeddings import EmbeddingResult
 
 __all__ = ["EchoProvider", "EchoSettings"]
 
@@ -93,6 +97,13 @@ class EchoProvider(Provider):
             "usage": usage.to_openai(),
         }
         return ChatResult(response=response, usage=usage)
+
+    async def embed(self, call: UpstreamCall) -> EmbeddingResult:
+        if self.settings.delay:
+            await asyncio.sleep(self.settings.delay)
+            call.upstream_seconds += self.settings.delay
+        call.response_model = call.model
+        return echo_embeddings(call.request, call.model)  # type: ignore[arg-type]  # an EmbeddingRequest
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         words, finish, usage = self._answer(call)

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import time
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
@@ -27,11 +27,15 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from ..config import ProviderConfig
 from ..errors import BadGatewayError, ConfigError, GatewayError
 from .base import ChatResult, StreamTranslator, UpstreamCall
+from .gemini_embeddings import GEMINI_EMBEDDINGS, gemini_embed_method, vertex_embeddings
 from .gemini_errors import google_error
 from .gemini_response import GeminiStreamTranslator, translate_response
 from .gemini_translate import build_body
 from .http import HTTPProvider
 from .vertex_auth import GoogleCredentials, TokenCache, read_credentials_file, require_google_auth
+
+if TYPE_CHECKING:
+    from ..embeddings import EmbeddingDialect
 
 __all__ = ["GeminiProvider", "GeminiSettings", "VertexProvider", "VertexSettings"]
 
@@ -104,6 +108,21 @@ class GeminiProvider(HTTPProvider):
             headers={**self._headers, **auth},
             params=_SSE if call.stream else None,
         )
+
+    def embedding_dialect(self, model: str) -> EmbeddingDialect:
+        return GEMINI_EMBEDDINGS
+
+    async def embedding_request(
+        self, call: UpstreamCall, payload: dict[str, Any], count: int
+    ) -> httpx.Request:
+        return self.embedding_request_with(call, payload, count, self.auth_headers())
+
+    def embedding_request_with(
+        self, call: UpstreamCall, payload: dict[str, Any], count: int, auth: dict[str, str]
+    ) -> httpx.Request:
+        method = gemini_embed_method(count) if self.type_name == "gemini" else "predict"
+        url = f"{self.model_url(call.model)}:{method}"
+        return self.make_request(call, url, json_body=payload, headers={**self._headers, **auth})
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
         response, usage = translate_response(
@@ -216,6 +235,15 @@ class VertexProvider(GeminiProvider):
     async def build_request_async(self, call: UpstreamCall) -> httpx.Request:
         token = await self.authorize(call)
         return self.gemini_request(call, {"authorization": f"Bearer {token}"})
+
+    def embedding_dialect(self, model: str) -> EmbeddingDialect:
+        return vertex_embeddings(model)
+
+    async def embedding_request(
+        self, call: UpstreamCall, payload: dict[str, Any], count: int
+    ) -> httpx.Request:
+        token = await self.authorize(call)
+        return self.embedding_request_with(call, payload, count, {"authorization": f"Bearer {token}"})
 
     def model_url(self, model: str) -> str:
         project = self.project_id or self.credentials.project

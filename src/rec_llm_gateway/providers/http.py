@@ -6,18 +6,32 @@ and upstream timing live here; a provider subclass supplies only the pure transl
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 import httpx
 import pydantic_core
 
 from ..config import ProviderConfig
+from ..embeddings import (
+    EmbeddingBatch,
+    EmbeddingResult,
+    check_dimensions,
+    embed_in_batches,
+    embedding_response,
+    estimate_tokens,
+    text_inputs,
+)
 from ..errors import BadGatewayError, GatewayError, InvalidModelError, UpstreamTimeoutError, scrub_secrets
-from .base import ChatResult, Provider, StreamTranslator, UpstreamCall, parse_json
+from .base import ChatResult, Provider, StreamTranslator, UpstreamCall, parse_json, unsupported_operation
 from .upstream_errors import error_from_openai_body
+
+if TYPE_CHECKING:
+    from ..embeddings import EmbeddingDialect
+    from ..schema_embeddings import EmbeddingRequest
 
 __all__ = ["HTTPProvider", "body_parts", "path_segment"]
 
@@ -91,7 +105,53 @@ class HTTPProvider(Provider):
         )
 
     async def complete(self, call: UpstreamCall) -> ChatResult:
-        request = await self.build_request_async(call)
+        data, _ = await self.fetch_json(call, await self.build_request_async(call))
+        with self.reading():
+            return self.parse_response(data, call)
+
+    async def embed(self, call: UpstreamCall) -> EmbeddingResult:
+        """Embeddings through ``embedding_dialect``: the inputs split into as many upstream calls as
+        the dialect allows per call, the vectors put back in input order."""
+        request: EmbeddingRequest = call.request  # type: ignore[assignment]  # the embeddings operation's
+        dialect = self.embedding_dialect(call.model)
+        if dialect is None:
+            raise unsupported_operation(self, "embeddings")
+        check_dimensions(request, call.model, self.type)
+        inputs = self.embedding_inputs(request)
+
+        async def one(batch: Sequence[Any]) -> EmbeddingBatch:
+            payload = dialect.payload(request, call.model, batch)
+            data, headers = await self.fetch_json(
+                call, await self.embedding_request(call, payload, len(batch))
+            )
+            with self.reading():
+                return dialect.parse(data, len(batch), headers)
+
+        started, waited = time.perf_counter(), call.upstream_seconds
+        batches = await embed_in_batches(inputs, dialect.max_batch, one)
+        # Batches run side by side: the time spent waiting is at most the time that passed.
+        call.upstream_seconds = min(call.upstream_seconds, waited + time.perf_counter() - started)
+        estimate = None if request.is_tokens else estimate_tokens(inputs)
+        return embedding_response(
+            batches, model=call.model, base64_output=request.wants_base64, estimate=estimate
+        )
+
+    def embedding_dialect(self, model: str) -> EmbeddingDialect | None:
+        """The embeddings wire format for ``model`` (``None``: the provider has none)."""
+        return None
+
+    def embedding_inputs(self, request: EmbeddingRequest) -> Sequence[Any]:
+        """What the dialect is handed: text only, unless the provider takes token ids (OpenAI's does)."""
+        return text_inputs(request, self.name)
+
+    async def embedding_request(
+        self, call: UpstreamCall, payload: dict[str, Any], count: int
+    ) -> httpx.Request:
+        """The upstream request that embeds one batch of ``count`` inputs."""
+        raise NotImplementedError
+
+    async def fetch_json(self, call: UpstreamCall, request: httpx.Request) -> tuple[Any, httpx.Headers]:
+        """Send ``request``; the parsed JSON answer and its headers, or the mapped upstream error."""
         started = time.perf_counter()
         try:
             response = await self._send(call, request)
@@ -103,9 +163,14 @@ class HTTPProvider(Provider):
             call.upstream_seconds += time.perf_counter() - started
         if response.status_code >= 400:
             raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
-        data = parse_json(body)
+        return parse_json(body), response.headers
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Around reading an upstream answer: an error it holds is scrubbed, and an answer of the
+        wrong shape (a missing key, a string for a list) is a 502, not a crash."""
         try:
-            return self.parse_response(data, call)
+            yield
         except GatewayError as exc:  # an error body sent with 200 may quote what it should not
             raise self._scrubbed(exc) from None
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

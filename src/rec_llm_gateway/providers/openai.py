@@ -8,16 +8,23 @@ client did not ask for it).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from pydantic import ConfigDict
 
 from ..config import ProviderConfig
 from ..errors import BadGatewayError
+from ..schema_completions import CompletionRequest
 from ..usage import TokenUsage
 from .base import ChatResult, StreamTranslator, UpstreamCall, stream_error
 from .http import HTTPProvider
+from .openai_embeddings import OPENAI_EMBEDDINGS
+
+if TYPE_CHECKING:
+    from ..embeddings import EmbeddingDialect
+    from ..schema_embeddings import EmbeddingRequest
 
 __all__ = ["OPENAI_COMPATIBLE_PRESETS", "OpenAIProvider", "OpenAISettings"]
 
@@ -32,18 +39,24 @@ class OpenAISettings(ProviderConfig):
 
 
 class OpenAIProvider(HTTPProvider):
+    """OpenAI's API: chat completions, legacy text completions and embeddings, all passed through."""
+
     type_name = "openai"
     settings_model: ClassVar[type[ProviderConfig]] = OpenAISettings
     otel_provider_name = "openai"
     family_prefixes: tuple[str, ...] = ("gpt-", "o1", "o3", "o4", "chatgpt-", "codex-")
     default_base_url: str | None = "https://api.openai.com/v1"
     price_provider: str | None = "openai"
+    text_completions: ClassVar[bool] = True
 
     settings: OpenAISettings
 
     def __init__(self, name: str, settings: ProviderConfig) -> None:
         super().__init__(name, settings)
-        self._url = httpx.URL(f"{self.base_url}/chat/completions")  # parsed once, not per request
+        # Parsed once, not per request.
+        self._url = httpx.URL(f"{self.base_url}/chat/completions")
+        self._text_url = httpx.URL(f"{self.base_url}/completions")
+        self._embeddings_url = httpx.URL(f"{self.base_url}/embeddings")
         headers = {"content-type": "application/json", "accept": "application/json"}
         if self.settings.organization:
             headers["openai-organization"] = self.settings.organization
@@ -80,11 +93,24 @@ class OpenAIProvider(HTTPProvider):
         return payload
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
+        url = self._text_url if isinstance(call.request, CompletionRequest) else self._url
         return self.make_request(
-            call,
-            self._url,
-            json_body=self.build_payload(call),
-            headers={**self._headers, **self.auth_headers()},
+            call, url, json_body=self.build_payload(call), headers={**self._headers, **self.auth_headers()}
+        )
+
+    # -- embeddings: passed through ----------------------------------------------------------------
+
+    def embedding_dialect(self, model: str) -> EmbeddingDialect:
+        return OPENAI_EMBEDDINGS
+
+    def embedding_inputs(self, request: EmbeddingRequest) -> Sequence[Any]:
+        return request.inputs  # token ids too
+
+    async def embedding_request(
+        self, call: UpstreamCall, payload: dict[str, Any], count: int
+    ) -> httpx.Request:
+        return self.make_request(
+            call, self._embeddings_url, json_body=payload, headers={**self._headers, **self.auth_headers()}
         )
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:

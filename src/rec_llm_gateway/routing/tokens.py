@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Final
 
 from ..schema import ChatCompletionRequest, TextPart
+from ..schema_completions import CompletionRequest
+from ..schema_embeddings import EmbeddingRequest
 
 __all__ = ["DEFAULT_COMPLETION_TOKENS", "estimate_completion_tokens", "estimate_prompt_tokens"]
 
@@ -26,7 +28,13 @@ DEFAULT_COMPLETION_TOKENS: Final = 256
 """Completion length assumed by the ``cost`` strategy when the request sets no ``max_tokens``."""
 
 
-def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
+def estimate_prompt_tokens(request: ChatCompletionRequest | EmbeddingRequest | CompletionRequest) -> int:
+    if not isinstance(request, ChatCompletionRequest):
+        items = request.inputs if isinstance(request, EmbeddingRequest) else request.prompts
+        # Token ids are counted exactly; text by the rule of thumb.
+        return sum(
+            len(item) if isinstance(item, list) else -(-len(item) // CHARS_PER_TOKEN) for item in items
+        )
     chars = 0
     tokens = PER_REQUEST
     for message in request.messages:
@@ -52,6 +60,8 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
     return tokens + -(-chars // CHARS_PER_TOKEN)
 
 
-def estimate_completion_tokens(request: ChatCompletionRequest) -> int:
+def estimate_completion_tokens(request: ChatCompletionRequest | EmbeddingRequest | CompletionRequest) -> int:
     """What the client allows the answer to take (``max_completion_tokens`` / ``max_tokens``), or 0."""
-    return request.max_completion_tokens or request.max_tokens or 0
+    if isinstance(request, ChatCompletionRequest):
+        return request.max_completion_tokens or request.max_tokens or 0
+    return request.max_tokens or 0 if isinstance(request, CompletionRequest) else 0
