@@ -91,6 +91,7 @@ class AdminRoutes:
 
     def _model_list(self) -> list[dict[str, Any]]:
         from .catalog import lookup
+        from .catalog.embeddings import lookup_embedding
 
         # Client-facing names under `models:` first (groups and aliases), owned by the gateway.
         entries = [
@@ -105,9 +106,10 @@ class AdminRoutes:
                     "created": 0,
                     "owned_by": provider.name,
                 }
-                info = lookup(provider.upstream_model(model), provider.type)
+                upstream = provider.upstream_model(model)
+                info = lookup_embedding(upstream, provider.type) or lookup(upstream, provider.type)
                 if info is not None:
-                    entry.update(info.describe())
+                    entry.update(info.describe())  # with its kind: "chat" or "embedding"
                 entries.append(entry)
         return entries
 

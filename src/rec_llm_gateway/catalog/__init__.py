@@ -29,6 +29,7 @@ class ModelInfo:
     def describe(self) -> dict[str, object]:
         """Extra fields for ``/v1/models`` entries."""
         return {
+            "kind": "chat",
             "context_window": self.context_window,
             "max_output_tokens": self.max_output,
             "capabilities": {

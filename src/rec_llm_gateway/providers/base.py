@@ -134,7 +134,19 @@ class Provider:
 
     def model_ids(self) -> list[str]:
         """What ``/v1/models`` lists: the configured models, or the type's catalog when none are set."""
-        return self.configured_models() or self.catalog_models()
+        configured = self.configured_models()
+        if configured:
+            return configured
+        catalog = self.catalog_models()
+        # Embedding models come with the chat catalog: a server behind another's protocol (an
+        # OpenAI-compatible base_url) lists neither, only what its config names.
+        return [*catalog, *self.catalog_embedding_models()] if catalog else catalog
+
+    def catalog_embedding_models(self) -> list[str]:
+        """Well-known embedding models of this provider type (listed beside ``catalog_models``)."""
+        from ..catalog.embeddings import embedding_models_for
+
+        return [info.id for info in embedding_models_for(self.type_name)]
 
     def catalog_models(self) -> list[str]:
         """Well-known models of this provider type, listed when the config names none."""
