@@ -19,7 +19,7 @@ from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, rout
 from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
-from .pipeline import CHAT, OperationHandler
+from .pipeline import CHAT, COMPLETIONS, EMBEDDINGS, OperationHandler
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
@@ -132,6 +132,16 @@ class Gateway:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
         self._chat = OperationHandler(self, CHAT)
+        # The operation routes: path (with and without the /v1 prefix) -> its handler.
+        self._operations = {
+            path: handler
+            for paths, handler in (
+                (("/v1/chat/completions", "/chat/completions"), self._chat),
+                (("/v1/embeddings", "/embeddings"), OperationHandler(self, EMBEDDINGS)),
+                (("/v1/completions", "/completions"), OperationHandler(self, COMPLETIONS)),
+            )
+            for path in paths
+        }
         self._admin = AdminRoutes(self)
         _build_validators()
 
@@ -287,11 +297,12 @@ class Gateway:
                 await send({"type": "http.response.start", "status": 204, "headers": preflight})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            if path in ("/v1/chat/completions", "/chat/completions"):
+            handler = self._operations.get(path)
+            if handler is not None:
                 allow(method, "POST")
                 if self._pending_types:
                     self.check()
-                await self._chat(receive, send, headers, cors_headers)
+                await handler(receive, send, headers, cors_headers)
                 return
             await self._admin(method, path, scope, headers, send, cors_headers)
         except GatewayError as error:

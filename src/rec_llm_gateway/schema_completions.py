@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from pydantic import Field, PlainValidator, WithJsonSchema
+from pydantic import ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from .schema import MAX_MODEL_LENGTH, FastList, StreamOptions, _Open
 from .schema_embeddings import INPUT_SCHEMA, check_input
 
-__all__ = ["MAX_PROMPTS", "CompletionRequest"]
+__all__ = ["MAX_PROMPTS", "CompletionRequest", "TextCompletion"]
 
 MAX_PROMPTS: Final = 2048
 """Prompts one request may carry (OpenAI's own limit for a prompt list)."""
@@ -69,3 +69,16 @@ class CompletionRequest(_Open):
         if isinstance(value[0], int):
             return [value]  # one list of token ids is one prompt
         return value
+
+
+class TextCompletion(_Open):
+    """A ``text_completion`` response, as handed to ``post_response`` hooks."""
+
+    model_config = ConfigDict(extra="allow", strict=False, defer_build=True)
+
+    id: str
+    object: str = "text_completion"
+    created: int = 0
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, PlainValidator, ValidationInfo, WithJsonSchema
+from pydantic import ConfigDict, Field, PlainValidator, ValidationInfo, WithJsonSchema
 
 from .errors import InvalidRequestError
 from .schema import MAX_MODEL_LENGTH, _Open
 
-__all__ = ["INPUT_SCHEMA", "MAX_EMBEDDING_INPUTS", "EmbeddingRequest", "TokenIds", "check_input"]
+__all__ = [
+    "INPUT_SCHEMA",
+    "MAX_EMBEDDING_INPUTS",
+    "EmbeddingRequest",
+    "EmbeddingsResponse",
+    "TokenIds",
+    "check_input",
+]
 
 MAX_EMBEDDING_INPUTS: Final = 2048
 """Inputs one request may carry unless ``limits.max_embedding_inputs`` says otherwise: OpenAI's own
@@ -137,3 +144,14 @@ class EmbeddingRequest(_Open):
     @property
     def wants_base64(self) -> bool:
         return self.encoding_format == "base64"
+
+
+class EmbeddingsResponse(_Open):
+    """An embeddings ``list`` response, as handed to ``post_response`` hooks."""
+
+    model_config = ConfigDict(extra="allow", strict=False, defer_build=True)
+
+    object: str = "list"
+    data: list[dict[str, Any]]
+    model: str
+    usage: dict[str, Any] | None = None

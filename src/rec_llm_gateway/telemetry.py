@@ -74,6 +74,7 @@ _REQUEST_ATTRIBUTES = {
     "presence_penalty": "gen_ai.request.presence_penalty",
     "seed": "gen_ai.request.seed",
     "n": "gen_ai.request.choice.count",
+    "dimensions": "gen_ai.embeddings.dimension.count",
 }
 
 
@@ -229,6 +230,9 @@ class Telemetry:
         stop = getattr(request, "stop", None)
         if stop is not None:
             attributes["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        encoding = getattr(request, "encoding_format", None)
+        if encoding is not None:
+            attributes["gen_ai.request.encoding_formats"] = [encoding]
         span = self.tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attributes)
         if span.is_recording():
             if self.capture_content:
@@ -344,11 +348,20 @@ class Telemetry:
             )
 
 
-def _messages_json(request: ChatCompletionRequest) -> str:
-    return json.dumps([message.model_dump(mode="json", exclude_unset=True) for message in request.messages])
+def _messages_json(request: Any) -> str:
+    messages = getattr(request, "messages", None)
+    if messages is not None:
+        return json.dumps([message.model_dump(mode="json", exclude_unset=True) for message in messages])
+    # Embeddings' ``input`` and text completions' ``prompt``: the text the model was given.
+    text = getattr(request, "input", None) or getattr(request, "prompt", None)
+    return json.dumps([{"role": "user", "content": text}])
 
 
 def _choices_json(response: Mapping[str, Any]) -> str:
     return json.dumps(
-        [choice.get("message") for choice in response.get("choices") or () if isinstance(choice, dict)]
+        [
+            choice.get("message") or {"role": "assistant", "content": choice.get("text")}
+            for choice in response.get("choices") or ()
+            if isinstance(choice, dict)
+        ]
     )

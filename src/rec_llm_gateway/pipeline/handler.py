@@ -26,7 +26,6 @@ from ..errors import (
     UpstreamTimeoutError,
 )
 from ..hooks import RequestContext
-from ..providers.base import ChatResult
 from ..routing.retry import is_server_failure
 from ..usage import TokenUsage
 from .attempts import run_attempts, start_attempt
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from ..routing.deployment import Lease
     from ..routing.group import Plan
     from ..routing.resolve import Route
-    from .operation import Assembler, Operation, StreamEncoder
+    from .operation import Answer, Assembler, Operation, StreamEncoder
 
 __all__ = ["OperationHandler"]
 
@@ -167,7 +166,7 @@ class OperationHandler:
         # Accounting and hooks run after the client has its answer.
         await succeeded(gateway, self.operation, exchange, request, response, result.usage, latency)
 
-    async def _attempt_complete(self, exchange: Exchange, request: Any, lease: Lease) -> ChatResult:
+    async def _attempt_complete(self, exchange: Exchange, request: Any, lease: Lease) -> Answer:
         gateway = self.gateway
         provider = lease.route.provider
         async with start_attempt(gateway, exchange, request, lease, stream=False) as attempt:

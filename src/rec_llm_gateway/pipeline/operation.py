@@ -32,15 +32,24 @@ if TYPE_CHECKING:
 
     from ..config import LimitsConfig
     from ..errors import GatewayError
-    from ..providers.base import ChatResult, Provider, UpstreamCall
+    from ..providers.base import Provider, UpstreamCall
+    from ..usage import TokenUsage
 
-__all__ = ["Assembler", "Operation", "StreamEncoder"]
+__all__ = ["Answer", "Assembler", "Operation", "StreamEncoder"]
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # tell nginx-style proxies not to buffer the stream
 ]
+
+
+class Answer(Protocol):
+    """A complete answer from a provider: the response dict in the operation's OpenAI shape, and its
+    usage (``ChatResult`` for chat, ``EmbeddingResult`` for embeddings)."""
+
+    response: dict[str, Any]
+    usage: TokenUsage | None
 
 
 class StreamEncoder(Protocol):
@@ -88,7 +97,7 @@ class Operation:
 
     # -- the provider ---------------------------------------------------------------------------
 
-    async def complete(self, provider: Provider, call: UpstreamCall) -> ChatResult:
+    async def complete(self, provider: Provider, call: UpstreamCall) -> Answer:
         raise NotImplementedError
 
     def open_stream(self, provider: Provider, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
