@@ -8,7 +8,8 @@ OpenAI's legacy ``/completions``.
 - ``...:embedContent`` / ``...:batchEmbedContents`` (Gemini), ``...:predict`` (Vertex),
   ``/model/{id}/invoke`` (Bedrock Titan and Cohere, token count in the header for Cohere);
 - ``.../completions`` (not chat): a ``text_completion`` echoing the prompt, or its stream;
-- ``POST /token`` (Vertex's OAuth) and everything else: the Gemini / OpenAI chat fakes.
+- ``POST /token`` (Vertex's OAuth) and everything else: the Gemini / OpenAI chat fakes;
+- any path under ``/down/``: 503, for failover.
 
 Every input's vector is ``fake_vector(text, size)``, so a test can check which vector belongs to
 which input. A text ``fail <status>`` makes the call fail with that status in the wire's error shape.
@@ -39,6 +40,8 @@ def embeddings_upstream(request: Recorded) -> Reply:
     path = unquote(request.path)
     if request.method != "POST" or path == "/token":
         return gemini_upstream(request)
+    if path.startswith("/down/"):
+        return Reply(status=503, json={"error": {"message": "down for maintenance", "type": "server_error"}})
     body = request.json
     if path.endswith("/embeddings"):
         return _openai(body)
@@ -50,7 +53,7 @@ def embeddings_upstream(request: Recorded) -> Reply:
         return _bedrock(path, body)
     if path.endswith("/completions") and not path.endswith("/chat/completions"):
         return _text_completion(body)
-    if path.endswith(":generateContent") or path.endswith(":streamGenerateContent"):
+    if path.endswith((":generateContent", ":streamGenerateContent")):
         return gemini_upstream(request)
     return openai_echo(request)
 
@@ -66,10 +69,14 @@ def _openai(body: dict[str, Any]) -> Reply:
     value = body["input"]
     items = [value] if isinstance(value, str) or (value and isinstance(value[0], int)) else value
     if len(items) > 2048:
-        return Reply(status=400, json={"error": {"message": "too many inputs", "type": "invalid_request_error"}})
+        return Reply(
+            status=400, json={"error": {"message": "too many inputs", "type": "invalid_request_error"}}
+        )
     status = _failure(items)
     if status:
-        return Reply(status=status, json={"error": {"message": f"failed with {status}", "type": "server_error"}})
+        return Reply(
+            status=status, json={"error": {"message": f"failed with {status}", "type": "server_error"}}
+        )
     size = body.get("dimensions") or DEFAULT_SIZE
     data = []
     for index, item in enumerate(items):
@@ -94,13 +101,18 @@ def _gemini(path: str, body: dict[str, Any]) -> Reply:
     requests = body["requests"] if path.endswith(":batchEmbedContents") else [body]
     if len(requests) > 100:
         return Reply(status=400, json=rpc_error(400, "at most 100 requests can be in one batch"))
-    if path.endswith(":batchEmbedContents") and any(item.get("model") != f"models/{model}" for item in requests):
+    if path.endswith(":batchEmbedContents") and any(
+        item.get("model") != f"models/{model}" for item in requests
+    ):
         return Reply(status=400, json=rpc_error(400, "each request must name the batch's model"))
     texts = [item["content"]["parts"][0]["text"] for item in requests]
     status = _failure(texts)
     if status:
         return Reply(status=status, json=rpc_error(status))
-    vectors = [{"values": fake_vector(text, item.get("outputDimensionality") or DEFAULT_SIZE)} for text, item in zip(texts, requests, strict=True)]
+    vectors = [
+        {"values": fake_vector(text, item.get("outputDimensionality") or DEFAULT_SIZE)}
+        for text, item in zip(texts, requests, strict=True)
+    ]
     if path.endswith(":embedContent"):
         return Reply(json={"embedding": vectors[0]})
     return Reply(json={"embeddings": vectors})
@@ -140,21 +152,31 @@ def _bedrock(path: str, body: dict[str, Any]) -> Reply:
     size = body.get("output_dimension") or DEFAULT_SIZE
     tokens = sum(len(text.split()) for text in texts)
     return Reply(
-        json={"id": "emb-1", "embeddings": {"float": [fake_vector(text, size) for text in texts]}, "texts": texts},
+        json={
+            "id": "emb-1",
+            "embeddings": {"float": [fake_vector(text, size) for text in texts]},
+            "texts": texts,
+        },
         headers={"X-Amzn-Bedrock-Input-Token-Count": str(tokens)},
     )
 
 
 def _bedrock_error(status: int, message: str = "failed") -> Reply:
     kind = "ValidationException" if status == 400 else "ServiceUnavailableException"
-    return Reply(status=status, json={"message": message}, headers={"x-amzn-ErrorType": f"{kind}:http://internal"})
+    return Reply(
+        status=status, json={"message": message}, headers={"x-amzn-ErrorType": f"{kind}:http://internal"}
+    )
 
 
 def _text_completion(body: dict[str, Any]) -> Reply:
     prompt = body.get("prompt") or ""
     text = f" echo: {prompt}"
     head = {"id": "cmpl-fake", "object": "text_completion", "created": 1700000000, "model": body["model"]}
-    usage = {"prompt_tokens": len(str(prompt).split()), "completion_tokens": 2, "total_tokens": len(str(prompt).split()) + 2}
+    usage = {
+        "prompt_tokens": len(str(prompt).split()),
+        "completion_tokens": 2,
+        "total_tokens": len(str(prompt).split()) + 2,
+    }
     if not body.get("stream"):
         choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}
         return Reply(json={**head, "choices": [choice], "usage": usage})
