@@ -8,7 +8,8 @@ OpenAI's legacy ``/completions``.
 - ``...:embedContent`` / ``...:batchEmbedContents`` (Gemini), ``...:predict`` (Vertex),
   ``/model/{id}/invoke`` (Bedrock Titan and Cohere, token count in the header for Cohere);
 - ``.../completions`` (not chat): a ``text_completion`` echoing the prompt, or its stream;
-- ``POST /token`` (Vertex's OAuth) and everything else: the Gemini / OpenAI chat fakes;
+- ``POST /token`` (Vertex's OAuth) and everything else: the Gemini, Anthropic, Bedrock and OpenAI chat
+  fakes;
 - any path under ``/down/``: 503, for failover.
 
 Every input's vector is ``fake_vector(text, size)``, so a test can check which vector belongs to
@@ -24,6 +25,8 @@ import struct
 from typing import Any
 from urllib.parse import unquote
 
+from .anthropic_fake import anthropic_upstream
+from .bedrock_support import bedrock_handler
 from .gemini_support import gemini_upstream, rpc_error
 from .support import Recorded, Reply, openai_echo
 
@@ -55,6 +58,10 @@ def embeddings_upstream(request: Recorded) -> Reply:
         return _text_completion(body)
     if path.endswith((":generateContent", ":streamGenerateContent")):
         return gemini_upstream(request)
+    if path.endswith("/v1/messages"):
+        return anthropic_upstream(request)
+    if path.endswith(("/converse", "/converse-stream")):
+        return bedrock_handler(request)
     return openai_echo(request)
 
 

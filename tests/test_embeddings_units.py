@@ -41,6 +41,12 @@ def parse(**body: Any) -> EmbeddingRequest:
     return EmbeddingRequest.from_json(json.dumps(body).encode())
 
 
+def raised(function: Any, *args: Any) -> InvalidRequestError:
+    with pytest.raises(InvalidRequestError) as caught:
+        function(*args)
+    return caught.value
+
+
 def refusal(max_inputs: int | None = None, **body: Any) -> InvalidRequestError:
     body.setdefault("model", "m")
     context = None if max_inputs is None else {"max_inputs": max_inputs}
@@ -195,7 +201,7 @@ def test_response_converts_between_floats_and_base64_as_the_client_asked() -> No
 
 
 def test_token_ids_are_refused_by_text_only_providers() -> None:
-    error = pytest.raises(InvalidRequestError, text_inputs, parse(input=[1, 2]), "gemini").value
+    error = raised(text_inputs, parse(input=[1, 2]), "gemini")
     assert (error.param, error.code) == ("input", "unsupported_input")
     assert text_inputs(parse(input=["a"]), "gemini") == ["a"]
     assert estimate_tokens(["abcd", "abcde"]) == 3
@@ -227,7 +233,7 @@ def test_dimensions_the_model_does_not_give_are_a_400(
     if accepted:
         check_dimensions(request, model, provider)
         return
-    error = pytest.raises(InvalidRequestError, check_dimensions, request, model, provider).value
+    error = raised(check_dimensions, request, model, provider)
     assert (error.status_code, error.param, error.code) == (400, "dimensions", "unsupported_dimensions")
     assert str(dimensions) in error.message
 
@@ -324,7 +330,7 @@ def test_gemini_several_inputs_use_batch_embed_contents() -> None:
 
 def test_gemini_task_type_must_be_a_string() -> None:
     request = parse(model="gemini-embedding-001", input="a", task_type=5)
-    error = pytest.raises(InvalidRequestError, GEMINI_EMBEDDINGS.payload, request, "g", ["a"]).value
+    error = raised(GEMINI_EMBEDDINGS.payload, request, "g", ["a"])
     assert error.param == "task_type"
 
 
@@ -364,7 +370,7 @@ def test_bedrock_picks_the_family_from_the_model_id() -> None:
     assert isinstance(bedrock_embeddings("us.cohere.embed-v4:0"), CohereEmbeddings)
     arn = "arn:aws:bedrock:us-east-1::foundation-model/cohere.embed-english-v3"
     assert isinstance(bedrock_embeddings(arn), CohereEmbeddings)
-    error = pytest.raises(InvalidRequestError, bedrock_embeddings, "anthropic.claude-3-haiku").value
+    error = raised(bedrock_embeddings, "anthropic.claude-3-haiku")
     assert (error.param, error.code) == ("model", "unsupported_model")
 
 
@@ -382,7 +388,7 @@ def test_titan_v2_one_text_per_call_with_dimensions_and_normalize() -> None:
     v1 = bedrock_embeddings("amazon.titan-embed-text-v1")
     assert v1.payload(request, "amazon.titan-embed-text-v1", ["a"]) == {"inputText": "a"}
     bad = parse(model="amazon.titan-embed-text-v2:0", input="a", normalize="yes")
-    assert pytest.raises(InvalidRequestError, dialect.payload, bad, "t", ["a"]).value.param == "normalize"
+    assert raised(dialect.payload, bad, "t", ["a"]).param == "normalize"
 
 
 def test_cohere_batches_of_96_input_type_and_output_dimension() -> None:
@@ -408,7 +414,7 @@ def test_cohere_batches_of_96_input_type_and_output_dimension() -> None:
     assert batch.vectors == [[1.0], [2.0]] and batch.prompt_tokens == 9
     assert v3.parse({"embeddings": [[3.0]]}, 1, {}).vectors == [[3.0]]
     wrong = parse(model="cohere.embed-english-v3", input="a", input_type="poetry")
-    assert pytest.raises(InvalidRequestError, v3.payload, wrong, "c", ["a"]).value.param == "input_type"
+    assert raised(v3.payload, wrong, "c", ["a"]).param == "input_type"
 
 
 # -- echo ---------------------------------------------------------------------------------------------------
@@ -432,7 +438,5 @@ def test_echo_answer_sizes_and_tokens() -> None:
     assert len(base64.b64decode(sized.response["data"][0]["embedding"])) == 40
     tokens = echo_embeddings(parse(input=[[1, 2], [3]]), "x")
     assert tokens.usage is not None and tokens.usage.prompt_tokens == 3
-    error = pytest.raises(
-        InvalidRequestError, echo_embeddings, parse(input="a", dimensions=100_000), "x"
-    ).value
+    error = raised(echo_embeddings, parse(input="a", dimensions=100_000), "x")
     assert error.param == "dimensions"
