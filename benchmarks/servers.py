@@ -4,9 +4,9 @@
     python -m benchmarks.servers bare     --port 9002 --upstream http://127.0.0.1:9001
     python -m benchmarks.servers gateway  --port 9003 --upstream http://127.0.0.1:9001
 
-- ``upstream``: a fast fake OpenAI (JSON and SSE) and Anthropic (JSON and SSE) server; the stream
-  shape comes from the model name (``bench-c20-i2``: 20 chunks 2 ms apart), and every streamed token
-  carries its send time so clients can measure each chunk's delay.
+- ``upstream``: a fast fake OpenAI (chat JSON and SSE, embeddings) and Anthropic (JSON and SSE)
+  server; the stream shape comes from the model name (``bench-c20-i2``: 20 chunks 2 ms apart), and
+  every streamed token carries its send time so clients can measure each chunk's delay.
 - ``bare``: the floor for a Python proxy: raw ASGI + one shared ``httpx.AsyncClient``, no parsing.
 - ``aiohttp``: the same pass-through on aiohttp's client (when installed).
 - ``gateway``: rec-llm-gateway mounted at ``/llm`` in a FastAPI app.
@@ -43,6 +43,27 @@ COMPLETION = json.dumps(
         "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
     }
 ).encode()
+
+
+def _embedding(index: int) -> str:
+    """A 1,536-float vector as OpenAI sends it by default to its SDK (base64 of float32s)."""
+    import base64
+    import struct
+
+    return base64.b64encode(struct.pack("<1536f", *(((index + i) % 97) / 97 for i in range(1536)))).decode()
+
+
+EMBEDDINGS = json.dumps(
+    {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": index, "embedding": _embedding(index)} for index in range(4)
+        ],
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": 32, "total_tokens": 32},
+    }
+).encode()
+"""The answer to four inputs: what a RAG app's batch of document chunks gets back (about 33 KB)."""
 
 
 _SHAPE = re.compile(rb'"model"\s*:\s*"[^"]*?-c(\d+)-i(\d+(?:\.\d+)?)"')
@@ -195,7 +216,10 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": payload})
         return
     if b'"stream": true' not in body and b'"stream":true' not in body:
-        payload = ANTHROPIC_MESSAGE if anthropic else COMPLETION
+        if scope["path"].endswith("/embeddings"):
+            payload = EMBEDDINGS
+        else:
+            payload = ANTHROPIC_MESSAGE if anthropic else COMPLETION
         await send(
             {
                 "type": "http.response.start",
@@ -299,7 +323,11 @@ def gateway_app(upstream: str, variant: str = "plain") -> Any:
     from rec_llm_gateway.providers.registry import BUILTIN_TYPES
 
     providers: dict[str, Any] = {
-        "openai": {"api_key": "sk-bench", "base_url": f"{upstream}/v1", "models": ["gpt-4o-mini"]}
+        "openai": {
+            "api_key": "sk-bench",
+            "base_url": f"{upstream}/v1",
+            "models": ["gpt-4o-mini", "text-embedding-3-small"],
+        }
     }
     if "anthropic" in BUILTIN_TYPES:
         providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream}

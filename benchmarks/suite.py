@@ -33,6 +33,12 @@ CHAT = {
     "max_tokens": 64,
 }
 BODY = json.dumps(CHAT).encode()
+EMBED = {
+    "model": "text-embedding-3-small",
+    # four document chunks, base64 out: what the openai SDK sends for a RAG app's batch
+    "input": [f"Chunk {index}: the gateway mounts inside an existing ASGI app." for index in range(4)],
+    "encoding_format": "base64",
+}
 
 
 @dataclass
@@ -46,6 +52,8 @@ class Target:
     results: dict[str, Any] = field(default_factory=dict)
 
     def body(self, model: str = "gpt-4o-mini", **extra: Any) -> bytes:
+        if self.path.endswith("/embeddings"):
+            return json.dumps({**EMBED, "model": self.model_prefix + EMBED["model"], **extra}).encode()
         return json.dumps({**CHAT, "model": self.model_prefix + model, **extra}).encode()
 
 

@@ -425,6 +425,18 @@ def test_echo_vectors_are_deterministic_unit_vectors() -> None:
     assert first == again and first != other and len(first) == 64
     assert math.isclose(math.fsum(value * value for value in first), 1.0)
     assert echo_vector([1, 2, 3], 8) == echo_vector([1, 2, 3], 8) != echo_vector([1, 2, 4], 8)
+    assert len(echo_vector("...", 4)) == 4 and echo_vector("", 4)  # no words: still a unit vector
+
+
+def test_echo_texts_that_share_words_are_closer() -> None:
+    def cosine(a: str, b: str) -> float:
+        return sum(x * y for x, y in zip(echo_vector(a, 512), echo_vector(b, 512), strict=True))
+
+    query = "how do I mount the gateway in FastAPI"
+    related = "Mount the gateway inside a FastAPI app with app.mount"
+    unrelated = "Bedrock signs requests with SigV4"
+    assert cosine(query, related) > 0.3 > abs(cosine(query, unrelated))
+    assert echo_vector("The Gateway", 16) == echo_vector("the gateway!", 16)  # words, not spelling
 
 
 def test_echo_answer_sizes_and_tokens() -> None:

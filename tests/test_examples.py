@@ -90,3 +90,15 @@ def test_litestar_example_house_rules(upstream, monkeypatch: pytest.MonkeyPatch)
         words = " ".join(["w"] * 2000)
         reply = client.chat.completions.create(model="echo:x", messages=[{"role": "user", "content": words}])
         assert reply.usage.completion_tokens == 1024  # max_tokens capped by the plugin
+
+
+def test_rag_example_embeds_retrieves_and_answers_on_echo(capsys: pytest.CaptureFixture[str]) -> None:
+    from examples.rag.__main__ import main
+
+    reply = main(["--question", "How are Bedrock requests signed?"])
+    # echo repeats the prompt: the context it was given is the retrieval's result
+    context = reply.split("Question:")[0]
+    assert "SigV4" in context.splitlines()[1]  # the closest document comes first
+    out = capsys.readouterr().out
+    assert "indexed 6 documents (1536 dimensions)" in out
+    assert "usage: echo:text-embedding-3-small: 2 calls" in out
