@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from .schema import ChatCompletion, ChatCompletionRequest
+from .schema_completions import CompletionRequest, TextCompletion
+from .schema_embeddings import EmbeddingRequest, EmbeddingsResponse
 
 __all__ = ["openapi_document", "openapi_json"]
 
@@ -69,9 +71,12 @@ class Model(_Doc):
     object: Literal["model"]
     created: int
     owned_by: str
+    kind: Literal["chat", "embedding"] | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
     capabilities: Capabilities | None = None
+    dimensions: int | None = None
+    max_input_tokens: int | None = None
 
 
 class ModelList(_Doc):
@@ -182,8 +187,8 @@ _SSE_EVENT = {
                     "contentMediaType": "application/json",
                     "contentSchema": {
                         "anyOf": [
-                            {"$ref": _REF.format(model="ChatCompletionChunk")},
-                            {"$ref": _REF.format(model="ErrorResponse")},
+                            {"$ref": _REF.format(model=model)}
+                            for model in ("ChatCompletionChunk", "TextCompletion", "ErrorResponse")
                         ]
                     },
                 },
@@ -195,18 +200,16 @@ _CHAT_ERRORS = (400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504)
 _ADMIN_ERRORS = (401, 405, 500)
 
 
+def _json(model: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": _REF.format(model=model)}}}
+
+
 def _error(status: int) -> dict[str, Any]:
-    return {
-        "description": _ERRORS[status],
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}},
-    }
+    return {"description": _ERRORS[status], "content": _json("ErrorResponse")}
 
 
 def _ok(model: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}},
-    }
+    return {"description": description, "content": _json(model)}
 
 
 def _get(
@@ -230,6 +233,21 @@ def _get(
     return {"get": operation}
 
 
+def _post(
+    operation_id: str, summary: str, request: str, response: str, *, stream: str | None = None
+) -> dict[str, Any]:
+    """An operation route: JSON in; JSON out, or SSE events when ``stream`` describes them."""
+    content = _json(response)
+    if stream is not None:
+        content["text/event-stream"] = {"schema": _SSE_EVENT}
+    ok = {"description": stream or summary, "headers": {"x-request-id": {"schema": {"type": "string"}}}}
+    body = {"required": True, "content": _json(request)}
+    responses = {"200": {**ok, "content": content}} | {str(code): _error(code) for code in _CHAT_ERRORS}
+    return {
+        "post": {"operationId": operation_id, "summary": summary, "requestBody": body, "responses": responses}
+    }
+
+
 def _path_parameter(name: str, description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -245,6 +263,10 @@ def _build() -> dict[str, Any]:
         [
             (ChatCompletionRequest, "validation"),
             (ChatCompletion, "serialization"),
+            (EmbeddingRequest, "validation"),
+            (EmbeddingsResponse, "serialization"),
+            (CompletionRequest, "validation"),
+            (TextCompletion, "serialization"),
             (ChatCompletionChunk, "serialization"),
             (ErrorResponse, "serialization"),
             (ModelList, "serialization"),
@@ -257,34 +279,34 @@ def _build() -> dict[str, Any]:
         ref_template=_REF,
     )
     schemas = top.get("$defs", {})
-    schemas["ChatCompletionRequest"]["properties"]["model"].update(
-        pattern=_model_pattern(),
-        description="A model name, or provider:model (split on the first colon; neither part empty, "
-        "no surrounding whitespace). A malformed name is a 400 invalid_model, an unknown provider a 404.",
-    )
-    chat_errors = {str(status): _error(status) for status in _CHAT_ERRORS}
-    chat = {
-        "operationId": "createChatCompletion",
-        "summary": "OpenAI chat completions, routed to a provider (JSON, or an SSE stream)",
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": _REF.format(model="ChatCompletionRequest")}}},
-        },
-        "responses": {
-            "200": {
-                "description": "A chat.completion; with stream: true, chat.completion.chunk events.",
-                "headers": {"x-request-id": {"schema": {"type": "string"}}},
-                "content": {
-                    "application/json": {"schema": {"$ref": _REF.format(model="ChatCompletion")}},
-                    "text/event-stream": {"schema": _SSE_EVENT},
-                },
-            },
-            **chat_errors,
-        },
-    }
+    for request in ("ChatCompletionRequest", "EmbeddingRequest", "CompletionRequest"):
+        schemas[request]["properties"]["model"].update(
+            pattern=_model_pattern(),
+            description="A model name, or provider:model (split on the first colon; neither part empty, "
+            "no surrounding whitespace). A malformed name is a 400 invalid_model, an unknown provider a 404.",
+        )
     name = _path_parameter("name", "A configured provider's name.")
     paths = {
-        "/v1/chat/completions": {"post": chat},
+        "/v1/chat/completions": _post(
+            "createChatCompletion",
+            "OpenAI chat completions, routed to a provider (JSON, or an SSE stream)",
+            "ChatCompletionRequest",
+            "ChatCompletion",
+            stream="A chat.completion; with stream: true, chat.completion.chunk events.",
+        ),
+        "/v1/embeddings": _post(
+            "createEmbedding",
+            "OpenAI embeddings, routed to a provider (floats or base64)",
+            "EmbeddingRequest",
+            "EmbeddingsResponse",
+        ),
+        "/v1/completions": _post(
+            "createCompletion",
+            "OpenAI legacy text completions (passed through, or a one-message chat on native providers)",
+            "CompletionRequest",
+            "TextCompletion",
+            stream="A text_completion; with stream: true, text_completion events.",
+        ),
         "/v1/models": _get("listModels", "The models the gateway can route", "ModelList", (401, 405, 500)),
         "/v1/models/{id}": _get(
             "retrieveModel",

@@ -35,7 +35,8 @@ class CompletionRequest(_Open):
     prompt: Annotated[
         str | list[str] | list[int] | list[list[int]] | None,
         PlainValidator(_validated_prompt),
-        WithJsonSchema({"anyOf": [*INPUT_SCHEMA["anyOf"], {"type": "null"}]}),
+        # "" is a prompt too (the start of a document), unlike an empty embeddings input.
+        WithJsonSchema({"anyOf": [{"type": "string"}, *INPUT_SCHEMA["anyOf"][1:], {"type": "null"}]}),
     ] = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None

@@ -18,6 +18,7 @@ from .schema import MAX_MODEL_LENGTH, _Open
 
 __all__ = [
     "INPUT_SCHEMA",
+    "MAX_DIMENSIONS",
     "MAX_EMBEDDING_INPUTS",
     "EmbeddingRequest",
     "EmbeddingsResponse",
@@ -29,17 +30,25 @@ MAX_EMBEDDING_INPUTS: Final = 2048
 """Inputs one request may carry unless ``limits.max_embedding_inputs`` says otherwise: OpenAI's own
 limit per request, so a client written against OpenAI never meets a lower one here."""
 
+MAX_DIMENSIONS: Final = 8192
+"""The largest ``dimensions`` the gateway accepts (no embedding model gives more; OpenAI's largest
+gives 3,072): a bound on what one request can make ``echo`` compute."""
+
 TokenIds = list[int]
 
 INPUT_SCHEMA: Final = {
     "anyOf": [
         {"type": "string", "minLength": 1},
         {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-        {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+        {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}},
         {
             "type": "array",
             "minItems": 1,
-            "items": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+            },
         },
     ]
 }
@@ -123,7 +132,7 @@ class EmbeddingRequest(_Open):
         WithJsonSchema(INPUT_SCHEMA),
     ]
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: Annotated[int, Field(ge=1)] | None = None
+    dimensions: Annotated[int, Field(ge=1, le=MAX_DIMENSIONS)] | None = None
     user: str | None = None
 
     @property

@@ -19,14 +19,12 @@ from typing import Any, Final
 
 from ..catalog.embeddings import lookup_embedding
 from ..embeddings import EmbeddingBatch, EmbeddingResult, embedding_response
-from ..errors import InvalidRequestError
 from ..schema_embeddings import EmbeddingRequest
 
-__all__ = ["ECHO_DIMENSIONS", "MAX_ECHO_DIMENSIONS", "echo_embeddings", "echo_vector"]
+__all__ = ["ECHO_DIMENSIONS", "echo_embeddings", "echo_vector"]
 
 _WORD: Final = re.compile(r"\w+")
 ECHO_DIMENSIONS: Final = 256
-MAX_ECHO_DIMENSIONS: Final = 8192
 
 
 def echo_vector(item: str | list[int], dimensions: int) -> list[float]:
@@ -50,12 +48,6 @@ def echo_embeddings(request: EmbeddingRequest, model: str) -> EmbeddingResult:
     if dimensions is None:
         info = lookup_embedding(model, "echo")
         dimensions = info.dimensions if info is not None else ECHO_DIMENSIONS
-    elif dimensions > MAX_ECHO_DIMENSIONS:
-        raise InvalidRequestError(
-            f"Invalid value for 'dimensions': echo gives at most {MAX_ECHO_DIMENSIONS} dimensions.",
-            param="dimensions",
-            code="unsupported_dimensions",
-        )
     inputs: list[Any] = list(request.inputs)
     tokens = sum(len(item.split()) if isinstance(item, str) else len(item) for item in inputs)
     batch = EmbeddingBatch(vectors=[echo_vector(item, dimensions) for item in inputs], prompt_tokens=tokens)
