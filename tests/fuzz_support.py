@@ -584,6 +584,8 @@ segments = (
 KNOWN_PATHS = [
     "/v1/chat/completions",
     "/chat/completions",
+    "/v1/embeddings",
+    "/v1/completions",
     "/v1/models",
     "/models",
     "/v1/models/echo:echo-1",

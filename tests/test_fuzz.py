@@ -285,7 +285,12 @@ def test_headers_and_body_delivery(
 # -- methods and paths --------------------------------------------------------------------------------
 
 _ADMIN = {"/health", "/v1/models", "/models", "/providers", "/usage", "/openapi.json"}
-_CHAT = {"/v1/chat/completions", "/chat/completions"}
+# The operation routes (POST): chat, embeddings, legacy completions, each with and without /v1.
+_CHAT = {
+    f"{prefix}/{route}"
+    for prefix in ("/v1", "")
+    for route in ("chat/completions", "embeddings", "completions")
+}
 
 
 def _route(path: str) -> str:
