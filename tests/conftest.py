@@ -81,3 +81,37 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"{suite}: {cases} cases")
         for line in NOTES:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def _wires_server() -> Iterator[FakeUpstream]:
+    from .embedding_fakes import embeddings_upstream
+
+    with serve_fake(embeddings_upstream) as fake:
+        yield fake
+
+
+@pytest.fixture
+def wires(_wires_server: FakeUpstream) -> Iterator[FakeUpstream]:
+    """A loopback upstream that answers in every provider's wire format (``embedding_fakes``):
+    embeddings, legacy completions and chat; reset for each test."""
+    yield from fresh(_wires_server)
+
+
+@pytest.fixture(scope="session")
+def wires_gateway(_wires_server: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway (FastAPI host, uvicorn) with a provider of every type on ``wires``, and echo
+    (the default provider); its base URL."""
+    from .embedding_fakes import all_providers
+    from .gemini_support import service_account_file
+    from .support import gateway_server
+
+    token_uri = f"{_wires_server.url}/token"
+    credentials = str(service_account_file(tmp_path_factory.mktemp("vertex"), token_uri))
+    config = {
+        "providers": all_providers(_wires_server.url, credentials),
+        "default_provider": "echo",
+        "limits": {"max_embedding_inputs": 5000},
+    }
+    with gateway_server(config) as (url, _):
+        yield url

@@ -27,10 +27,25 @@ from urllib.parse import unquote
 
 from .anthropic_fake import anthropic_upstream
 from .bedrock_support import bedrock_handler
+from .conftest import PROVIDER_KEY
+from .fault_support import provider_settings
 from .gemini_support import gemini_upstream, rpc_error
 from .support import Recorded, Reply, openai_echo
 
 DEFAULT_SIZE = 8
+
+
+def all_providers(base: str, credentials: str) -> dict[str, Any]:
+    """A provider of every type (and a preset, and echo) whose upstream is ``base``."""
+    providers = {
+        kind: {**provider_settings(kind, base, credentials), "timeout": 10}
+        for kind in ("openai", "azure", "gemini", "vertex", "bedrock", "anthropic")
+    }
+    providers["groq"] = {"type": "groq", "api_key": PROVIDER_KEY, "base_url": f"{base}/v1"}
+    providers["echo"] = {"type": "echo"}
+    # A base_url of its own: only what the config names is listed (and kind comes from the catalog).
+    providers["openai"]["models"] = ["text-embedding-3-small", "gpt-4o", "my-finetune"]
+    return providers
 
 
 def fake_vector(text: str, size: int = DEFAULT_SIZE) -> list[float]:

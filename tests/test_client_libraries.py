@@ -7,37 +7,14 @@ lives in the ``clients`` extra: its tests skip when it is not installed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rec_llm_gateway.providers.echo_embeddings import echo_vector
 
-from .embedding_fakes import embeddings_upstream, fake_vector
-from .gemini_support import service_account_file
-from .support import FakeUpstream, fresh, gateway_server, serve_fake
-from .test_embeddings_e2e import all_providers
-
-
-@pytest.fixture(scope="module")
-def _upstream() -> Iterator[FakeUpstream]:
-    with serve_fake(embeddings_upstream) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(_upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    yield from fresh(_upstream)
-
-
-@pytest.fixture(scope="module")
-def gateway_url(_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    credentials = str(service_account_file(Path(tmp_path_factory.mktemp("vertex")), f"{_upstream.url}/token"))
-    config = {"providers": all_providers(_upstream.url, credentials), "default_provider": "echo"}
-    with gateway_server(config) as (url, _):
-        yield url
+from .embedding_fakes import fake_vector
+from .support import FakeUpstream
 
 
 @pytest.fixture
@@ -58,9 +35,9 @@ def offline_tiktoken(monkeypatch: pytest.MonkeyPatch) -> Any:
     return encoding
 
 
-def test_langchain_openai_embeddings_defaults_on_echo(gateway_url: str, offline_tiktoken: Any) -> None:
+def test_langchain_openai_embeddings_defaults_on_echo(wires_gateway: str, offline_tiktoken: Any) -> None:
     langchain_openai = pytest.importorskip("langchain_openai")
-    embeddings = langchain_openai.OpenAIEmbeddings(base_url=f"{gateway_url}/v1", api_key="unused")
+    embeddings = langchain_openai.OpenAIEmbeddings(base_url=f"{wires_gateway}/v1", api_key="unused")
     documents = embeddings.embed_documents(["the cat sat", "on the mat"])
     # LangChain sent token ids (its default): echo's vectors are those of the ids, 1,536 long for
     # LangChain's default model (text-embedding-ada-002), as the catalog says
@@ -74,50 +51,52 @@ def test_langchain_openai_embeddings_defaults_on_echo(gateway_url: str, offline_
     "model",
     ["openai:text-embedding-3-small", "gemini:gemini-embedding-001", "bedrock:cohere.embed-english-v3"],
 )
-def test_langchain_openai_embeddings_on_upstreams(model: str, fake: FakeUpstream, gateway_url: str) -> None:
+def test_langchain_openai_embeddings_on_upstreams(
+    model: str, wires: FakeUpstream, wires_gateway: str
+) -> None:
     langchain_openai = pytest.importorskip("langchain_openai")
     # Text, not token ids: native providers embed text only (check_embedding_ctx_length=False is
     # LangChain's switch for any server that is not OpenAI's own).
     embeddings = langchain_openai.OpenAIEmbeddings(
-        model=model, base_url=f"{gateway_url}/v1", api_key="unused", check_embedding_ctx_length=False
+        model=model, base_url=f"{wires_gateway}/v1", api_key="unused", check_embedding_ctx_length=False
     )
     texts = [f"chunk {index}" for index in range(5)]
     assert embeddings.embed_documents(texts) == [fake_vector(text) for text in texts]
-    assert fake.requests
+    assert wires.requests
 
 
-def test_langchain_async(gateway_url: str) -> None:
+def test_langchain_async(wires_gateway: str) -> None:
     import asyncio
 
     langchain_openai = pytest.importorskip("langchain_openai")
     embeddings = langchain_openai.OpenAIEmbeddings(
-        model="echo:any", base_url=f"{gateway_url}/v1", api_key="unused", check_embedding_ctx_length=False
+        model="echo:any", base_url=f"{wires_gateway}/v1", api_key="unused", check_embedding_ctx_length=False
     )
     vectors = asyncio.run(embeddings.aembed_documents(["a", "b"]))
     assert vectors == [pytest.approx(echo_vector(text, 256), rel=1e-6) for text in ("a", "b")]
 
 
-def test_llamaindex_openai_like_with_its_defaults(fake: FakeUpstream, gateway_url: str) -> None:
+def test_llamaindex_openai_like_with_its_defaults(wires: FakeUpstream, wires_gateway: str) -> None:
     openai_like = pytest.importorskip("llama_index.llms.openai_like")
     # Its defaults: not a chat model, so `complete` goes to /v1/completions.
-    llm = openai_like.OpenAILike(model="echo-1", api_base=f"{gateway_url}/v1", api_key="unused")
+    llm = openai_like.OpenAILike(model="echo-1", api_base=f"{wires_gateway}/v1", api_key="unused")
     assert llm.complete("Hello there").text == "Hello there"
     assert (
         "".join(part.delta or "" for part in llm.stream_complete("Streaming works too"))
         == "Streaming works too"
     )
     passed = openai_like.OpenAILike(
-        model="openai:gpt-3.5-turbo-instruct", api_base=f"{gateway_url}/v1", api_key="unused"
+        model="openai:gpt-3.5-turbo-instruct", api_base=f"{wires_gateway}/v1", api_key="unused"
     )
     assert passed.complete("Say hi").text == " echo: Say hi"
-    assert fake.last.path == "/v1/completions"
+    assert wires.last.path == "/v1/completions"
 
 
-def test_llamaindex_openai_embedding(fake: FakeUpstream, gateway_url: str) -> None:
+def test_llamaindex_openai_embedding(wires: FakeUpstream, wires_gateway: str) -> None:
     embedding_module = pytest.importorskip("llama_index.embeddings.openai")
     embedder = embedding_module.OpenAIEmbedding(
         model_name="echo:text-embedding-3-small",
-        api_base=f"{gateway_url}/v1",
+        api_base=f"{wires_gateway}/v1",
         api_key="unused",
         dimensions=64,
     )
@@ -126,6 +105,6 @@ def test_llamaindex_openai_embedding(fake: FakeUpstream, gateway_url: str) -> No
     batch = embedder.get_text_embedding_batch(["a", "b", "c"])
     assert batch[2] == pytest.approx(echo_vector("c", 64), rel=1e-6)
     query = embedding_module.OpenAIEmbedding(
-        model_name="openai:text-embedding-3-small", api_base=f"{gateway_url}/v1", api_key="unused"
+        model_name="openai:text-embedding-3-small", api_base=f"{wires_gateway}/v1", api_key="unused"
     ).get_query_embedding("where is the cat?")
     assert query == fake_vector("where is the cat?")

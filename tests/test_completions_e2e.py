@@ -5,35 +5,12 @@ native providers (Gemini, Anthropic, echo) in the ``text_completion`` shape, str
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from .embedding_fakes import embeddings_upstream
-from .gemini_support import service_account_file
-from .support import FakeUpstream, fresh, gateway_server, serve_fake
-from .test_embeddings_e2e import all_providers
-
-
-@pytest.fixture(scope="module")
-def _upstream() -> Iterator[FakeUpstream]:
-    with serve_fake(embeddings_upstream) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(_upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    yield from fresh(_upstream)
-
-
-@pytest.fixture(scope="module")
-def gateway_url(_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    credentials = str(service_account_file(Path(tmp_path_factory.mktemp("vertex")), f"{_upstream.url}/token"))
-    with gateway_server({"providers": all_providers(_upstream.url, credentials)}) as (url, _):
-        yield url
+from .support import FakeUpstream
 
 
 def client(url: str) -> openai.OpenAI:
@@ -54,51 +31,51 @@ NATIVE = [
 
 
 @pytest.mark.parametrize(("model", "path"), PASS_THROUGH, ids=[m.split(":")[0] for m, _ in PASS_THROUGH])
-def test_pass_through(model: str, path: str, fake: FakeUpstream, gateway_url: str) -> None:
-    result = client(gateway_url).completions.create(
+def test_pass_through(model: str, path: str, wires: FakeUpstream, wires_gateway: str) -> None:
+    result = client(wires_gateway).completions.create(
         model=model, prompt="Say hi", max_tokens=5, echo=False, logprobs=None, suffix="!", extra_body={"x": 1}
     )
     assert result.object == "text_completion"
     assert result.choices[0].text == " echo: Say hi" and result.choices[0].finish_reason == "stop"
     assert result.usage is not None and result.usage.total_tokens == 4
-    sent = fake.last
+    sent = wires.last
     assert sent.path.endswith(path)
     assert sent.json["prompt"] == "Say hi" and sent.json["suffix"] == "!" and sent.json["x"] == 1
 
 
 @pytest.mark.parametrize("usage", [False, True])
-def test_pass_through_stream(usage: bool, fake: FakeUpstream, gateway_url: str) -> None:
+def test_pass_through_stream(usage: bool, wires: FakeUpstream, wires_gateway: str) -> None:
     options = {"stream_options": {"include_usage": True}} if usage else {}
     chunks = list(
-        client(gateway_url).completions.create(
+        client(wires_gateway).completions.create(
             model="openai:gpt-3.5-turbo-instruct", prompt="Say hi there", stream=True, **options
         )
     )
     assert "".join(chunk.choices[0].text for chunk in chunks if chunk.choices) == " echo: Say hi there"
-    assert fake.last.json["stream_options"] == {"include_usage": True}  # asked for, to price the call
+    assert wires.last.json["stream_options"] == {"include_usage": True}  # asked for, to price the call
     assert (chunks[-1].usage is not None) is usage  # stripped again when the client did not ask
 
 
 @pytest.mark.parametrize(("model", "path"), NATIVE, ids=[m.split(":")[0] for m, _ in NATIVE])
 def test_native_providers_answer_through_chat(
-    model: str, path: str | None, fake: FakeUpstream, gateway_url: str
+    model: str, path: str | None, wires: FakeUpstream, wires_gateway: str
 ) -> None:
-    result = client(gateway_url).completions.create(model=model, prompt="Tell me a story", max_tokens=50)
+    result = client(wires_gateway).completions.create(model=model, prompt="Tell me a story", max_tokens=50)
     assert result.object == "text_completion" and result.id
     assert result.choices[0].text == "Tell me a story"
     assert result.choices[0].finish_reason == "stop" and result.choices[0].logprobs is None
     assert result.usage is not None and result.usage.prompt_tokens > 0
     if path is not None:
-        assert fake.last.path.endswith(path)
-        assert "prompt" not in fake.last.json  # asked as a chat
+        assert wires.last.path.endswith(path)
+        assert "prompt" not in wires.last.json  # asked as a chat
 
 
 @pytest.mark.parametrize(("model", "path"), NATIVE, ids=[m.split(":")[0] for m, _ in NATIVE])
 def test_native_streams_in_the_text_completion_shape(
-    model: str, path: str | None, fake: FakeUpstream, gateway_url: str
+    model: str, path: str | None, wires: FakeUpstream, wires_gateway: str
 ) -> None:
     async def run() -> list[Any]:
-        async with openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key="unused", max_retries=0) as api:
+        async with openai.AsyncOpenAI(base_url=f"{wires_gateway}/v1", api_key="unused", max_retries=0) as api:
             stream = await api.completions.create(
                 model=model, prompt="Once upon a time", stream=True, stream_options={"include_usage": True}
             )
@@ -127,20 +104,20 @@ def test_native_streams_in_the_text_completion_shape(
     ],
 )
 def test_what_chat_cannot_honour_is_a_400(
-    kwargs: dict[str, Any], param: str, fake: FakeUpstream, gateway_url: str
+    kwargs: dict[str, Any], param: str, wires: FakeUpstream, wires_gateway: str
 ) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client(gateway_url).completions.create(model="gemini:gemini-2.5-flash", **kwargs)
+        client(wires_gateway).completions.create(model="gemini:gemini-2.5-flash", **kwargs)
     assert caught.value.body["param"] == param  # type: ignore[index]
-    assert fake.requests == []
+    assert wires.requests == []
 
 
-def test_bad_input_is_a_400_naming_the_parameter(fake: FakeUpstream, gateway_url: str) -> None:
+def test_bad_input_is_a_400_naming_the_parameter(wires: FakeUpstream, wires_gateway: str) -> None:
     for kwargs, param in (
         ({"prompt": [["a"]]}, "prompt"),
         ({"prompt": "a", "temperature": 5}, "temperature"),
     ):
         with pytest.raises(openai.BadRequestError) as caught:
-            client(gateway_url).completions.create(model="openai:gpt-3.5-turbo-instruct", **kwargs)
+            client(wires_gateway).completions.create(model="openai:gpt-3.5-turbo-instruct", **kwargs)
         assert caught.value.body["param"] == param  # type: ignore[index]
-    assert fake.requests == []
+    assert wires.requests == []

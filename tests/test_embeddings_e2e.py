@@ -7,8 +7,6 @@ order; bad input is a 400 naming the parameter."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -17,10 +15,8 @@ import pytest
 from rec_llm_gateway.providers.echo_embeddings import echo_vector
 
 from .conftest import PROVIDER_KEY
-from .embedding_fakes import DEFAULT_SIZE, embeddings_upstream, fake_vector
-from .fault_support import provider_settings
-from .gemini_support import service_account_file
-from .support import FakeUpstream, Recorded, fresh, gateway_server, serve_fake
+from .embedding_fakes import DEFAULT_SIZE, fake_vector
+from .support import FakeUpstream, Recorded
 
 TEXTS = ["alpha", "beta gamma", "delta epsilon zeta"]
 
@@ -38,57 +34,23 @@ CASES = [
 CASE_IDS = [case[0] for case in CASES]
 
 
-@pytest.fixture(scope="module")
-def _upstream() -> Iterator[FakeUpstream]:
-    with serve_fake(embeddings_upstream) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(_upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    yield from fresh(_upstream)
-
-
-def all_providers(base: str, credentials: str) -> dict[str, Any]:
-    providers = {
-        kind: {**provider_settings(kind, base, credentials), "timeout": 10}
-        for kind in ("openai", "azure", "gemini", "vertex", "bedrock", "anthropic")
-    }
-    providers["groq"] = {"type": "groq", "api_key": PROVIDER_KEY, "base_url": f"{base}/v1"}
-    providers["echo"] = {"type": "echo"}
-    # A base_url of its own: only what the config names is listed (and kind comes from the catalog).
-    providers["openai"]["models"] = ["text-embedding-3-small", "gpt-4o", "my-finetune"]
-    return providers
-
-
-@pytest.fixture(scope="module")
-def gateway_url(_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    credentials = str(service_account_file(Path(tmp_path_factory.mktemp("vertex")), f"{_upstream.url}/token"))
-    config = {
-        "providers": all_providers(_upstream.url, credentials),
-        "limits": {"max_embedding_inputs": 5000},
-    }
-    with gateway_server(config) as (url, _):
-        yield url
-
-
 def client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
 
 
-def embedding_calls(fake: FakeUpstream, ending: str) -> list[Recorded]:
-    return [request for request in fake.requests if request.path.endswith(ending)]
+def embedding_calls(wires: FakeUpstream, ending: str) -> list[Recorded]:
+    return [request for request in wires.requests if request.path.endswith(ending)]
 
 
 @pytest.mark.parametrize(("case", "model", "ending", "per_call"), CASES, ids=CASE_IDS)
 def test_sdk_sync_floats(
-    case: str, model: str, ending: str, per_call: int, fake: FakeUpstream, gateway_url: str
+    case: str, model: str, ending: str, per_call: int, wires: FakeUpstream, wires_gateway: str
 ) -> None:
-    result = client(gateway_url).embeddings.create(model=model, input=TEXTS, encoding_format="float")
+    result = client(wires_gateway).embeddings.create(model=model, input=TEXTS, encoding_format="float")
     assert [item.embedding for item in result.data] == [fake_vector(text) for text in TEXTS]
     assert [item.index for item in result.data] == [0, 1, 2]
     assert result.usage.prompt_tokens > 0
-    calls = embedding_calls(fake, ending)
+    calls = embedding_calls(wires, ending)
     assert len(calls) == -(-len(TEXTS) // per_call)  # one call per batch the provider takes
     extension = result.model_extra["x_rec_llm"]  # type: ignore[index]
     assert extension["provider"] == model.split(":")[0]
@@ -96,12 +58,12 @@ def test_sdk_sync_floats(
 
 @pytest.mark.parametrize(("case", "model", "ending", "per_call"), CASES, ids=CASE_IDS)
 def test_sdk_async_default_base64_with_dimensions(
-    case: str, model: str, ending: str, per_call: int, fake: FakeUpstream, gateway_url: str
+    case: str, model: str, ending: str, per_call: int, wires: FakeUpstream, wires_gateway: str
 ) -> None:
     size = 1024 if case == "cohere" else 256  # Cohere v3 gives only 1,024
 
     async def run() -> Any:
-        async with openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key="unused", max_retries=0) as api:
+        async with openai.AsyncOpenAI(base_url=f"{wires_gateway}/v1", api_key="unused", max_retries=0) as api:
             # The SDK asks for base64 unless told otherwise, and decodes it.
             return await api.embeddings.create(model=model, input=TEXTS, dimensions=size)
 
@@ -109,13 +71,13 @@ def test_sdk_async_default_base64_with_dimensions(
     # Cohere v3 takes no size (1,024, its only one, is accepted): the fake answers its default size.
     answered = DEFAULT_SIZE if case == "cohere" else size
     assert [item.embedding for item in result.data] == [fake_vector(text, answered) for text in TEXTS]
-    body = embedding_calls(fake, ending)[0].json
+    body = embedding_calls(wires, ending)[0].json
     if case in ("openai", "azure", "groq"):
         assert body["encoding_format"] == "base64" and body["dimensions"] == size  # passed through
 
 
-def test_echo_needs_no_upstream(gateway_url: str, fake: FakeUpstream) -> None:
-    api = client(gateway_url)
+def test_echo_needs_no_upstream(wires_gateway: str, wires: FakeUpstream) -> None:
+    api = client(wires_gateway)
     result = api.embeddings.create(
         model="echo:text-embedding-3-small", input="hello", encoding_format="float"
     )
@@ -125,7 +87,7 @@ def test_echo_needs_no_upstream(gateway_url: str, fake: FakeUpstream) -> None:
     assert sized.data[0].embedding == sized.data[1].embedding
     tokens = api.embeddings.create(model="echo:anything", input=[[1, 2, 3], [4]], encoding_format="float")
     assert tokens.data[1].embedding == echo_vector([4], 256) and tokens.usage.prompt_tokens == 4
-    assert fake.requests == []
+    assert wires.requests == []
 
 
 @pytest.mark.parametrize(
@@ -139,23 +101,25 @@ def test_echo_needs_no_upstream(gateway_url: str, fake: FakeUpstream) -> None:
     ids=["gemini", "cohere", "openai", "vertex"],
 )
 def test_large_requests_are_split_and_put_back_in_order(
-    model: str, count: int, ending: str, calls: list[int], fake: FakeUpstream, gateway_url: str
+    model: str, count: int, ending: str, calls: list[int], wires: FakeUpstream, wires_gateway: str
 ) -> None:
     texts = [f"document number {index}" for index in range(count)]
-    result = client(gateway_url).embeddings.create(model=model, input=texts, encoding_format="float")
+    result = client(wires_gateway).embeddings.create(model=model, input=texts, encoding_format="float")
     assert [item.embedding for item in result.data] == [fake_vector(text) for text in texts]
     sizes = []
-    for call in embedding_calls(fake, ending):
+    for call in embedding_calls(wires, ending):
         body = call.json
         sizes.append(len(body.get("requests") or body.get("texts") or body.get("instances") or body["input"]))
     assert sorted(sizes, reverse=True) == calls
 
 
-def test_token_ids_pass_through_to_openai_compatible_upstreams(fake: FakeUpstream, gateway_url: str) -> None:
-    result = client(gateway_url).embeddings.create(
+def test_token_ids_pass_through_to_openai_compatible_upstreams(
+    wires: FakeUpstream, wires_gateway: str
+) -> None:
+    result = client(wires_gateway).embeddings.create(
         model="openai:text-embedding-3-small", input=[[1, 2], [3]], encoding_format="float"
     )
-    assert fake.last.json["input"] == [[1, 2], [3]]
+    assert wires.last.json["input"] == [[1, 2], [3]]
     assert [item.embedding for item in result.data] == [fake_vector("1 2"), fake_vector("3")]
 
 
@@ -179,12 +143,12 @@ def bad_request(url: str, **kwargs: Any) -> openai.BadRequestError:
     ids=["empty", "empty-list", "100k-strings", "nested-strings", "mixed", "zero-dims", "format"],
 )
 def test_bad_input_is_a_400_in_openais_envelope(
-    kwargs: dict[str, Any], param: str, code: str, fake: FakeUpstream, gateway_url: str
+    kwargs: dict[str, Any], param: str, code: str, wires: FakeUpstream, wires_gateway: str
 ) -> None:
-    error = bad_request(gateway_url, model="openai:text-embedding-3-small", **kwargs)
+    error = bad_request(wires_gateway, model="openai:text-embedding-3-small", **kwargs)
     assert error.status_code == 400
     assert (error.body["param"], error.body["code"]) == (param, code)  # type: ignore[index]
-    assert fake.requests == []  # refused before any upstream call
+    assert wires.requests == []  # refused before any upstream call
 
 
 @pytest.mark.parametrize(
@@ -198,23 +162,23 @@ def test_bad_input_is_a_400_in_openais_envelope(
     ],
 )
 def test_dimensions_the_model_does_not_give_are_refused(
-    model: str, dimensions: int, fake: FakeUpstream, gateway_url: str
+    model: str, dimensions: int, wires: FakeUpstream, wires_gateway: str
 ) -> None:
-    error = bad_request(gateway_url, model=model, input="a", dimensions=dimensions)
+    error = bad_request(wires_gateway, model=model, input="a", dimensions=dimensions)
     assert (error.body["param"], error.body["code"]) == ("dimensions", "unsupported_dimensions")  # type: ignore[index]
-    assert fake.requests == []
+    assert wires.requests == []
 
 
-def test_what_a_provider_cannot_embed_is_refused_by_name(fake: FakeUpstream, gateway_url: str) -> None:
-    tokens = bad_request(gateway_url, model="gemini:gemini-embedding-001", input=[1, 2, 3])
+def test_what_a_provider_cannot_embed_is_refused_by_name(wires: FakeUpstream, wires_gateway: str) -> None:
+    tokens = bad_request(wires_gateway, model="gemini:gemini-embedding-001", input=[1, 2, 3])
     assert (tokens.body["param"], tokens.body["code"]) == ("input", "unsupported_input")  # type: ignore[index]
-    chat_only = bad_request(gateway_url, model="anthropic:claude-sonnet-4-5", input="a")
+    chat_only = bad_request(wires_gateway, model="anthropic:claude-sonnet-4-5", input="a")
     assert (chat_only.body["param"], chat_only.body["code"]) == ("model", "unsupported_operation")  # type: ignore[index]
     not_embedding = bad_request(
-        gateway_url, model="bedrock:anthropic.claude-3-haiku-20240307-v1:0", input="a"
+        wires_gateway, model="bedrock:anthropic.claude-3-haiku-20240307-v1:0", input="a"
     )
     assert not_embedding.body["code"] == "unsupported_model"  # type: ignore[index]
-    assert fake.requests == []
+    assert wires.requests == []
 
 
 @pytest.mark.parametrize(
@@ -227,34 +191,36 @@ def test_what_a_provider_cannot_embed_is_refused_by_name(fake: FakeUpstream, gat
     ],
 )
 def test_upstream_errors_keep_the_envelope(
-    model: str, status: int, fake: FakeUpstream, gateway_url: str
+    model: str, status: int, wires: FakeUpstream, wires_gateway: str
 ) -> None:
     upstream_status = 503 if status == 502 else status
     with pytest.raises(openai.APIStatusError) as caught:
-        client(gateway_url).embeddings.create(model=model, input=["ok", f"fail {upstream_status}"])
+        client(wires_gateway).embeddings.create(model=model, input=["ok", f"fail {upstream_status}"])
     assert caught.value.status_code == status
     assert set(caught.value.body) >= {"message", "type", "code"}  # type: ignore[arg-type]
     assert PROVIDER_KEY not in str(caught.value.body)
 
 
-def test_extra_fields_reach_the_providers_that_understand_them(fake: FakeUpstream, gateway_url: str) -> None:
-    api = client(gateway_url)
+def test_extra_fields_reach_the_providers_that_understand_them(
+    wires: FakeUpstream, wires_gateway: str
+) -> None:
+    api = client(wires_gateway)
     api.embeddings.create(
         model="gemini:gemini-embedding-001", input="q", extra_body={"task_type": "RETRIEVAL_QUERY"}
     )
-    assert fake.last.json["taskType"] == "RETRIEVAL_QUERY" and fake.last.path.endswith(":embedContent")
+    assert wires.last.json["taskType"] == "RETRIEVAL_QUERY" and wires.last.path.endswith(":embedContent")
     api.embeddings.create(
         model="bedrock:cohere.embed-english-v3", input="q", extra_body={"input_type": "search_query"}
     )
-    assert fake.last.json["input_type"] == "search_query"
-    assert fake.last.headers["authorization"].startswith("AWS4-HMAC-SHA256")  # signed like Converse
+    assert wires.last.json["input_type"] == "search_query"
+    assert wires.last.headers["authorization"].startswith("AWS4-HMAC-SHA256")  # signed like Converse
     api.embeddings.create(model="azure:embedder", input="q", user="u-1")
-    assert fake.last.query == "api-version=2024-10-21" and fake.last.json["user"] == "u-1"
-    assert fake.last.headers["api-key"] == PROVIDER_KEY
+    assert wires.last.query == "api-version=2024-10-21" and wires.last.json["user"] == "u-1"
+    assert wires.last.headers["api-key"] == PROVIDER_KEY
 
 
-def test_models_list_embedding_models_with_their_kind(gateway_url: str) -> None:
-    models = {model.id: model.model_extra for model in client(gateway_url).models.list()}
+def test_models_list_embedding_models_with_their_kind(wires_gateway: str) -> None:
+    models = {model.id: model.model_extra for model in client(wires_gateway).models.list()}
     small = models["openai:text-embedding-3-small"]
     assert small is not None
     assert (small["kind"], small["dimensions"], small["max_input_tokens"]) == ("embedding", 1536, 8191)

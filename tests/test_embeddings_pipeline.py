@@ -4,7 +4,6 @@ and an ``embeddings`` span. Through uvicorn with the openai SDK; the upstream is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -14,30 +13,19 @@ from rec_llm_gateway import hookimpl
 from rec_llm_gateway.hooks import CostEvent, RequestContext
 
 from .conftest import GATEWAY_KEY, PROVIDER_KEY
-from .embedding_fakes import embeddings_upstream, fake_vector
-from .support import FakeUpstream, fresh, gateway_server, serve_fake
+from .embedding_fakes import fake_vector
+from .support import FakeUpstream, gateway_server
 from .test_telemetry import Otel
 
 MODEL = "text-embedding-3-small"
 
 
-@pytest.fixture(scope="module")
-def _upstream() -> Iterator[FakeUpstream]:
-    with serve_fake(embeddings_upstream) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(_upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    yield from fresh(_upstream)
-
-
-def config(fake: FakeUpstream, **extra: Any) -> dict[str, Any]:
+def config(wires: FakeUpstream, **extra: Any) -> dict[str, Any]:
     return {
         "providers": {
-            "openai": {"api_key": PROVIDER_KEY, "base_url": f"{fake.url}/v1", "models": [MODEL]},
+            "openai": {"api_key": PROVIDER_KEY, "base_url": f"{wires.url}/v1", "models": [MODEL]},
             # the same wire, but every call answers 503
-            "primary": {"type": "openai", "api_key": PROVIDER_KEY, "base_url": f"{fake.url}/down/v1"},
+            "primary": {"type": "openai", "api_key": PROVIDER_KEY, "base_url": f"{wires.url}/down/v1"},
         },
         **extra,
     }
@@ -72,11 +60,11 @@ class Recorder:
         self.failovers.append(event)
 
 
-def test_failover_usage_cost_hooks_and_spans(fake: FakeUpstream) -> None:
+def test_failover_usage_cost_hooks_and_spans(wires: FakeUpstream) -> None:
     recorder = Recorder()
     otel = Otel()
     settings = config(
-        fake,
+        wires,
         models={"embedder": {"deployments": [{"model": f"primary:{MODEL}"}, {"model": f"openai:{MODEL}"}]}},
         pricing={f"openai:{MODEL}": {"input": 20.0, "output": 0}},
     )
@@ -89,7 +77,7 @@ def test_failover_usage_cost_hooks_and_spans(fake: FakeUpstream) -> None:
         assert extension["attempts"] == 2 and extension["provider"] == "openai"
         assert extension["failovers"][0]["from"] == f"primary:{MODEL}"
         assert extension["cost_usd"] == pytest.approx(3 * 20.0 / 1_000_000)
-        assert fake.last.json["user"] == "set-by-hook"
+        assert wires.last.json["user"] == "set-by-hook"
 
         # hooks see the operation, its cost and its answer
         assert recorder.operations == ["embeddings"]
@@ -127,9 +115,9 @@ def test_failover_usage_cost_hooks_and_spans(fake: FakeUpstream) -> None:
     assert any(point.attributes["gen_ai.operation.name"] == "embeddings" for point in points)
 
 
-def test_a_keys_rate_limit_and_budget_count_embeddings(fake: FakeUpstream) -> None:
+def test_a_keys_rate_limit_and_budget_count_embeddings(wires: FakeUpstream) -> None:
     settings = config(
-        fake,
+        wires,
         auth={
             "keys": [
                 {"key": GATEWAY_KEY, "name": "team", "requests_per_minute": 2},
@@ -146,7 +134,7 @@ def test_a_keys_rate_limit_and_budget_count_embeddings(fake: FakeUpstream) -> No
             limited.embeddings.create(model=f"openai:{MODEL}", input="c")
         assert caught.value.body["code"] == "rate_limit_exceeded"  # type: ignore[index]
         assert caught.value.response.headers["retry-after"]
-        assert len(fake.requests) == 2
+        assert len(wires.requests) == 2
 
         budget = api(url, "gw-budget-key")
         # 1,000 words at $10 per million tokens: $0.01, far over the key's $0.00001
@@ -159,7 +147,7 @@ def test_a_keys_rate_limit_and_budget_count_embeddings(fake: FakeUpstream) -> No
             api(url, "wrong-key").embeddings.create(model=f"openai:{MODEL}", input="x")
 
 
-def test_a_pre_request_hook_may_replace_or_refuse_an_embeddings_request(fake: FakeUpstream) -> None:
+def test_a_pre_request_hook_may_replace_or_refuse_an_embeddings_request(wires: FakeUpstream) -> None:
     from rec_llm_gateway import RequestRejected
 
     class Policy:
@@ -169,7 +157,7 @@ def test_a_pre_request_hook_may_replace_or_refuse_an_embeddings_request(fake: Fa
                 raise RequestRejected("no secrets in embeddings", code="policy")
             return {**request.to_payload(), "dimensions": 4}  # a dict is validated as the request
 
-    with gateway_server(config(fake), plugins=[Policy()]) as (url, _):
+    with gateway_server(config(wires), plugins=[Policy()]) as (url, _):
         result = api(url).embeddings.create(model=f"openai:{MODEL}", input="x", encoding_format="float")
         assert len(result.data[0].embedding) == 4
         with pytest.raises(openai.PermissionDeniedError) as refused:
