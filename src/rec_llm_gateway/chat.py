@@ -156,9 +156,9 @@ class ChatHandler:
             context.requested_model = request.model
             context.stream = bool(request.stream)
             gateway.telemetry.set_request_model(exchange.span, request.model)
-            if gateway.keys.active:  # per-key limits and budget (auth.keys)
-                key_ticket = gateway.keys.admit(context.gateway_key_id, request)
             routes = gateway.router.candidates(request)
+            if gateway.keys.active:  # per-key limits and budget (auth.keys): one state store round trip
+                key_ticket = await gateway.keys.admit(context.gateway_key_id, request, routes)
             if request.stream:
                 await self._stream(exchange, request, routes, receive, send)
             else:
