@@ -20,6 +20,8 @@ __all__ = ["main"]
 
 CONFIG_ENV: Final = "REC_LLM_GATEWAY_CONFIG"
 """How ``serve --workers N`` tells each worker process which config file to load."""
+LOG_LEVEL_ENV: Final = "REC_LLM_GATEWAY_LOG_LEVEL"
+_LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,9 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print("error: serving needs uvicorn: pip install 'rec-llm-gateway[server]'", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format=_LOG_FORMAT)
     if args.workers > 1:
         if not gateway.ledger.shared:
             logging.getLogger("rec_llm_gateway").warning(
@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         # Workers are separate processes that import the app: they load the config from the environment.
         os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+        os.environ[LOG_LEVEL_ENV] = args.log_level.upper()
         uvicorn.run(
             "rec_llm_gateway.cli:worker_app",
             factory=True,
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def worker_app() -> Gateway:
     """The gateway of one ``serve --workers N`` worker process."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=os.environ.get(LOG_LEVEL_ENV, "INFO"), format=_LOG_FORMAT)
     return Gateway.from_file(os.environ[CONFIG_ENV])
 
 

@@ -73,13 +73,16 @@ class RoutingSync:
                 at = value.get("at", 0.0)
                 if at <= self._seen.get(name, 0.0):
                     continue
-                self._seen[name] = at
                 kind, _, target = name.partition(":")
                 if kind == "health":
+                    self._seen[name] = at
                     self._apply_health(target, value, now)
                     continue
                 if deployments is None:
                     deployments = self._deployments()
+                if target not in deployments:
+                    continue  # not routed to here yet (a direct route): applied once it exists
+                self._seen[name] = at
                 remaining = float(value.get("until", 0.0)) - wall
                 for deployment in deployments.get(target, ()):
                     if kind == "breaker" and value.get("state") == OPEN and remaining > 0:
