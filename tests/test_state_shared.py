@@ -139,7 +139,7 @@ def test_redis_killed_mid_run_leaves_every_request_answered(tmp_path: Path) -> N
     try:
         keys = [{"key": "steady-key-0001", "name": "steady", "requests_per_minute": 10_000}]
         config = write_config(
-            tmp_path / "gateway.json", server.url, keys=keys, state={"timeout_seconds": 0.2}
+            tmp_path / "gateway.json", server.url, keys=keys, state={"timeout_seconds": 1.0}
         )
         headers = {"x-api-key": "steady-key-0001"}
         with gateways(config, 1, 1) as processes:
@@ -153,7 +153,8 @@ def test_redis_killed_mid_run_leaves_every_request_answered(tmp_path: Path) -> N
                 assert eventually_calls(url, 30, seconds=20)["calls"] == 30
             logs = [process.stop() for process in processes]
         for log in logs:
-            assert log.count("state store (redis) unavailable") == 1  # one warning per outage
-            assert "state store (redis) is available again" in log
+            # One warning per outage, not per request (a loaded machine may add a slow-store outage).
+            outages = log.count("state store (redis) unavailable")
+            assert 1 <= outages == log.count("state store (redis) is available again") <= 3, log
     finally:
         server.kill()
