@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..errors import RateLimitError
 from ..schema import ChatCompletionRequest
+from ..schema_embeddings import EmbeddingRequest
 from ..state.base import BUDGET, Admission, BucketTake, BudgetTake, Refusal, Settlement
 from .settings import GatewayKeyConfig
 from .tokens import estimate_completion_tokens, estimate_prompt_tokens
@@ -122,7 +123,10 @@ class KeyGuard:
         if worst is None:
             return 0.0  # unpriced: nothing to reserve
         per_input, per_output, max_output = worst
-        completion = estimate_completion_tokens(request) or max_output or UNKNOWN_MAX_OUTPUT
+        if isinstance(request, EmbeddingRequest):
+            completion = 0  # embeddings produce no output tokens
+        else:
+            completion = estimate_completion_tokens(request) or max_output or UNKNOWN_MAX_OUTPUT
         return estimate_prompt_tokens(request) * per_input + completion * per_output
 
     @staticmethod
