@@ -89,7 +89,7 @@ def test_failover_usage_cost_hooks_and_spans(wires: FakeUpstream) -> None:
             3,
             0,
         )
-        assert cost.cost_usd == pytest.approx(6e-5)
+        assert cost.cost_usd == pytest.approx(6e-5) and cost.operation == "embeddings"
         (response,) = recorder.responses
         assert response.object == "list" and len(response.data) == 2
 

@@ -114,6 +114,8 @@ class CostEvent:
     timestamp: float
     cached_tokens: int = 0
     gateway_key_id: str | None = None
+    operation: str = "chat"
+    """What was priced: ``chat``, ``embeddings``, ``text_completion`` (as ``context.operation``)."""
 
 
 class FailoverEvent(Mapping[str, Any]):
