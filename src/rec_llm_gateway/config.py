@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .responses.settings import ResponsesConfig
 from .routing.settings import (
     GatewayKeyConfig,
     GroupConfig,
@@ -252,6 +253,8 @@ class GatewayConfig(_Strict):
     models: dict[str, GroupConfig] = Field(default_factory=dict)
     """Client-facing model names: a group of deployments, or an alias (a string) of another name."""
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    """``/v1/responses``: conversation retention and built-in tools."""
 
     @field_validator("providers")
     @classmethod
