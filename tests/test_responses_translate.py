@@ -17,6 +17,7 @@ from rec_llm_gateway.responses.objects import (
     skeleton,
     usage_from_responses,
 )
+from rec_llm_gateway.responses.stream import ResponsesEncoder
 from rec_llm_gateway.responses.to_chat import to_chat_request
 from rec_llm_gateway.responses.wire import ResponsesRequest
 from rec_llm_gateway.usage import TokenUsage
@@ -404,14 +405,26 @@ def test_refusal_stream() -> None:
 
 def test_failure_mid_stream() -> None:
     writer = EventWriter(skeleton(request(input="x"), "resp_1", "m"))
-    writer.feed(chunk({"content": "partial"}))
-    events = writer.fail(BadGatewayError("upstream broke", code="upstream_stream_truncated"))
+    encoder = ResponsesEncoder()
+    for event in [
+        *writer.feed(chunk({"content": "partial"})),
+        *writer.feed(chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}]})),
+    ]:
+        encoder.feed(event)
+    frames = (
+        encoder.fail(BadGatewayError("upstream broke", code="upstream_stream_truncated"))
+        .decode()
+        .split("\n\n")
+    )
+    events = [json.loads(frame.split("data: ", 1)[1]) for frame in frames if frame]
     for event in events:
         EVENT.validate_python(event)
-    assert [event["type"] for event in events][-2:] == ["error", "response.failed"]
-    assert events[-2]["code"] == "upstream_stream_truncated"
-    failed = events[-1]["response"]
+    assert [event["type"] for event in events] == ["error", "response.failed"]
+    assert events[0]["code"] == "upstream_stream_truncated"
+    assert [event["sequence_number"] for event in events] == [writer._sequence, writer._sequence + 1]
+    failed = events[1]["response"]
     assert failed["status"] == "failed" and failed["error"] == {
         "code": "server_error",
         "message": "upstream broke",
     }
+    assert [item["type"] for item in failed["output"]] == ["message"]  # the finished item only

@@ -9,7 +9,7 @@
     tool_calls[i]        output_item.added (function_call), function_call_arguments.delta ...
     finish               the open item's *.done events and output_item.done, then
                          response.completed, or response.incomplete (length, content_filter)
-    failure              error, response.failed
+    failure              error, response.failed (written by ``stream.ResponsesEncoder``)
 
 An item is closed (its ``done`` events sent) when an item of another kind or another tool call
 begins, so items arrive one after another as OpenAI sends them. Every event carries a
@@ -23,13 +23,11 @@ from typing import Any
 
 import pydantic_core
 
-from ..errors import GatewayError
 from ..usage import TokenUsage
 from .objects import (
     INCOMPLETE_REASONS,
     apply_finish,
     as_dict,
-    failed_error,
     function_call_item,
     message_item,
     new_id,
@@ -277,13 +275,4 @@ class EventWriter:
         events.append(
             self._snapshot("response.incomplete" if incomplete else "response.completed", final=True)
         )
-        return events
-
-    def fail(self, error: GatewayError) -> list[dict[str, Any]]:
-        """An ``error`` event and ``response.failed`` (the output so far stays, marked incomplete)."""
-        events = self._close("incomplete")
-        self.response["status"] = "failed"
-        self.response["error"] = failed_error(error)
-        events.append(self._event("error", code=error.code, message=error.message, param=error.param))
-        events.append(self._snapshot("response.failed", final=True))
         return events

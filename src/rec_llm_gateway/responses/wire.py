@@ -9,9 +9,10 @@ native upstream can take. Errors name the item (``input[3].call_id``), in OpenAI
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from ..errors import InvalidRequestError
 from ..schema import MAX_MODEL_LENGTH, FastList, _as_invalid_request, _maybe_non_finite, _non_finite, _Open
@@ -132,8 +133,22 @@ class ReasoningConfig(_Open):
     summary: str | None = None
 
 
+@dataclass(slots=True)
+class RequestState:
+    """What the gateway learns about one request on its way (not part of the wire model)."""
+
+    loaded: bool = False
+    """Whether the history of ``previous_response_id`` has been looked up."""
+    history: list[dict[str, Any]] | None = None
+    """The stored conversation before this turn (``None``: not found, or no previous response)."""
+    dropped_tools: list[str] = field(default_factory=list)
+    """Built-in tools left out for the upstream that answered."""
+
+
 class ResponsesRequest(_Open):
     """``POST /v1/responses`` body. Unknown fields are kept (``request.model_extra``)."""
+
+    _state: RequestState = PrivateAttr(default_factory=RequestState)
 
     model: Annotated[str, Field(max_length=MAX_MODEL_LENGTH)]
     input: str | FastList[dict[str, Any]] | None = None
@@ -182,9 +197,29 @@ class ResponsesRequest(_Open):
             return [{"type": "message", "role": "user", "content": self.input}]
         return self.input
 
+    @property
+    def state(self) -> RequestState:
+        return self._state
+
+    def with_history(self, history: list[dict[str, Any]] | None) -> ResponsesRequest:
+        """This request with ``history`` inline instead of ``previous_response_id``, for an upstream
+        that holds no conversation of the gateway's. Item ids are left out and reasoning items
+        without ``encrypted_content`` dropped: the upstream would look those up in its own storage."""
+        if history is None:
+            return self
+        items = [
+            {key: value for key, value in item.items() if key != "id"}
+            for item in history
+            if item.get("type") != "reasoning" or item.get("encrypted_content")
+        ]
+        return self.model_copy(update={"input": [*items, *self.input_items()], "previous_response_id": None})
+
     def to_payload(self) -> dict[str, Any]:
         """The request as JSON-ready data: only the fields the client sent (or a hook set)."""
-        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        payload = self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        if payload.get("previous_response_id", "") is None:
+            del payload["previous_response_id"]
+        return payload
 
 
 def parse_items(items: list[dict[str, Any]], where: str = "input") -> list[InputItem | dict[str, Any]]:
