@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from rec_llm_gateway.config import ProviderConfig
 from rec_llm_gateway.errors import NotFoundError
 from rec_llm_gateway.providers.base import Provider, UpstreamCall
 from rec_llm_gateway.providers.echo import EchoProvider, EchoSettings
