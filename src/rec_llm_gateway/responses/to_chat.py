@@ -18,6 +18,7 @@ there, while in the client's new ``input`` they are a 400.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -43,6 +44,8 @@ from .wire import (
 __all__ = ["ChatTranslation", "to_chat_request"]
 
 logger = logging.getLogger("rec_llm_gateway")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
 
 BuiltinToolPolicy = Literal["drop", "reject"]
 
@@ -260,7 +263,7 @@ def _tools(
     for index, tool in enumerate(tools):
         kind = tool.get("type")
         if kind != "function":
-            builtin = str(kind)[:64]
+            builtin = _tool_label(tool)
             if policy == "reject":
                 raise InvalidRequestError(
                     f"Invalid value for 'tools[{index}].type': the built-in tool {builtin!r} cannot run on "
@@ -285,6 +288,15 @@ def _tools(
     return chat_tools, dropped
 
 
+def _tool_label(tool: dict[str, Any]) -> str:
+    """``web_search``, ``namespace:multi_agent_v1``, ``mcp:deepwiki``: safe for a header and a log."""
+    label = str(tool.get("type"))
+    name = tool.get("name") or tool.get("server_label")
+    if isinstance(name, str) and name:
+        label += f":{name}"
+    return _UNSAFE.sub("", label)[:80]
+
+
 def _tool_choice(choice: str | dict[str, Any], dropped: list[str]) -> str | dict[str, Any] | None:
     if isinstance(choice, str):
         if choice not in ("auto", "none", "required"):
@@ -299,7 +311,7 @@ def _tool_choice(choice: str | dict[str, Any], dropped: list[str]) -> str | dict
         return {"type": "function", "function": {"name": choice["name"]}}
     if kind == "allowed_tools" and choice.get("mode") in ("auto", "required"):
         return str(choice["mode"])
-    if isinstance(kind, str) and kind in dropped:
+    if isinstance(kind, str) and any(label.partition(":")[0] == kind for label in dropped):
         raise InvalidRequestError(
             f"Invalid value for 'tool_choice': the built-in tool {kind[:64]!r} cannot run on this provider.",
             param="tool_choice",
