@@ -170,17 +170,15 @@ async def test_native_pass_through_with_history_inline() -> None:
     assert stored.response["previous_response_id"] == "resp_up1"
 
 
-async def test_native_unknown_previous_id_is_left_to_the_upstream() -> None:
+async def test_native_unknown_previous_id_is_404_too() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        assert body["previous_response_id"] == "resp_made_elsewhere"
-        return httpx.Response(200, json=native_response("resp_2", "ok"))
+        raise AssertionError("the upstream must not be asked")
 
     provider, http = native_provider(handler)
-    result = await flow().complete(
-        provider, call(provider, {"input": "x", "previous_response_id": "resp_made_elsewhere"}, http)
-    )
-    assert result.response["id"] == "resp_2"
+    with pytest.raises(NotFoundError):
+        await flow().complete(
+            provider, call(provider, {"input": "x", "previous_response_id": "resp_made_elsewhere"}, http)
+        )
 
 
 async def test_native_stream_passes_events_and_saves() -> None:

@@ -2,8 +2,8 @@
 
 Per attempt (so a failover from OpenAI to Anthropic translates for Anthropic):
 
-- the history of ``previous_response_id`` is read from the store once per request (a 404 when it is
-  missing, unless the upstream speaks the Responses API and may know the id itself);
+- the history of ``previous_response_id`` is read from the store once per request (a 404 in
+  OpenAI's shape when it is missing or expired);
 - an upstream that speaks the Responses API (``speaks_responses``) gets the request with the history
   inline; any other gets a chat request (``to_chat.py``) and its answer is turned back into a
   Response (``objects.py``) or into stream events (``events.py``);
@@ -22,7 +22,7 @@ from ..usage import TokenUsage
 from .events import EventWriter
 from .native import TERMINAL_EVENTS
 from .objects import new_id, response_from_completion, skeleton
-from .store import Conversations, not_found
+from .store import Conversations
 from .to_chat import BuiltinToolPolicy, to_chat_request
 from .wire import ResponsesRequest
 
@@ -41,17 +41,16 @@ class ResponsesFlow:
         self.conversations = conversations
         self.builtin_tools = builtin_tools
 
-    async def history(self, request: ResponsesRequest, *, native: bool) -> list[dict[str, Any]] | None:
-        """The conversation before this turn (``None``: none, or left to a native upstream)."""
+    async def history(self, request: ResponsesRequest) -> list[dict[str, Any]] | None:
+        """The conversation before this turn (``None``: there is none). An id the gateway does not
+        hold is a 404 whatever the upstream: a native one would otherwise continue a conversation
+        the gateway deleted, or answer without the history the client expects."""
         state = request.state
         if request.previous_response_id is None:
             return None
-        if not state.loaded:
-            stored = await self.conversations.find(request.previous_response_id)
-            state.history = stored.history() if stored is not None else None
-            state.loaded = True
-        if state.history is None and not native:
-            raise not_found(request.previous_response_id, "previous_response_id")
+        if state.history is None:
+            stored = await self.conversations.load(request.previous_response_id, param="previous_response_id")
+            state.history = stored.history()
         return state.history
 
     def _prepare(self, provider: Provider, call: UpstreamCall, history: list[dict[str, Any]] | None) -> None:
@@ -75,7 +74,7 @@ class ResponsesFlow:
     async def complete(self, provider: Provider, call: UpstreamCall) -> ChatResult:
         request: ResponsesRequest = call.request  # type: ignore[assignment]
         native = speaks_responses(provider)
-        history = await self.history(request, native=native)
+        history = await self.history(request)
         self._prepare(provider, call, history)
         result = await provider.complete(call)
         if native:
@@ -93,7 +92,7 @@ class ResponsesFlow:
         """Responses stream events (dicts); the terminal one comes after the response is saved."""
         request: ResponsesRequest = call.request  # type: ignore[assignment]
         native = speaks_responses(provider)
-        history = await self.history(request, native=native)
+        history = await self.history(request)
         self._prepare(provider, call, history)
         upstream = provider.stream(call)
         try:

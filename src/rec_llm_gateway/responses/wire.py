@@ -137,10 +137,8 @@ class ReasoningConfig(_Open):
 class RequestState:
     """What the gateway learns about one request on its way (not part of the wire model)."""
 
-    loaded: bool = False
-    """Whether the history of ``previous_response_id`` has been looked up."""
     history: list[dict[str, Any]] | None = None
-    """The stored conversation before this turn (``None``: not found, or no previous response)."""
+    """The stored conversation before this turn, once read (``previous_response_id``)."""
     dropped_tools: list[str] = field(default_factory=list)
     """Built-in tools left out for the upstream that answered."""
 
