@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import pydantic_core
 
+from ..admin import allow
 from ..asgi import Send, send_json
-from ..errors import MethodNotAllowedError, NotFoundError
+from ..errors import NotFoundError
 from .store import Conversations
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class StoredResponseRoutes:
         if not response_id or "/" in response_id:
             raise NotFoundError(f"Unknown route: {path[:200]}")
         if method not in ("GET", "DELETE"):
-            raise MethodNotAllowedError(method, "GET, DELETE")
+            allow(method, "GET, DELETE")  # raises the 405 naming both
         self.auth.authenticate(headers)
         if method == "GET":
             stored = await self.conversations.load(response_id)
