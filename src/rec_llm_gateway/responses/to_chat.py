@@ -228,12 +228,7 @@ def _user_content(content: Any, where: str) -> str | list[dict[str, Any]]:
             parts.append({"type": "text", "text": part.text})
         else:  # input_file
             if not part.file_data:
-                raise InvalidRequestError(
-                    f"'{where}.content[{index}]': files must be sent inline (file_data) to this provider; "
-                    "file_id and file_url need OpenAI's own storage.",
-                    param=f"{where}.content[{index}]",
-                    code="invalid_value",
-                )
+                raise _needs_inline(f"{where}.content[{index}]", "files must be sent inline (file_data)")
             file: dict[str, Any] = {"file_data": part.file_data}
             if part.filename:
                 file["filename"] = part.filename
@@ -243,16 +238,19 @@ def _user_content(content: Any, where: str) -> str | list[dict[str, Any]]:
 
 def _image(part: InputImage, where: str) -> dict[str, Any]:
     if not part.image_url:
-        raise InvalidRequestError(
-            f"'{where}': images must be sent as image_url (an https or data: URL) to this provider; "
-            "file_id needs OpenAI's own storage.",
-            param=f"{where}.image_url",
-            code="invalid_value",
-        )
+        raise _needs_inline(f"{where}.image_url", "images must be sent as image_url (an https or data: URL)")
     image: dict[str, Any] = {"url": part.image_url}
     if part.detail:
         image["detail"] = part.detail
     return {"type": "image_url", "image_url": image}
+
+
+def _needs_inline(param: str, what: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"'{param}': {what} to this provider; file ids and file URLs need OpenAI's own storage.",
+        param=param,
+        code="invalid_value",
+    )
 
 
 def _tools(
