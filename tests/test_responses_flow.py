@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rec_llm_gateway.errors import NotFoundError
+from rec_llm_gateway.errors import NotFoundError, ServiceUnavailableError
 from rec_llm_gateway.providers.base import Provider, UpstreamCall
 from rec_llm_gateway.providers.echo import EchoProvider, EchoSettings
 from rec_llm_gateway.providers.openai import OpenAIProvider, OpenAISettings
@@ -216,3 +216,31 @@ async def test_native_stream_passes_events_and_saves() -> None:
     ]
     assert [event["type"] for event in events] == [frame["type"] for frame in frames]
     assert (await responses.conversations.load("resp_s")).response["output"][1]["content"][0]["text"] == "yo"
+
+
+class BrokenStore:
+    async def put(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        raise ConnectionError("store down")
+
+    async def get(self, key: str) -> bytes | None:
+        raise ConnectionError("store down")
+
+    async def delete(self, key: str) -> bool:
+        raise ConnectionError("store down")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_failing_store_never_loses_an_answer_nor_shortens_a_conversation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    responses = ResponsesFlow(Conversations(BrokenStore(), 60.0), "drop")
+    answered = await responses.complete(ECHO, call(ECHO, {"input": "hi"}))
+    assert answered.response["output"][0]["content"][0]["text"] == "hi"
+    assert "was not stored" in caplog.text
+    with pytest.raises(ServiceUnavailableError) as caught:
+        await responses.complete(
+            ECHO, call(ECHO, {"input": "x", "previous_response_id": answered.response["id"]})
+        )
+    assert caught.value.status_code == 503 and caught.value.code == "state_unavailable"

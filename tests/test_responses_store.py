@@ -1,12 +1,8 @@
-"""Conversation stores shared between processes: SQLite (a file) and Redis (a real redis-server on
-loopback, skipped when neither it nor redis-py is installed)."""
+"""Conversation stores: memory, and the ones processes share: SQLite (a file) and Redis (a real
+redis-server on loopback)."""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,33 +13,13 @@ import pytest
 from rec_llm_gateway.responses.shared_stores import RedisConversationStore, SQLiteConversationStore
 from rec_llm_gateway.responses.store import ConversationStore, MemoryConversationStore
 
+from .state_support import redis_server
+
 
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    pytest.importorskip("redis")
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

@@ -27,7 +27,7 @@ from .providers.registry import ProviderRegistry
 from .responses.flow import ResponsesFlow
 from .responses.routes import PREFIXES as RESPONSE_PREFIXES
 from .responses.routes import StoredResponseRoutes
-from .responses.store import Conversations, MemoryConversationStore
+from .responses.store import open_conversations
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
@@ -144,9 +144,7 @@ class Gateway:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
         self._chat = OperationHandler(self, CHAT)
-        self.conversations = Conversations(
-            MemoryConversationStore(self.config.responses.max_stored), self.config.responses.retention_seconds
-        )
+        self.conversations = open_conversations(self.config.state, self.config.responses)
         """Stored responses (``/v1/responses``): kept for ``previous_response_id`` and ``GET``."""
         flow = ResponsesFlow(self.conversations, self.config.responses.builtin_tools)
         self._responses = OperationHandler(self, ResponsesOperation(flow))
@@ -250,6 +248,7 @@ class Gateway:
                         other_loop.call_soon_threadsafe(self._start_health, other)
                         break
         await self.ledger.aclose()
+        await self.conversations.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 

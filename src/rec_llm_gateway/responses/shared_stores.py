@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -90,24 +91,21 @@ class RedisConversationStore:
     """``SET key value PX ttl`` / ``GET`` / ``DEL`` under ``key_prefix``; one client per event loop
     (redis-py's connections belong to the loop that opened them)."""
 
-    def __init__(self, url: str, key_prefix: str = "rec_llm:") -> None:
-        try:
-            import redis.asyncio  # noqa: F401
-        except ImportError:
-            raise RuntimeError(
-                "a redis state store needs redis-py: pip install 'rec-llm-gateway[redis]'"
-            ) from None
+    def __init__(self, url: str, key_prefix: str = "rec_llm:", timeout: float = 5.0) -> None:
         self.url = url
         self.prefix = key_prefix
-        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self.timeout = timeout
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     def _client(self) -> Any:
-        import redis.asyncio
+        from redis.asyncio import Redis  # the state store's extra: checked when the config loads
 
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = redis.asyncio.Redis.from_url(self.url)
+            client = self._clients[loop] = Redis.from_url(
+                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+            )
         return client
 
     async def put(self, key: str, value: bytes, ttl_seconds: float) -> None:

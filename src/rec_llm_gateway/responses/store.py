@@ -5,23 +5,40 @@ items) beside the response itself, so continuing a conversation is one read, on 
 shares the store, and an expired id can never leave a conversation silently shortened: it is a 404.
 
 ``ConversationStore`` is the small key-value interface (put with a time to live, get, delete); the
-memory implementation is here, SQLite and Redis ones beside the shared state store.
+memory implementation is here, SQLite and Redis ones in ``shared_stores.py``; ``open_conversations``
+picks the one ``state.url`` names, so processes that share limits and usage share conversations.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pydantic_core
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, ServiceUnavailableError, scrub_secrets
 
-__all__ = ["ConversationStore", "Conversations", "MemoryConversationStore", "StoredResponse"]
+if TYPE_CHECKING:
+    from ..state.settings import StateConfig
+    from .settings import ResponsesConfig
+
+__all__ = [
+    "ConversationStore",
+    "Conversations",
+    "MemoryConversationStore",
+    "StoredResponse",
+    "open_conversations",
+]
+
+logger = logging.getLogger("rec_llm_gateway.responses")
+
+_T = TypeVar("_T")
 
 
 class ConversationStore(Protocol):
@@ -89,18 +106,37 @@ class StoredResponse:
 
 
 class Conversations:
-    """Stored responses over a ``ConversationStore``, kept for ``retention_seconds``."""
+    """Stored responses over a ``ConversationStore``, kept for ``retention_seconds``.
 
-    def __init__(self, store: ConversationStore, retention_seconds: float) -> None:
+    A shared store that fails or does not answer within ``timeout`` seconds: a response that cannot
+    be saved is still delivered (a warning is logged; continuing it later is a 404), a conversation
+    that cannot be read is a 503 ``state_unavailable`` (never an answer without its history)."""
+
+    def __init__(self, store: ConversationStore, retention_seconds: float, timeout: float = 5.0) -> None:
         self.store = store
         self.retention_seconds = retention_seconds
+        self.timeout = timeout
+
+    async def _call(self, operation: Awaitable[_T]) -> _T:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await operation
+        except Exception as exc:  # any store failure (or timeout) means "unavailable"
+            reason = scrub_secrets(f"{type(exc).__name__}: {exc}")[:300]
+            raise ServiceUnavailableError(
+                f"The conversation store is unavailable ({reason}).", code="state_unavailable"
+            ) from None
 
     async def save(self, response: dict[str, Any], input_items: list[dict[str, Any]]) -> None:
         record = {"response": {k: v for k, v in response.items() if k != "x_rec_llm"}, "input": input_items}
-        await self.store.put(_key(response["id"]), pydantic_core.to_json(record), self.retention_seconds)
+        value = pydantic_core.to_json(record)
+        try:
+            await self._call(self.store.put(_key(response["id"]), value, self.retention_seconds))
+        except ServiceUnavailableError as exc:
+            logger.warning("response %s was not stored: %s", str(response["id"])[:64], exc.message)
 
     async def find(self, response_id: str) -> StoredResponse | None:
-        raw = await self.store.get(_key(response_id))
+        raw = await self._call(self.store.get(_key(response_id)))
         if raw is None:
             return None
         record = pydantic_core.from_json(raw)
@@ -114,8 +150,30 @@ class Conversations:
         return stored
 
     async def delete(self, response_id: str) -> None:
-        if not await self.store.delete(_key(response_id)):
+        if not await self._call(self.store.delete(_key(response_id))):
             raise not_found(response_id, None)
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+def open_conversations(state: StateConfig, settings: ResponsesConfig) -> Conversations:
+    """Stored responses where ``state.url`` keeps the gateway's shared state: in this process
+    (``memory://``), a table of the SQLite file, or keys of the Redis server under its prefix."""
+    store: ConversationStore
+    if state.scheme == "sqlite":
+        from ..state.settings import sqlite_path
+        from .shared_stores import SQLiteConversationStore
+
+        store = SQLiteConversationStore(sqlite_path(state.url.get_secret_value()))
+    elif state.scheme in ("redis", "rediss"):
+        from .shared_stores import RedisConversationStore
+
+        store = RedisConversationStore(state.url.get_secret_value(), state.key_prefix)
+    else:
+        store = MemoryConversationStore(settings.max_stored)
+    # A conversation is larger than a rate bucket: give the store more than state.timeout_seconds.
+    return Conversations(store, settings.retention_seconds, timeout=max(2.0, state.timeout_seconds))
 
 
 def not_found(response_id: str, param: str | None) -> NotFoundError:
