@@ -99,3 +99,16 @@ def test_gateway_keys_guard_every_responses_route() -> None:
         httpx.post(f"{url}/v1/responses", json={"model": "echo-1", "input": "x"}, headers=headers)
         limited = httpx.post(f"{url}/v1/responses", json={"model": "echo-1", "input": "x"}, headers=headers)
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_key_token_limits_and_budgets_estimate_responses_requests() -> None:
+    key = {"key": "sk-gw-test-5678", "name": "team", "tokens_per_minute": 60, "monthly_budget_usd": 5}
+    config = {**ECHO, "auth": {"keys": [key]}, "pricing": {"echo:echo-1": {"input": 1, "output": 1}}}
+    headers = {"authorization": "Bearer sk-gw-test-5678"}
+    with gateway_server(config) as (url, _):
+        small = httpx.post(f"{url}/v1/responses", json={"model": "echo-1", "input": "hi"}, headers=headers)
+        assert small.status_code == 200
+        big = httpx.post(
+            f"{url}/v1/responses", json={"model": "echo-1", "input": "word " * 200}, headers=headers
+        )
+    assert big.status_code == 429 and "tokens per minute" in big.json()["error"]["message"]
