@@ -20,9 +20,14 @@ from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pipeline import CHAT, COMPLETIONS, EMBEDDINGS, OperationHandler
+from .pipeline.responses import ResponsesOperation
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
+from .responses.flow import ResponsesFlow
+from .responses.routes import PREFIXES as RESPONSE_PREFIXES
+from .responses.routes import StoredResponseRoutes
+from .responses.store import open_conversations
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
@@ -139,6 +144,11 @@ class Gateway:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
         self._chat = OperationHandler(self, CHAT)
+        self.conversations = open_conversations(self.config.state, self.config.responses)
+        """Stored responses (``/v1/responses``): kept for ``previous_response_id`` and ``GET``."""
+        flow = ResponsesFlow(self.conversations, self.config.responses.builtin_tools)
+        self._responses = OperationHandler(self, ResponsesOperation(flow))
+        self._stored_responses = StoredResponseRoutes(self.auth, self.conversations)
         # The operation routes: path (with and without the /v1 prefix) -> its handler.
         self._operations = {
             path: handler
@@ -146,6 +156,7 @@ class Gateway:
                 (("/v1/chat/completions", "/chat/completions"), self._chat),
                 (("/v1/embeddings", "/embeddings"), OperationHandler(self, EMBEDDINGS)),
                 (("/v1/completions", "/completions"), OperationHandler(self, COMPLETIONS)),
+                (("/v1/responses", "/responses"), self._responses),
             )
             for path in paths
         }
@@ -248,6 +259,7 @@ class Gateway:
                         other_loop.call_soon_threadsafe(self._start_health, other)
                         break
         await self.ledger.aclose()
+        await self.conversations.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 
@@ -321,6 +333,9 @@ class Gateway:
                 if self._pending_types:
                     self.check()
                 await handler(receive, send, headers, cors_headers)
+                return
+            if path.startswith(RESPONSE_PREFIXES):
+                await self._stored_responses(method, path, headers, send, cors_headers)
                 return
             await self._admin(method, path, scope, headers, send, cors_headers)
         except GatewayError as error:
