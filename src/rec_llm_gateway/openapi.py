@@ -295,10 +295,7 @@ def _build() -> dict[str, Any]:
             stream="A chat.completion; with stream: true, chat.completion.chunk events.",
         ),
         "/v1/embeddings": _post(
-            "createEmbedding",
-            "OpenAI embeddings, routed to a provider (floats or base64)",
-            "EmbeddingRequest",
-            "EmbeddingsResponse",
+            "createEmbedding", "OpenAI embeddings", "EmbeddingRequest", "EmbeddingsResponse"
         ),
         "/v1/completions": _post(
             "createCompletion",
