@@ -14,7 +14,8 @@ from anthropic.types import Message
 from rec_llm_gateway.errors import BadGatewayError, GatewayError, InvalidRequestError, RateLimitError
 from rec_llm_gateway.messages.events import EventWriter, sse_frame
 from rec_llm_gateway.messages.from_chat import STOP_REASONS, from_chat
-from rec_llm_gateway.messages.to_chat import reasoning_effort_for, to_chat
+from rec_llm_gateway.messages.params import fit_to_model, reasoning_effort_for
+from rec_llm_gateway.messages.to_chat import to_chat
 from rec_llm_gateway.messages.wire import MessagesRequest, error_body
 from rec_llm_gateway.usage import TokenUsage
 
@@ -241,7 +242,7 @@ def test_untranslatable_is_a_400_naming_the_field(body: dict[str, Any], param: s
     ("body", "param"),
     [
         ({"max_tokens": "many"}, "max_tokens"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
         ({"model": ""}, "model"),
     ],
 )
@@ -453,3 +454,40 @@ def test_error_event() -> None:
         "error": {"type": "api_error", "message": "gone"},
         "request_id": "req_9",
     }
+
+
+def test_claude_code_shapes() -> None:
+    """What Claude Code sends: a system turn mid-conversation, a JSON user id, adaptive thinking."""
+    user_id = json.dumps({"device_id": "d" * 64, "session_id": "s"})
+    payload = chat(
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "say hi", "cache_control": {"type": "ephemeral"}}],
+            },
+            {"role": "system", "content": "Available agent types: ..."},
+        ],
+        metadata={"user_id": user_id},
+        thinking={"type": "adaptive"},
+        output_config={"effort": "high"},
+        context_management={"edits": []},
+    )
+    assert payload["messages"] == [
+        {"role": "user", "content": "say hi"},
+        {"role": "system", "content": "Available agent types: ..."},
+    ]
+    assert payload["user"].startswith("sha256:") and len(payload["user"]) <= 64
+    assert payload["reasoning_effort"] == "high"
+    assert "context_management" not in payload
+
+
+def test_fit_to_model_uses_the_catalog() -> None:
+    translated = to_chat(request(max_tokens=64000, output_config={"effort": "high"}))
+    fitted = fit_to_model(translated, "openai", "gpt-4o")
+    payload = fitted.to_payload()
+    assert payload["max_completion_tokens"] == 16384  # gpt-4o's max output
+    assert "reasoning_effort" not in payload
+    assert translated.to_payload()["max_completion_tokens"] == 64000  # the original is untouched
+    reasoning = fit_to_model(translated, "openai", "o3")
+    assert reasoning.to_payload()["reasoning_effort"] == "high"
+    assert fit_to_model(translated, "openai", "my-local-model") is translated

@@ -1,28 +1,23 @@
 """An Anthropic Messages request -> the gateway's OpenAI chat request (for every provider but Claude).
 
-The mapping, field by field:
+The messages, block by block (the other parameters are ``params``'s):
 
-- ``system`` (a string or text blocks) -> one leading ``system`` message;
+- ``system`` (a string or text blocks), and the ``system`` turns Claude Code sends mid-conversation
+  -> ``system`` messages where they stand;
 - a user turn's ``tool_result`` blocks -> ``tool`` messages first (OpenAI wants them right after the
   assistant's ``tool_calls``), then the rest of the turn as a user message; images inside a tool
-  result follow in a user message of their own (OpenAI tool messages hold text only);
+  result follow in a user message of their own (OpenAI tool messages hold text only); ``is_error``
+  is said in words (``Error: ...``);
 - ``image`` (base64 or URL) -> ``image_url`` parts; a base64 PDF ``document`` -> a ``file`` part; a
   text document -> a text part;
 - assistant ``tool_use`` -> ``tool_calls`` (``input`` serialised as the ``arguments`` string);
   ``thinking`` blocks from earlier turns are not sent back (their signatures only mean something to
-  Claude, and Claude is served natively);
-- ``tools`` -> function tools; ``tool_choice`` auto/any/tool/none -> auto/required/named/none, and
-  ``disable_parallel_tool_use`` -> ``parallel_tool_calls: false``;
-- ``thinking`` with a budget -> ``reasoning_effort`` (the nearest effort of the Anthropic provider's
-  own table); ``output_config.effort`` -> ``reasoning_effort``; ``output_config.format`` ->
-  ``response_format``;
-- ``max_tokens`` -> ``max_completion_tokens`` (what OpenAI's reasoning models require; every
-  provider of the gateway reads it), ``stop_sequences`` -> ``stop``, ``metadata.user_id`` -> ``user``.
+  Claude, and Claude is served natively).
 
 The rule for what has no equivalent is the Anthropic provider's: dropped (with a debug log) when the
 client still gets an answer of the shape it asked for (``cache_control``, ``citations``, ``top_k``,
-``service_tier``), refused with a 400 naming the field when it would not (server tools, URL or file
-documents, server tool blocks in the history).
+``service_tier``, ``context_management``), refused with a 400 naming the field when it would not
+(server tools, URL or file documents, server tool blocks in the history).
 """
 
 from __future__ import annotations
@@ -33,82 +28,40 @@ from typing import Any, Final
 import pydantic_core
 
 from ..errors import InvalidRequestError
-from ..providers.anthropic_translate import THINKING_BUDGETS
 from ..schema import ChatCompletionRequest
-from .wire import Block, InputMessage, MessagesRequest, require_object
+from .params import ONLY_NATIVE, add_parameters
+from .wire import Block, CountTokensRequest, InputMessage, MessagesRequest, require_object
 
-__all__ = ["reasoning_effort_for", "to_chat"]
+__all__ = ["chat_payload", "to_chat"]
 
 logger = logging.getLogger("rec_llm_gateway.messages")
-
-_EFFORTS: Final = ("low", "medium", "high")
-"""The efforts a thinking budget maps to: the ones every reasoning provider of the gateway accepts."""
-
-_OUTPUT_EFFORTS: Final = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
 
 _MAPPED: Final = frozenset(
     {"max_tokens", "stream", "temperature", "top_p", "stop_sequences", "metadata", "output_config"}
 )
 
-_ONLY_NATIVE = "it has no equivalent outside Anthropic's API; route this model to Claude"
+
+def to_chat(request: MessagesRequest | CountTokensRequest) -> ChatCompletionRequest:
+    """Translate a validated Messages (or count_tokens) request. Raises ``InvalidRequestError``
+    (400, naming the field) for what cannot be translated."""
+    return ChatCompletionRequest.model_validate(chat_payload(request))
 
 
-def to_chat(request: MessagesRequest) -> ChatCompletionRequest:
-    """Translate a validated Messages request. Raises ``InvalidRequestError`` (400, naming the
-    field) for what cannot be translated."""
+def chat_payload(request: MessagesRequest | CountTokensRequest) -> dict[str, Any]:
+    """The OpenAI chat request body for ``request`` (see ``to_chat``)."""
     payload: dict[str, Any] = {"model": request.model, "messages": _messages(request)}
-    payload["max_completion_tokens"] = request.max_tokens
-    if request.stream:
-        # The usage chunk is how the answer learns its token counts (message_delta's usage).
-        payload["stream"] = True
-        payload["stream_options"] = {"include_usage": True}
-    for name in ("temperature", "top_p"):
-        value = getattr(request, name)
-        if value is not None:
-            payload[name] = value
-    if request.stop_sequences:
-        payload["stop"] = request.stop_sequences
-    user = (request.metadata or {}).get("user_id")
-    if isinstance(user, str) and user:
-        payload["user"] = user
-    if request.tools:
-        payload["tools"] = [_tool(tool, f"tools[{position}]") for position, tool in enumerate(request.tools)]
-        if request.tool_choice is not None:
-            _tool_choice(request.tool_choice, payload)
-    effort = reasoning_effort_for(request.thinking)
-    output = (request.model_extra or {}).get("output_config")
-    if output is not None:
-        effort = _output_config(require_object(output, "output_config"), payload) or effort
-    if effort is not None:
-        payload["reasoning_effort"] = effort
+    add_parameters(request, payload)
     if logger.isEnabledFor(logging.DEBUG):
         for name in request.model_fields_set | set(request.model_extra or ()):
             if name not in _MAPPED and name not in ChatCompletionRequest.model_fields:
                 logger.debug("messages: dropping %r (no equivalent in the chat request)", name)
-    return ChatCompletionRequest.model_validate(payload)
-
-
-def reasoning_effort_for(thinking: Block | None) -> str | None:
-    """``thinking: {"type": "enabled", "budget_tokens": N}`` as the largest effort whose budget in
-    the Anthropic provider's table fits in ``N`` (at least ``low``); adaptive or disabled: none."""
-    if not thinking or thinking.get("type") != "enabled":
-        return None
-    budget = thinking.get("budget_tokens")
-    if not isinstance(budget, int) or isinstance(budget, bool):
-        raise InvalidRequestError(
-            "'thinking.budget_tokens' must be an integer.", param="thinking.budget_tokens"
-        )
-    effort = _EFFORTS[0]
-    for name in _EFFORTS:
-        if THINKING_BUDGETS[name] <= budget:
-            effort = name
-    return effort
+    return payload
 
 
 # -- messages -------------------------------------------------------------------------------------
 
 
-def _messages(request: MessagesRequest) -> list[dict[str, Any]]:
+def _messages(request: MessagesRequest | CountTokensRequest) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     system = request.system
     if isinstance(system, str):
@@ -123,6 +76,10 @@ def _messages(request: MessagesRequest) -> list[dict[str, Any]]:
         where = f"messages[{position}]"
         if message.role == "user":
             messages.extend(_user(message, where))
+        elif message.role == "system":
+            texts = [_text_part(block, path)["text"] for block, path in _blocks(message, where)]
+            if any(texts):
+                messages.append({"role": "system", "content": "".join(texts)})
         else:
             assistant = _assistant(message, where)
             if assistant is not None:
@@ -197,7 +154,7 @@ def _image_part(block: Block, path: str) -> dict[str, Any]:
         url = source["url"]
     else:
         raise InvalidRequestError(
-            f"Image sources of type {kind!r} cannot be translated: send base64 or a URL ({_ONLY_NATIVE}).",
+            f"Image sources of type {kind!r} cannot be translated: send base64 or a URL ({ONLY_NATIVE}).",
             param=f"{path}.source.type",
         )
     return {"type": "image_url", "image_url": {"url": url}}
@@ -228,7 +185,7 @@ def _document_part(block: Block, path: str) -> dict[str, Any]:
         )
         return {"type": "text", "text": "\n\n".join(texts)}
     raise InvalidRequestError(
-        f"Documents with a {kind!r} source cannot be translated: send a base64 PDF or text ({_ONLY_NATIVE}).",
+        f"Documents with a {kind!r} source cannot be translated: send a base64 PDF or text ({ONLY_NATIVE}).",
         param=f"{path}.source.type",
     )
 
@@ -295,70 +252,5 @@ def _tool_call(block: Block, path: str) -> dict[str, Any]:
 
 def _unsupported_block(kind: Any, path: str) -> InvalidRequestError:
     return InvalidRequestError(
-        f"Content blocks of type {kind!r} cannot be translated ({_ONLY_NATIVE}).", param=f"{path}.type"
+        f"Content blocks of type {kind!r} cannot be translated ({ONLY_NATIVE}).", param=f"{path}.type"
     )
-
-
-# -- tools and output ------------------------------------------------------------------------------
-
-
-def _tool(tool: Block, path: str) -> dict[str, Any]:
-    tool = require_object(tool, path)
-    kind = tool.get("type")
-    if kind not in (None, "custom"):
-        raise InvalidRequestError(
-            f"Tools of type {kind!r} are run by Anthropic's servers ({_ONLY_NATIVE}).", param=f"{path}.type"
-        )
-    name = tool.get("name")
-    if not isinstance(name, str) or not name:
-        raise InvalidRequestError("A tool needs a 'name'.", param=f"{path}.name")
-    schema = tool.get("input_schema")
-    function: dict[str, Any] = {
-        "name": name,
-        "parameters": schema if isinstance(schema, dict) else {"type": "object", "properties": {}},
-    }
-    if isinstance(tool.get("description"), str):
-        function["description"] = tool["description"]
-    return {"type": "function", "function": function}
-
-
-def _tool_choice(choice: Block, payload: dict[str, Any]) -> None:
-    kind = choice.get("type")
-    if kind == "auto":
-        payload["tool_choice"] = "auto"
-    elif kind == "any":
-        payload["tool_choice"] = "required"
-    elif kind == "none":
-        payload["tool_choice"] = "none"
-    elif kind == "tool" and isinstance(choice.get("name"), str):
-        payload["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
-    else:
-        raise InvalidRequestError(
-            "Invalid value for 'tool_choice': expected type auto, any, tool (with a name) or none.",
-            param="tool_choice",
-        )
-    if choice.get("disable_parallel_tool_use") is True and kind != "none":
-        payload["parallel_tool_calls"] = False
-
-
-def _output_config(config: Block, payload: dict[str, Any]) -> str | None:
-    fmt = config.get("format")
-    if fmt is not None:
-        fmt = require_object(fmt, "output_config.format")
-        if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
-            raise InvalidRequestError(
-                '\'output_config.format\' must be {"type": "json_schema", "schema": {...}}.',
-                param="output_config.format",
-            )
-        payload["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "output", "schema": fmt["schema"]},
-        }
-    effort = config.get("effort")
-    if effort is None:
-        return None
-    if effort not in _OUTPUT_EFFORTS:
-        raise InvalidRequestError(
-            f"Invalid value for 'output_config.effort': {effort!r}.", param="output_config.effort"
-        )
-    return _OUTPUT_EFFORTS[effort]

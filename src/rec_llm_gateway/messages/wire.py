@@ -39,7 +39,8 @@ Block = dict[str, Any]
 
 
 class InputMessage(_Open):
-    role: Literal["user", "assistant"]
+    # "system" too: Claude Code sends system turns mid-conversation (a beta of Anthropic's API).
+    role: Literal["user", "assistant", "system"]
     content: str | Annotated[list[Block], Field(fail_fast=True)]
 
 
