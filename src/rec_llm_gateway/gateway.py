@@ -20,6 +20,8 @@ from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
+from .pipeline.endings import send_operation_error
+from .pipeline.messages import CountTokensOperation, MessagesOperation
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
@@ -131,7 +133,14 @@ class Gateway:
         if self.config.load_entry_points:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
-        self._chat = OperationHandler(self, CHAT)
+        chat = OperationHandler(self, CHAT)
+        messages = OperationHandler(self, MessagesOperation(self.hooks))
+        self._operations: dict[str, OperationHandler] = {
+            "/v1/chat/completions": chat,
+            "/chat/completions": chat,
+            "/v1/messages": messages,
+            "/v1/messages/count_tokens": OperationHandler(self, CountTokensOperation(self.hooks)),
+        }
         self._admin = AdminRoutes(self)
         _build_validators()
 
@@ -287,11 +296,16 @@ class Gateway:
                 await send({"type": "http.response.start", "status": 204, "headers": preflight})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            if path in ("/v1/chat/completions", "/chat/completions"):
-                allow(method, "POST")
+            handler = self._operations.get(path)
+            if handler is not None:
+                try:
+                    allow(method, "POST")
+                except GatewayError as error:  # in the envelope of the API the client speaks
+                    await send_operation_error(send, handler.operation, error, cors_headers)
+                    return
                 if self._pending_types:
                     self.check()
-                await self._chat(receive, send, headers, cors_headers)
+                await handler(receive, send, headers, cors_headers)
                 return
             await self._admin(method, path, scope, headers, send, cors_headers)
         except GatewayError as error:

@@ -226,13 +226,28 @@ class BedrockClaude(NativeTarget):
         if betas:
             fields["anthropic_beta"] = betas
         body = pydantic_core.to_json(fields)
-        action = "invoke-with-response-stream" if call.stream else "invoke"
+        if count_tokens:
+            # CountTokens takes the InvokeModel body it would count, base64-encoded.
+            fields.setdefault("max_tokens", 1)
+            invoke = base64.b64encode(pydantic_core.to_json(fields)).decode()
+            body = pydantic_core.to_json({"input": {"invokeModel": {"body": invoke}}})
+            action = "count-tokens"
+        else:
+            action = "invoke-with-response-stream" if call.stream else "invoke"
         url = f"{provider.base_url}/model/{path_segment(call.model)}/{action}"
         headers = {"content-type": "application/json"}
         headers["accept"] = "application/vnd.amazon.eventstream" if call.stream else "application/json"
         headers.update({key.lower(): value for key, value in provider.settings.headers.items()})
         headers.update(await provider.auth_headers("POST", url, headers, body))
         return self.request(call, url, body, headers)
+
+    async def count_tokens(self, call: UpstreamCall, native: NativeBody) -> bytes:
+        """Bedrock answers ``{"inputTokens": N}``: given to the client the way Anthropic says it."""
+        data = _json(await super().count_tokens(call, native))
+        count = data.get("inputTokens") if isinstance(data, dict) else None
+        if not isinstance(count, int):
+            raise BadGatewayError("Bedrock's CountTokens answer has no inputTokens")
+        return pydantic_core.to_json({"input_tokens": count})
 
     async def frames(self, response: httpx.Response) -> AsyncIterator[list[tuple[bytes, bytes]]]:
         from ..providers.bedrock_eventstream import EventStreamDecoder
