@@ -119,11 +119,15 @@ _TYPE_BY_STATUS: Final[dict[int, str]] = {
 
 
 def error_type_for(error: GatewayError) -> str:
-    """Anthropic's error type for ``error``: its own when it already is one of Anthropic's (an
-    upstream Anthropic error keeps ``overloaded_error``), else the one Anthropic uses for the status."""
+    """Anthropic's error type for ``error``. For a 4xx, the one Anthropic gives the status (the
+    gateway's own 404 says ``invalid_request_error`` in OpenAI's terms, Anthropic's ``not_found_error``);
+    for a 5xx, the error's own when it is one of Anthropic's (an upstream ``overloaded_error`` stays
+    one), else the status's."""
+    status = error.status_code
+    if status < 500 and status in _TYPE_BY_STATUS:
+        return _TYPE_BY_STATUS[status]
     if error.error_type in ANTHROPIC_ERROR_TYPES:
         return error.error_type
-    status = error.status_code
     return _TYPE_BY_STATUS.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
 
 
