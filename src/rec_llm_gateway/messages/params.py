@@ -31,7 +31,7 @@ __all__ = ["ONLY_NATIVE", "add_parameters", "fit_to_model", "reasoning_effort_fo
 _EFFORTS: Final = ("low", "medium", "high")
 """The efforts a thinking budget maps to: the ones every reasoning provider of the gateway accepts."""
 
-_OUTPUT_EFFORTS: Final = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
+_OUTPUT_EFFORTS: Final = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 _USER_MAX: Final = 64
 

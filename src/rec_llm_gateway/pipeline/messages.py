@@ -48,6 +48,8 @@ class MessagesChatRequest(ChatCompletionRequest):
     """The chat request a Messages request translates to, with the client's body for Claude."""
 
     _native: NativeBody | None = PrivateAttr(default=None)
+    _untranslatable: InvalidRequestError | None = PrivateAttr(default=None)
+    """Why the request has no chat translation (Claude gets it natively all the same)."""
     _fingerprint: str | None = PrivateAttr(default=None)
     """The request as parsed, when ``pre_request`` hooks may change it (see ``native_body``)."""
 
@@ -64,13 +66,28 @@ def _native_of(request: Any) -> NativeBody | None:
 
 
 def _translated(request: Any, body: bytes, headers: dict[str, str], hooks: HookCaller) -> MessagesChatRequest:
-    chat = MessagesChatRequest.model_validate(chat_payload(request))
+    try:
+        chat = MessagesChatRequest.model_validate(chat_payload(request))
+    except InvalidRequestError as error:
+        # Only a translated attempt needs the translation: Anthropic itself judges what it gets.
+        stand_in = {"model": request.model, "messages": [{"role": "user", "content": ""}]}
+        if getattr(request, "stream", None):
+            stand_in["stream"] = True
+        chat = MessagesChatRequest.model_validate(stand_in)
+        chat._untranslatable = error
     chat._native = NativeBody(
         body, request.model, headers.get("anthropic-version"), headers.get("anthropic-beta")
     )
     if hooks.has("pre_request"):
         chat._fingerprint = chat.model_dump_json(exclude_unset=True)
     return chat
+
+
+def _for_translation(request: Any, provider: Provider, model: str) -> Any:
+    untranslatable = getattr(request, "_untranslatable", None)
+    if untranslatable is not None:
+        raise untranslatable
+    return fit_to_model(request, provider.type, model)
 
 
 def extension_headers(response: dict[str, Any]) -> list[tuple[bytes, bytes]]:
@@ -121,7 +138,7 @@ class MessagesOperation(Operation):
         target = target_for(provider, call.model) if native is not None else None
         if target is not None and native is not None:
             return await target.complete(call, native)
-        call.request = fit_to_model(call.request, provider.type, call.model)
+        call.request = _for_translation(call.request, provider, call.model)
         return await provider.complete(call)
 
     def open_stream(self, provider: Provider, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
@@ -129,7 +146,7 @@ class MessagesOperation(Operation):
         target = target_for(provider, call.model) if native is not None else None
         if target is not None and native is not None:
             return target.stream(call, native)
-        call.request = fit_to_model(call.request, provider.type, call.model)
+        call.request = _for_translation(call.request, provider, call.model)
         return provider.stream(call)
 
     # -- Anthropic's wire shape -----------------------------------------------------------------
