@@ -124,6 +124,9 @@ def _anthropic(request: Recorded) -> Reply:
     body = request.json
     if request.path == "/v1/messages/count_tokens":
         return Reply(json={"input_tokens": COUNT})
+    if "mid-conversation-system" in request.headers.get("anthropic-beta", ""):
+        # With this beta (Claude Code sends it) the API takes system turns between the others.
+        body = {**body, "messages": [turn for turn in body["messages"] if turn.get("role") != "system"]}
     return _answer(body, body["model"], bool(body.get("stream")))
 
 
