@@ -100,5 +100,11 @@ def gateway_url(upstreams: dict[str, FakeUpstream], credentials: str) -> Iterato
         yield url
 
 
+def install(namespace: dict[str, Any]) -> None:
+    """Make the shared fixtures visible to a test module (pytest finds fixtures among its attributes)."""
+    for name in ("_no_real_aws", "_upstreams", "upstreams", "claude", "credentials", "gateway_url"):
+        namespace[name] = globals()[name]
+
+
 def sdk(url: str, key: str = GATEWAY_KEY) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=url, api_key=key, max_retries=0)

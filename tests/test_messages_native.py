@@ -19,13 +19,7 @@ from .messages_fixtures import BEDROCK_CLAUDE, CLAUDE, GATEWAY_KEY, gateway_conf
 from .messages_support import anthropic_events, claude_blocks, frame
 from .support import FakeUpstream, Reply, gateway_server
 
-_no_real_aws, _upstreams, upstreams, claude = (
-    fixtures._no_real_aws,
-    fixtures._upstreams,
-    fixtures.upstreams,
-    fixtures.claude,
-)
-credentials, gateway_url = fixtures.credentials, fixtures.gateway_url
+fixtures.install(globals())  # the shared fixtures: upstreams, claude, gateway_url, ...
 
 BODY = {
     "model": CLAUDE,

@@ -18,14 +18,7 @@ from .messages_fixtures import CLAUDE, NATIVE, TRANSLATED, sdk
 from .messages_support import COUNT, THINKING
 from .support import FakeUpstream
 
-# The fixtures this module uses (pytest finds them as module attributes).
-_no_real_aws, _upstreams, upstreams, claude = (
-    fixtures._no_real_aws,
-    fixtures._upstreams,
-    fixtures.upstreams,
-    fixtures.claude,
-)
-credentials, gateway_url = fixtures.credentials, fixtures.gateway_url
+fixtures.install(globals())  # the shared fixtures: upstreams, claude, gateway_url, ...
 
 TARGETS = {**NATIVE, **TRANSLATED}
 WEATHER_TOOL = {

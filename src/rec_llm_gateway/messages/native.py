@@ -161,20 +161,7 @@ class NativeTarget:
             await response.aclose()
 
     async def _exchange(self, call: UpstreamCall, native: NativeBody, *, count_tokens: bool) -> bytes:
-        provider = self.provider
-        request = await self.build(call, native, count_tokens=count_tokens)
-        started = time.perf_counter()
-        try:
-            response = await self._send(call, request)
-            try:
-                body = await _read_capped(response, call.max_response_bytes)
-            finally:
-                await response.aclose()
-        finally:
-            call.upstream_seconds += time.perf_counter() - started
-        if response.status_code >= 400:
-            raise provider._scrubbed(provider.parse_error(response.status_code, response.headers, body))
-        return body
+        return await self.provider.fetch(call, await self.build(call, native, count_tokens=count_tokens))
 
     async def _send(self, call: UpstreamCall, request: httpx.Request) -> httpx.Response:
         started = time.perf_counter()
