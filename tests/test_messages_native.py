@@ -235,3 +235,41 @@ def test_bearer_auth_works_too(gateway_url: str) -> None:
         headers={"authorization": f"Bearer {GATEWAY_KEY}", "anthropic-version": "2023-06-01"},
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("target", ["native", "translated"])
+def test_a_client_that_leaves_closes_the_upstream(
+    gateway_url: str, upstreams: dict[str, FakeUpstream], target: str
+) -> None:
+    import time
+
+    if target == "native":
+        fake, model = upstreams["claude"], CLAUDE
+        blocks, stop = claude_blocks(
+            {"max_tokens": 50, "messages": [{"role": "user", "content": "a b c d e f g h"}]}
+        )
+        frames: list[Any] = [frame(event) for event in anthropic_events(CLAUDE, blocks, stop)]
+    else:
+        fake, model = upstreams["openai"], "openai:gpt-4o"
+        frames = [
+            {"id": "c", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": f"w{i} "}}]}
+            for i in range(20)
+        ]
+    fake.reply(Reply(sse=frames, chunk_delay=0.2))
+    body = {
+        "model": model,
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "a b c d e f g h"}],
+    }
+    headers = {"x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01"}
+    with httpx.stream(
+        "POST", f"{gateway_url}/v1/messages", json=body, headers=headers, timeout=10
+    ) as response:
+        first = next(response.iter_bytes())
+        assert first.startswith(b"event: message_start")
+    deadline = time.monotonic() + 10
+    while fake.closed_early == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.closed_early == 1
+    assert fake.finished_streams == 0
