@@ -273,3 +273,30 @@ def test_a_client_that_leaves_closes_the_upstream(
         time.sleep(0.05)
     assert fake.closed_early == 1
     assert fake.finished_streams == 0
+
+
+@pytest.mark.parametrize("model", [CLAUDE, "openai:gpt-4o"], ids=["native", "translated"])
+def test_spans_and_key_limits_as_for_chat(
+    upstreams: dict[str, FakeUpstream], credentials: str, model: str
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    config = gateway_config(upstreams, credentials)
+    config["auth"] = {"keys": [{"key": GATEWAY_KEY, "name": "team", "requests_per_minute": 1}]}
+    with gateway_server(config, "bare", tracer_provider=tracer_provider) as (url, _):
+        assert post(url, {**BODY, "model": model}).status_code == 200
+        refused = post(url, {**BODY, "model": model})
+    assert refused.status_code == 429
+    assert refused.json()["type"] == "error" and refused.json()["error"]["type"] == "rate_limit_error"
+    assert "retry-after" in refused.headers
+    attempt = next(span for span in exporter.get_finished_spans() if span.name.startswith("chat "))
+    attributes = dict(attempt.attributes or {})
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.provider.name"] == ("anthropic" if model == CLAUDE else "openai")
+    assert attributes["gen_ai.usage.input_tokens"] > 0
+    assert attributes["gen_ai.usage.output_tokens"] > 0

@@ -36,7 +36,7 @@ from ..providers.anthropic import AnthropicProvider
 from ..providers.anthropic_response import from_anthropic
 from ..providers.anthropic_stream import AnthropicStreamTranslator
 from ..providers.base import ChatResult, UpstreamCall
-from ..providers.http import HTTPProvider, _read_capped, body_parts, path_segment
+from ..providers.http import HTTPProvider, _CappedStream, _read_capped, body_parts, path_segment
 
 __all__ = ["NATIVE_KEY", "NativeBody", "NativeTarget", "target_for"]
 
@@ -132,6 +132,8 @@ class NativeTarget:
             if response.status_code >= 400:
                 body = await _read_capped(response, 1024 * 1024)
                 raise provider._scrubbed(provider.parse_error(response.status_code, response.headers, body))
+            if isinstance(response.stream, httpx.AsyncByteStream):  # limits.max_response_bytes
+                response.stream = _CappedStream(response.stream, call.max_response_bytes)
             translator = AnthropicStreamTranslator(call, None, provider.name)
             reads = self.frames(response).__aiter__()
             while not translator.done:

@@ -244,7 +244,8 @@ class CountTokensOperation(MessagesOperation):
         if target is not None and native is not None:
             body = await target.count_tokens(call, native)
             return ChatResult(response={NATIVE_KEY: body}, usage=None)
-        return ChatResult(response={"input_tokens": estimate_prompt_tokens(call.request)}, usage=None)
+        counted = estimate_prompt_tokens(_for_translation(call.request, provider, call.model))
+        return ChatResult(response={"input_tokens": counted}, usage=None)
 
     def json_body(self, response: dict[str, Any]) -> bytes:
         native = response.pop(NATIVE_KEY, None)
