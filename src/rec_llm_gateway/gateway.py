@@ -22,9 +22,14 @@ from .hooks import HookCaller, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
 from .pipeline.endings import send_operation_error
 from .pipeline.messages import CountTokensOperation, MessagesOperation
+from .pipeline.responses import ResponsesOperation
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
+from .responses.flow import ResponsesFlow
+from .responses.routes import PREFIXES as RESPONSE_PREFIXES
+from .responses.routes import StoredResponseRoutes
+from .responses.store import open_conversations
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
@@ -140,11 +145,18 @@ class Gateway:
         if self.config.load_entry_points:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
+        self.conversations = open_conversations(self.config.state, self.config.responses)
+        """Stored responses (``/v1/responses``): kept for ``previous_response_id`` and ``GET``."""
+        flow = ResponsesFlow(self.conversations, self.config.responses.builtin_tools)
+        self._stored_responses = StoredResponseRoutes(self.auth, self.conversations)
         chat = OperationHandler(self, CHAT)
+        responses = OperationHandler(self, ResponsesOperation(flow))
         messages = OperationHandler(self, MessagesOperation(self.hooks))
         self._operations: dict[str, OperationHandler] = {
             "/v1/chat/completions": chat,
             "/chat/completions": chat,
+            "/v1/responses": responses,
+            "/responses": responses,
             "/v1/messages": messages,
             "/v1/messages/count_tokens": OperationHandler(self, CountTokensOperation(self.hooks)),
         }
@@ -247,6 +259,7 @@ class Gateway:
                         other_loop.call_soon_threadsafe(self._start_health, other)
                         break
         await self.ledger.aclose()
+        await self.conversations.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 
@@ -324,6 +337,9 @@ class Gateway:
                 if self._pending_types:
                     self.check()
                 await handler(receive, send, headers, cors_headers)
+                return
+            if path.startswith(RESPONSE_PREFIXES):
+                await self._stored_responses(method, path, headers, send, cors_headers)
                 return
             await self._admin(method, path, scope, headers, send, cors_headers)
         except GatewayError as error:
