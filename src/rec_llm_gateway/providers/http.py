@@ -104,8 +104,31 @@ class HTTPProvider(Provider):
             extensions={"timeout": self._timeout},
         )
 
+    async def fetch(self, call: UpstreamCall, request: httpx.Request) -> bytes:
+        """Send ``request`` and read the whole answer (capped); an error status raises the mapped,
+        scrubbed error. The wait counts as upstream time."""
+        body, _ = await self.fetch_with_headers(call, request)
+        return body
+
+    async def fetch_with_headers(
+        self, call: UpstreamCall, request: httpx.Request
+    ) -> tuple[bytes, httpx.Headers]:
+        """``fetch``, with the answer's headers (Bedrock counts embedding tokens in one)."""
+        started = time.perf_counter()
+        try:
+            response = await self._send(call, request)
+            try:
+                body = await _read_capped(response, call.max_response_bytes)
+            finally:
+                await response.aclose()
+        finally:
+            call.upstream_seconds += time.perf_counter() - started
+        if response.status_code >= 400:
+            raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
+        return body, response.headers
+
     async def complete(self, call: UpstreamCall) -> ChatResult:
-        data, _ = await self.fetch_json(call, await self.build_request_async(call))
+        data = parse_json(await self.fetch(call, await self.build_request_async(call)))
         with self.reading():
             return self.parse_response(data, call)
 
@@ -121,9 +144,9 @@ class HTTPProvider(Provider):
 
         async def one(batch: Sequence[Any]) -> EmbeddingBatch:
             payload = dialect.payload(request, call.model, batch)
-            data, headers = await self.fetch_json(
-                call, await self.embedding_request(call, payload, len(batch))
-            )
+            upstream = await self.embedding_request(call, payload, len(batch))
+            body, headers = await self.fetch_with_headers(call, upstream)
+            data = parse_json(body)
             with self.reading():
                 return dialect.parse(data, len(batch), headers)
 
@@ -149,21 +172,6 @@ class HTTPProvider(Provider):
     ) -> httpx.Request:
         """The upstream request that embeds one batch of ``count`` inputs."""
         raise NotImplementedError
-
-    async def fetch_json(self, call: UpstreamCall, request: httpx.Request) -> tuple[Any, httpx.Headers]:
-        """Send ``request``; the parsed JSON answer and its headers, or the mapped upstream error."""
-        started = time.perf_counter()
-        try:
-            response = await self._send(call, request)
-            try:
-                body = await _read_capped(response, call.max_response_bytes)
-            finally:
-                await response.aclose()
-        finally:
-            call.upstream_seconds += time.perf_counter() - started
-        if response.status_code >= 400:
-            raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
-        return parse_json(body), response.headers
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
