@@ -102,7 +102,6 @@ class OperationHandler:
         operation = self.operation
         limits = gateway.config.limits
         context = exchange.context
-        key_ticket = None
         try:
             context.gateway_key_id = gateway.auth.authenticate(headers)
             body = await read_body(
@@ -117,8 +116,8 @@ class OperationHandler:
             context.stream = operation.streams(request)
             gateway.telemetry.set_request_model(exchange.span, request.model, operation.name)
             routes = gateway.router.candidates(request)
-            if gateway.keys.active:  # per-key limits and budget (auth.keys): one state store round trip
-                key_ticket = await gateway.keys.admit(context.gateway_key_id, request, routes)
+            if gateway.keys.active:  # key limits, budget, shared deployment limits: taken per attempt
+                exchange.ticket = gateway.keys.open(context.gateway_key_id, request, routes)
             if context.stream:
                 await self._stream(exchange, request, routes, receive, send)
             else:
@@ -133,8 +132,8 @@ class OperationHandler:
             internal = InternalError(f"Internal gateway error ({type(exc).__name__}).")
             await fail(gateway, operation, exchange, internal, send)
         finally:
-            if key_ticket is not None:
-                gateway.keys.finish(key_ticket, total_tokens(context.usage), context.cost_usd)
+            if exchange.ticket is not None:
+                gateway.keys.finish(exchange.ticket, total_tokens(context.usage), context.cost_usd)
 
     # -- a complete answer ------------------------------------------------------------------------
 

@@ -238,9 +238,13 @@ def _token_wait(db: sqlite3.Connection, bucket: BucketTake, used: int, now: floa
 
 def _write(db: sqlite3.Connection, batch: Batch) -> None:
     for settlement in batch.settlements:
-        db.execute("DELETE FROM slots WHERE id = ?", (settlement.id,))
-        if settlement.tokens is not None:
-            db.execute("UPDATE tokens SET tokens = ? WHERE id = ?", (settlement.tokens, settlement.id))
+        for bucket in settlement.buckets:  # an admission may be settled in parts (deployment, key)
+            db.execute("DELETE FROM slots WHERE bucket = ? AND id = ?", (bucket.name, settlement.id))
+            if settlement.tokens is not None:
+                db.execute(
+                    "UPDATE tokens SET tokens = ? WHERE bucket = ? AND id = ?",
+                    (settlement.tokens, bucket.name, settlement.id),
+                )
         take = settlement.budget
         if take is not None:
             db.execute("DELETE FROM reservations WHERE id = ?", (settlement.id,))
