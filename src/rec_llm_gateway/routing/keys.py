@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from ..errors import RateLimitError
+from ..errors import InvalidRequestError, RateLimitError
 from ..schema import ChatCompletionRequest
 from ..state.base import BUDGET, Admission, BucketTake, BudgetTake, Refusal, Settlement
 from .limits import shared_bucket
@@ -47,12 +47,15 @@ WorstCase = Callable[["Plan | Sequence[Route]"], "tuple[float, float, int | None
 
 
 class _Key:
-    __slots__ = ("bucket", "budget", "name")
+    __slots__ = ("allow_unpriced", "bucket", "budget", "name")
 
-    def __init__(self, name: str, bucket: BucketTake | None, budget: float | None) -> None:
+    def __init__(
+        self, name: str, bucket: BucketTake | None, budget: float | None, allow_unpriced: bool
+    ) -> None:
         self.name = name
         self.bucket = bucket
         self.budget = budget
+        self.allow_unpriced = allow_unpriced
 
 
 class KeyTicket:
@@ -78,7 +81,12 @@ class KeyGuard:
     token, per output token, max output) for the deployments a plan may use (set from the router)."""
 
     def __init__(
-        self, keys: Iterable[tuple[str, GatewayKeyConfig]], ledger: Ledger, shared_limits: bool = False
+        self,
+        keys: Iterable[tuple[str, GatewayKeyConfig]],
+        ledger: Ledger,
+        *,
+        shared_limits: bool = False,
+        unpriced: str = "deny",
     ) -> None:
         self.clock: Callable[[], float] = time.monotonic
         self.wallclock: Callable[[], float] = time.time
@@ -88,7 +96,8 @@ class KeyGuard:
         for key_id, config in keys:
             bucket = shared_bucket(f"key:{key_id}", config)
             if bucket is not None or config.monthly_budget_usd is not None:
-                self._keys[key_id] = _Key(key_id, bucket, config.monthly_budget_usd)
+                allow = (config.unpriced or unpriced) == "allow"
+                self._keys[key_id] = _Key(key_id, bucket, config.monthly_budget_usd, allow)
         self.shared_limits = shared_limits
         self.active = bool(self._keys) or shared_limits
 
@@ -101,9 +110,16 @@ class KeyGuard:
             return None
         budget = None
         if key is not None and key.budget is not None:
-            budget = BudgetTake(
-                f"key:{key.name}", _month(self.wallclock())[0], key.budget, self._worst_cost(request, routes)
-            )
+            worst = self._worst_cost(request, routes)
+            if worst is None and not key.allow_unpriced:
+                raise InvalidRequestError(
+                    f"The model '{request.model}' has no known price, and gateway key '{key.name}' has a "
+                    "monthly budget its requests must count against: add the model under pricing:, or "
+                    "set unpriced: allow (for the key, or auth.unpriced).",
+                    param="model",
+                    code="unpriced_model",
+                )
+            budget = BudgetTake(f"key:{key.name}", _month(self.wallclock())[0], key.budget, worst or 0.0)
         counts_tokens = self.shared_limits or (key is not None and key.bucket is not None and key.bucket.tpm)
         tokens = estimate_prompt_tokens(request) + estimate_completion_tokens(request) if counts_tokens else 0
         return KeyTicket(key, budget, tokens)
@@ -154,10 +170,13 @@ class KeyGuard:
             await self.take(ticket, None)
         return ticket
 
-    def _worst_cost(self, request: ChatCompletionRequest, routes: Plan | Sequence[Route] | None) -> float:
+    def _worst_cost(
+        self, request: ChatCompletionRequest, routes: Plan | Sequence[Route] | None
+    ) -> float | None:
+        """The request's worst-case cost; ``None`` when a deployment it may use has no price."""
         worst = self.worst_case(routes) if self.worst_case is not None and routes is not None else None
         if worst is None:
-            return 0.0  # unpriced: nothing to reserve
+            return None
         per_input, per_output, max_output = worst
         completion = estimate_completion_tokens(request) or max_output or UNKNOWN_MAX_OUTPUT
         return estimate_prompt_tokens(request) * per_input + completion * per_output

@@ -326,11 +326,15 @@ class Router:
     def worst_case(self, candidates: Plan | Sequence[Route]) -> tuple[float, float, int | None] | None:
         """The highest USD per input and per output token among the deployments of a plan, and the
         largest output any of them allows (for budget reservations); ``None`` when one is unpriced."""
-        if not isinstance(candidates, Plan):
+        if isinstance(candidates, Plan):
+            deployments = candidates.group.deployments
+        else:
+            deployments = tuple(self._adhoc_for(route) for route in candidates)
+        if not deployments:
             return None
         per_input = per_output = 0.0
         max_output: int | None = 0
-        for deployment in candidates.group.deployments:
+        for deployment in deployments:
             price = self.price_of(deployment)
             if price is None:
                 return None
