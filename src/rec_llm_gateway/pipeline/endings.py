@@ -120,6 +120,7 @@ async def fire_cost(gateway: Gateway, exchange: Exchange, usage: TokenUsage | No
             timestamp=time.time(),
             cached_tokens=usage.cached_tokens,
             gateway_key_id=context.gateway_key_id,
+            estimated=usage.estimated,
         )
         await gateway.hooks.call("on_cost", exchange.span, event=event)
 

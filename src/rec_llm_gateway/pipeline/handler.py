@@ -28,7 +28,7 @@ from ..errors import (
 from ..hooks import RequestContext
 from ..providers.base import ChatResult
 from ..routing.retry import is_server_failure
-from ..usage import TokenUsage
+from ..routing.tokens import stream_usage
 from .attempts import run_attempts, start_attempt
 from .disconnect import DisconnectWatch
 from .endings import extension, fail, fire_cost, price, succeeded
@@ -199,7 +199,7 @@ class OperationHandler:
             )
             async with attempt:
                 error = await self._send_stream(exchange, attempt, request, assembler, watch, send)
-                usage = TokenUsage.from_openai(assembler.usage)
+                usage = stream_usage(request, assembler.usage, assembler.output_chars)
                 if error is not None:
                     if is_server_failure(error):
                         attempt.lease.broke_off(gateway.router.clock())  # it broke after it started
@@ -246,7 +246,7 @@ class OperationHandler:
                     f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
                     code="upstream_stream_truncated",
                 )
-            price(gateway, exchange, attempt, TokenUsage.from_openai(assembler.usage))
+            price(gateway, exchange, attempt, stream_usage(request, assembler.usage, assembler.output_chars))
             ext = extension(exchange, exchange.elapsed()) if gateway.config.include_extensions else None
             await send({"type": "http.response.body", "body": encoder.finish(ext), "more_body": False})
         except asyncio.CancelledError:
@@ -263,7 +263,9 @@ class OperationHandler:
         finally:
             watch.stop()
             await attempt.close_stream()  # closes the upstream response
-            attempt.lease.release(total_tokens(TokenUsage.from_openai(assembler.usage)))
+            attempt.lease.release(
+                total_tokens(stream_usage(request, assembler.usage, assembler.output_chars))
+            )
         return None
 
     async def _attempt_open_stream(self, exchange: Exchange, request: Any, lease: Lease) -> Attempt:

@@ -41,11 +41,11 @@ CREATE TABLE IF NOT EXISTS reservations (
 CREATE TABLE IF NOT EXISTS usage (
     day TEXT, provider TEXT, model TEXT, key TEXT, calls INTEGER, errors INTEGER,
     prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER, cost_usd REAL,
-    latency_ms REAL, PRIMARY KEY (day, provider, model, key));
+    latency_ms REAL, estimated_calls INTEGER, PRIMARY KEY (day, provider, model, key));
 CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, value TEXT);
 """
 _ADD_USAGE: Final = """
-INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (day, provider, model, key) DO UPDATE SET
     calls = calls + excluded.calls, errors = errors + excluded.errors,
     prompt_tokens = prompt_tokens + excluded.prompt_tokens,
@@ -53,7 +53,8 @@ ON CONFLICT (day, provider, model, key) DO UPDATE SET
     total_tokens = total_tokens + excluded.total_tokens,
     cost_usd = CASE WHEN excluded.cost_usd IS NULL THEN cost_usd
                     ELSE coalesce(cost_usd, 0) + excluded.cost_usd END,
-    latency_ms = latency_ms + excluded.latency_ms
+    latency_ms = latency_ms + excluded.latency_ms,
+    estimated_calls = estimated_calls + excluded.estimated_calls
 """
 _COUNT: Final = """
 INSERT INTO counts VALUES (?, ?, ?) ON CONFLICT (bucket) DO UPDATE SET
@@ -291,6 +292,7 @@ def _write(db: sqlite3.Connection, batch: Batch) -> None:
                 record.total_tokens,
                 record.cost_usd,
                 record.total_latency_ms,
+                record.estimated_calls,
             ),
         )
     for name, value in batch.signals.items():
@@ -298,7 +300,7 @@ def _write(db: sqlite3.Connection, batch: Batch) -> None:
 
 
 def _record(row: tuple[Any, ...]) -> UsageRecord:
-    day, provider, model, key, calls, errors, prompt, completion, total, cost, latency = row
+    day, provider, model, key, calls, errors, prompt, completion, total, cost, latency, estimated = row
     return UsageRecord(
         date=dt.date.fromisoformat(day),
         provider=provider,
@@ -311,4 +313,5 @@ def _record(row: tuple[Any, ...]) -> UsageRecord:
         total_tokens=total,
         cost_usd=cost,
         total_latency_ms=latency,
+        estimated_calls=estimated,
     )
