@@ -11,8 +11,10 @@ the context-window fallback anyway. Limits are settled with the real count from 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
+from ..responses.wire import ResponsesRequest
 from ..schema import ChatCompletionRequest, TextPart
 from ..usage import TokenUsage
 
@@ -33,7 +35,9 @@ DEFAULT_COMPLETION_TOKENS: Final = 256
 """Completion length assumed by the ``cost`` strategy when the request sets no ``max_tokens``."""
 
 
-def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
+def estimate_prompt_tokens(request: ChatCompletionRequest | ResponsesRequest) -> int:
+    if isinstance(request, ResponsesRequest):
+        return _responses_prompt_tokens(request)
     chars = 0
     tokens = PER_REQUEST
     for message in request.messages:
@@ -62,7 +66,11 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
 def estimate_usage(request: Any, output_chars: int) -> TokenUsage:
     """Usage the upstream never reported (a stream cut off before its usage chunk): the prompt
     estimate and what was streamed, marked ``estimated``."""
-    prompt = estimate_prompt_tokens(request) if isinstance(request, ChatCompletionRequest) else 0
+    prompt = (
+        estimate_prompt_tokens(request)
+        if isinstance(request, ChatCompletionRequest | ResponsesRequest)
+        else 0
+    )
     completion = -(-output_chars // CHARS_PER_TOKEN)
     return TokenUsage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion, estimated=True
@@ -75,6 +83,20 @@ def stream_usage(request: Any, reported: Any, output_chars: int) -> TokenUsage:
     return TokenUsage.from_openai(reported) or estimate_usage(request, output_chars)
 
 
-def estimate_completion_tokens(request: ChatCompletionRequest) -> int:
+def estimate_completion_tokens(request: ChatCompletionRequest | ResponsesRequest) -> int:
     """What the client allows the answer to take (``max_completion_tokens`` / ``max_tokens``), or 0."""
+    if isinstance(request, ResponsesRequest):
+        return request.max_output_tokens or 0
     return request.max_completion_tokens or request.max_tokens or 0
+
+
+def _responses_prompt_tokens(request: ResponsesRequest) -> int:
+    """``/v1/responses``: the JSON size of the instructions, input items and tools (the history of a
+    ``previous_response_id`` is not read yet when routing asks, so it is not counted)."""
+    tokens = PER_REQUEST + PER_MESSAGE * len(request.input_items())
+    chars = len(request.instructions or "")
+    if request.input is not None:
+        chars += len(request.input) if isinstance(request.input, str) else len(json.dumps(request.input))
+    if request.tools:
+        chars += len(json.dumps(request.tools))
+    return tokens + -(-chars // CHARS_PER_TOKEN)
