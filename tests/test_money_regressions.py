@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from rec_llm_gateway import Gateway, hookimpl
 
 from .routing_support import client
-from .support import FakeUpstream, Reply, chunks, completion, gateway_server
+from .support import FakeUpstream, Reply, chunks, completion, gateway_server, serve
 
 CHAT = "/v1/chat/completions"
 
@@ -84,3 +85,51 @@ def test_a_client_gone_before_the_usage_chunk_is_still_charged(upstream: FakeUps
         assert gateway.keys.spent("payer") == pytest.approx(record.cost_usd)
         [event] = costs.events
         assert event.estimated and event.cost_usd == pytest.approx(record.cost_usd)
+
+
+class Errors:
+    def __init__(self) -> None:
+        self.errors: list[Any] = []
+
+    @hookimpl
+    def on_error(self, error: Any) -> None:
+        self.errors.append(error)
+
+
+def test_a_stream_cut_off_by_shutdown_is_accounted(upstream: FakeUpstream) -> None:
+    gate = threading.Event()  # the upstream holds its usage chunk until the test ends
+    upstream.reply(Reply(sse=chunks(["one ", "two ", "three ", "four"])[:-1], gate=gate))
+    errors, costs = Errors(), Costs()
+    config = {
+        "providers": {"openai": {"api_key": "sk-x", "base_url": f"{upstream.url}/v1"}},
+        "pricing": {"openai:gpt-4o-mini": {"input": 1000, "output": 1000}},
+        "auth": {"keys": [{"key": "payer-key-00001", "name": "payer", "monthly_budget_usd": 100}]},
+        "limits": {"shutdown_grace_seconds": 0.2},
+    }
+    gateway = Gateway(config, plugins=[errors, costs])
+    body = {"model": "openai:gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "count"}]}
+    streamed = threading.Event()
+
+    def read() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            with httpx.stream(
+                "POST", f"{url}{CHAT}", json=body, headers={"x-api-key": "payer-key-00001"}, timeout=10
+            ) as response:
+                for line in response.iter_lines():
+                    if '"four"' in line:
+                        streamed.set()  # keep the connection open: the server's shutdown cuts it
+
+    try:
+        with serve(gateway, lifespan="on") as url:
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            assert streamed.wait(10)
+        reader.join(10)
+    finally:
+        gate.set()
+    [record] = gateway.usage.get_all()
+    assert (record.calls, record.errors, record.estimated_calls) == (1, 1, 1)
+    assert record.cost_usd is not None and record.cost_usd > 0
+    assert gateway.keys.spent("payer") == pytest.approx(record.cost_usd)
+    assert [error.code for error in errors.errors] == ["shutdown"]
+    assert [event.estimated for event in costs.events] == [True]

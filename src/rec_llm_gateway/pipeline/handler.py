@@ -131,6 +131,16 @@ class OperationHandler:
             logger.exception("internal error in request %s", context.request_id)
             internal = InternalError(f"Internal gateway error ({type(exc).__name__}).")
             await fail(gateway, operation, exchange, internal, send)
+        except asyncio.CancelledError:
+            # Cut off by a shutdown (the host's graceful timeout, shutdown_grace_seconds): counted,
+            # charged and reported like any failure, then the cancellation goes on.
+            stopped = ServiceUnavailableError(
+                "The gateway shut down before the request finished.", code="shutdown"
+            )
+            with contextlib.suppress(Exception):
+                await fail(gateway, operation, exchange, stopped, send)
+                await fire_cost(gateway, exchange, context.usage, exchange.elapsed())
+            raise
         finally:
             if exchange.ticket is not None:
                 gateway.keys.finish(exchange.ticket, total_tokens(context.usage), context.cost_usd)
@@ -256,6 +266,10 @@ class OperationHandler:
             await send({"type": "http.response.body", "body": encoder.finish(ext), "more_body": False})
         except asyncio.CancelledError:
             if not watch.absorb():
+                # Cut off by a shutdown: price what was generated before the cancellation goes on.
+                price(
+                    gateway, exchange, attempt, stream_usage(request, assembler.usage, assembler.output_chars)
+                )
                 raise
             return ClientDisconnectedError("The client disconnected mid-stream.")
         except GatewayError as exc:
