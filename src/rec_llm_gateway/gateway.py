@@ -30,6 +30,7 @@ from .responses.flow import ResponsesFlow
 from .responses.routes import PREFIXES as RESPONSE_PREFIXES
 from .responses.routes import StoredResponseRoutes
 from .responses.store import open_conversations
+from .responses.wire import ResponsesRequest
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
@@ -392,6 +393,7 @@ def _build_validators() -> None:
     """The wire models are built lazily (``defer_build``) to keep the import light; build them now,
     at construction, so that the first request does not pay for it."""
     ChatCompletionRequest.model_rebuild()
+    ResponsesRequest.model_rebuild()
     ChatCompletion.model_rebuild()
 
 
