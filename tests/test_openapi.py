@@ -60,6 +60,8 @@ def test_gateway_conforms_to_its_openapi_description(case: Any) -> None:
         error = json.loads(response.content)["error"]
         if error["code"] in PROVIDER_REFUSALS:
             return
+        if case.path == "/v1/responses" and str(error["param"]).endswith(".call_id"):
+            return  # a function_call_output answering no call: what a schema cannot say
         value = case.body.get(error["param"]) if isinstance(case.body, dict) else None
         assert error["code"] == "invalid_type" and _integral_float(value), (
             f"schema-valid request refused: {response.content!r} for {case.body!r}"
@@ -94,6 +96,8 @@ def test_the_description_is_served_at_every_mount(kind: str) -> None:
             "/providers/{name}/health",
             "/providers/{name}/stats",
             "/usage",
+            "/v1/responses",
+            "/v1/responses/{id}",
         }
         assert httpx.post(f"{url}/openapi.json").status_code == 405
 

@@ -30,6 +30,7 @@ from .responses.flow import ResponsesFlow
 from .responses.routes import PREFIXES as RESPONSE_PREFIXES
 from .responses.routes import StoredResponseRoutes
 from .responses.store import open_conversations
+from .responses.wire import ResponsesRequest
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
@@ -125,7 +126,9 @@ class Gateway:
         )
         self.hooks = HookCaller(self.plugins, on_failure=Telemetry.record_hook_failure)
         self.auth = GatewayAuth(self.config.auth.api_keys, self.config.auth.admin_keys, self.config.auth.keys)
-        self.keys = KeyGuard(self.auth.named, self.ledger)
+        self.keys = KeyGuard(
+            self.auth.named, self.ledger, shared_limits=self.ledger.shared, unpriced=self.config.auth.unpriced
+        )
         """Per-key limits and budgets (``auth.keys``)."""
         self.cors = Cors(self.config.cors) if self.config.cors else None
         self.pricing = PriceTable(self.config.pricing)
@@ -396,6 +399,7 @@ def _build_validators() -> None:
     """The wire models are built lazily (``defer_build``) to keep the import light; build them now,
     at construction, so that the first request does not pay for it."""
     ChatCompletionRequest.model_rebuild()
+    ResponsesRequest.model_rebuild()
     ChatCompletion.model_rebuild()
 
 

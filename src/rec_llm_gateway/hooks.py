@@ -116,6 +116,8 @@ class CostEvent:
     gateway_key_id: str | None = None
     operation: str = "chat"
     """What was priced: ``chat``, ``embeddings``, ``text_completion`` (as ``context.operation``)."""
+    estimated: bool = False
+    """The tokens (and so the cost) are the gateway's estimate: the upstream never reported usage."""
 
 
 class FailoverEvent(Mapping[str, Any]):

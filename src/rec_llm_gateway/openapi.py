@@ -15,6 +15,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from .responses import openapi as responses_doc
 from .schema import ChatCompletion, ChatCompletionRequest
 from .schema_completions import CompletionRequest, TextCompletion
 from .schema_embeddings import EmbeddingRequest, EmbeddingsResponse
@@ -75,8 +76,6 @@ class Model(_Doc):
     context_window: int | None = None
     max_output_tokens: int | None = None
     capabilities: Capabilities | None = None
-    dimensions: int | None = None
-    max_input_tokens: int | None = None
 
 
 class ModelList(_Doc):
@@ -163,14 +162,14 @@ _ERRORS = {
     400: "Invalid request: not JSON, wrong types, a malformed model name, a bad query parameter.",
     401: "Missing or wrong gateway key (only when the gateway is configured with keys).",
     403: "Rejected by a pre_request hook.",
-    404: "Unknown model, provider or route.",
+    404: "Unknown model, provider or route; a stored response that does not exist (any more).",
     405: "Wrong method (the Allow header names the right one).",
     408: "The body did not fully arrive within limits.body_timeout_seconds.",
     413: "Body larger than limits.max_body_bytes.",
     429: "Rate limited upstream (Retry-After passed on).",
     500: "A bug in the gateway or a provider (details only in the log).",
     502: "Upstream unreachable, 5xx, cut off or answered garbage.",
-    503: "No healthy provider, or the gateway is shutting down.",
+    503: "No healthy provider, the gateway is shutting down, or the state store is unavailable.",
     504: "Upstream timeout.",
 }
 # OpenAPI 3.1 describes an event stream one event at a time: each `data` is a chunk as JSON, an error
@@ -233,16 +232,14 @@ def _get(
     return {"get": operation}
 
 
-def _post(
-    operation_id: str, summary: str, request: str, response: str, *, stream: str | None = None
-) -> dict[str, Any]:
+def _post(operation_id: str, summary: str, request: str, response: str, *, stream: str | None = None) -> Any:
     """An operation route: JSON in; JSON out, or SSE events when ``stream`` describes them."""
     content = _json(response)
     if stream is not None:
         content["text/event-stream"] = {"schema": _SSE_EVENT}
     ok = {"description": stream or summary, "headers": {"x-request-id": {"schema": {"type": "string"}}}}
-    body = {"required": True, "content": _json(request)}
     responses = {"200": {**ok, "content": content}} | {str(code): _error(code) for code in _CHAT_ERRORS}
+    body = {"required": True, "content": _json(request)}
     return {
         "post": {"operationId": operation_id, "summary": summary, "requestBody": body, "responses": responses}
     }
@@ -275,11 +272,16 @@ def _build() -> dict[str, Any]:
             (ProviderHealth, "serialization"),
             (ProviderStats, "serialization"),
             (UsageReport, "serialization"),
+            *[
+                (model, "validation" if model is responses_doc.ResponsesCreate else "serialization")
+                for model in responses_doc.DOC_MODELS
+            ],
         ],
         ref_template=_REF,
     )
     schemas = top.get("$defs", {})
-    for request in ("ChatCompletionRequest", "EmbeddingRequest", "CompletionRequest"):
+    responses_doc.patch_schemas(schemas, _REF)
+    for request in ("ChatCompletionRequest", "EmbeddingRequest", "CompletionRequest", "ResponsesCreate"):
         schemas[request]["properties"]["model"].update(
             pattern=_model_pattern(),
             description="A model name, or provider:model (split on the first colon; neither part empty, "
@@ -294,9 +296,7 @@ def _build() -> dict[str, Any]:
             "ChatCompletion",
             stream="A chat.completion; with stream: true, chat.completion.chunk events.",
         ),
-        "/v1/embeddings": _post(
-            "createEmbedding", "OpenAI embeddings", "EmbeddingRequest", "EmbeddingsResponse"
-        ),
+        "/v1/embeddings": _post("createEmbedding", "Embeddings", "EmbeddingRequest", "EmbeddingsResponse"),
         "/v1/completions": _post(
             "createCompletion",
             "OpenAI legacy text completions (passed through, or a one-message chat on native providers)",
@@ -344,6 +344,7 @@ def _build() -> dict[str, Any]:
             ],
         ),
     }
+    paths.update(responses_doc.paths(_REF, _error, _CHAT_ERRORS))
     return {
         "openapi": "3.1.0",
         "info": {

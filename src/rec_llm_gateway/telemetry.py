@@ -285,6 +285,8 @@ class Telemetry:
                     for choice in response.get("choices") or ()
                     if isinstance(choice, dict) and choice.get("finish_reason")
                 ]
+                if not reasons and response.get("object") == "response" and response.get("status"):
+                    reasons = [str(response["status"])]  # /v1/responses: completed, incomplete
                 if reasons:
                     span.set_attribute("gen_ai.response.finish_reasons", reasons)
                 if self.capture_content:
@@ -292,6 +294,8 @@ class Telemetry:
             if usage is not None:
                 span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+                if usage.estimated:
+                    span.set_attribute("rec_llm.usage.estimated", True)
             if error_type:
                 span.set_attribute("error.type", error_type)
                 span.set_status(Status(StatusCode.ERROR))
