@@ -20,13 +20,13 @@ from rec_llm_gateway.errors import (
     UpstreamError,
 )
 from rec_llm_gateway.providers.anthropic import AnthropicProvider, AnthropicSettings
-from rec_llm_gateway.providers.anthropic_response import (
+from rec_llm_gateway.providers.anthropic.response import (
     error_from_anthropic,
     from_anthropic,
     stream_error_from_anthropic,
     usage_from_anthropic,
 )
-from rec_llm_gateway.providers.anthropic_stream import AnthropicStreamTranslator
+from rec_llm_gateway.providers.anthropic.stream import AnthropicStreamTranslator
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.providers.upstream_errors import upstream_status_error
 from rec_llm_gateway.schema import ChatCompletionRequest

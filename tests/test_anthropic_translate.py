@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rec_llm_gateway.errors import InvalidRequestError
-from rec_llm_gateway.providers.anthropic_translate import json_tool_name, to_anthropic
+from rec_llm_gateway.providers.anthropic.request import json_tool_name, to_anthropic
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 MODEL = "claude-sonnet-4-5"

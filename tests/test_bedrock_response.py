@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from rec_llm_gateway.errors import BadGatewayError, GatewayError, RateLimitError, UpstreamError
-from rec_llm_gateway.providers.bedrock_eventstream import EventStreamDecoder, encode_frame
-from rec_llm_gateway.providers.bedrock_response import (
+from rec_llm_gateway.providers.bedrock.eventstream import EventStreamDecoder, encode_frame
+from rec_llm_gateway.providers.bedrock.response import (
     ConverseStreamTranslator,
     finish_reason,
     parse_converse_response,

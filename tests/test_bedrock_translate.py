@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from rec_llm_gateway.errors import InvalidRequestError
-from rec_llm_gateway.providers.bedrock_messages import image_urls, tool_use_id
-from rec_llm_gateway.providers.bedrock_translate import build_converse_body, json_tool_name, model_family
+from rec_llm_gateway.providers.bedrock.messages import image_urls, tool_use_id
+from rec_llm_gateway.providers.bedrock.request import build_converse_body, json_tool_name, model_family
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from .bedrock_support import PNG

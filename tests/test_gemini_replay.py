@@ -21,10 +21,10 @@ from rec_llm_gateway import Gateway
 from rec_llm_gateway.errors import UpstreamError
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.providers.gemini import VertexProvider
-from rec_llm_gateway.providers.gemini_response import GeminiStreamTranslator, translate_response
-from rec_llm_gateway.providers.gemini_translate import build_body, split_tool_call_id, tool_call_id
+from rec_llm_gateway.providers.gemini.auth import GoogleCredentials, Token, TokenCache
+from rec_llm_gateway.providers.gemini.messages import build_body, split_tool_call_id, tool_call_id
+from rec_llm_gateway.providers.gemini.response import GeminiStreamTranslator, translate_response
 from rec_llm_gateway.providers.http import HTTPProvider
-from rec_llm_gateway.providers.vertex_auth import GoogleCredentials, Token, TokenCache
 from rec_llm_gateway.schema import ChatCompletionRequest
 from rec_llm_gateway.streaming import StreamAssembler
 

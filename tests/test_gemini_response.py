@@ -10,14 +10,14 @@ import pytest
 
 from rec_llm_gateway.errors import BadGatewayError, RateLimitError, UpstreamError
 from rec_llm_gateway.providers.base import UpstreamCall
-from rec_llm_gateway.providers.gemini_errors import google_error
-from rec_llm_gateway.providers.gemini_response import (
+from rec_llm_gateway.providers.gemini.errors import google_error
+from rec_llm_gateway.providers.gemini.messages import split_tool_call_id
+from rec_llm_gateway.providers.gemini.response import (
     GeminiStreamTranslator,
     map_finish_reason,
     translate_response,
     usage_from,
 )
-from rec_llm_gateway.providers.gemini_translate import split_tool_call_id
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 

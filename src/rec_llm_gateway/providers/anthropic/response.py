@@ -1,5 +1,5 @@
 """Anthropic Messages answers -> OpenAI shapes: the complete message, usage and errors (pure
-functions; the stream is ``anthropic_stream``)."""
+functions; the stream is ``stream``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any, Final
 
 import httpx
 
-from ..errors import BadGatewayError, GatewayError
-from ..usage import TokenUsage
-from .upstream_errors import upstream_status_error
+from ...errors import BadGatewayError, GatewayError
+from ...usage import TokenUsage
+from ..upstream_errors import upstream_status_error
 
 __all__ = [
     "FINISH_REASONS",

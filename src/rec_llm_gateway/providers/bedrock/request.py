@@ -18,9 +18,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..errors import InvalidRequestError
-from ..schema import ChatCompletionRequest
-from .bedrock_messages import ImageBlock, convert_messages
+from ...errors import InvalidRequestError
+from ...schema import ChatCompletionRequest
+from .messages import ImageBlock, convert_messages
 
 __all__ = ["DEFAULT_JSON_TOOL", "build_converse_body", "json_tool_name", "model_family"]
 

@@ -1,6 +1,6 @@
 """OpenAI chat request -> Anthropic Messages request, as pure functions (no I/O, no provider state).
 
-This module handles the parameters, tools and JSON output; ``anthropic_messages`` the messages.
+This module handles the parameters, tools and JSON output; ``messages`` the messages.
 
 The parameter rule (the same for every field): an OpenAI parameter Anthropic has no equivalent for is
 **dropped with a debug log** when ignoring it still gives the client an answer of the shape it asked
@@ -20,9 +20,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..errors import InvalidRequestError
-from ..schema import ChatCompletionRequest
-from .anthropic_messages import to_messages
+from ...errors import InvalidRequestError
+from ...schema import ChatCompletionRequest
+from .messages import to_messages
 
 __all__ = ["JSON_TOOL", "AnthropicRequest", "json_tool_name", "to_anthropic"]
 

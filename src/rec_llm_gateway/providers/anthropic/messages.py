@@ -15,8 +15,8 @@ import binascii
 import json
 from typing import Any, Final
 
-from ..errors import InvalidRequestError
-from ..schema import (
+from ...errors import InvalidRequestError
+from ...schema import (
     AssistantMessage,
     ChatCompletionRequest,
     DeveloperMessage,

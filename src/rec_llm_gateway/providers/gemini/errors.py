@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import BadGatewayError, GatewayError
-from .upstream_errors import error_from_openai_body, upstream_status_error
+from ...errors import BadGatewayError, GatewayError
+from ..upstream_errors import error_from_openai_body, upstream_status_error
 
 __all__ = ["google_error", "google_stream_error"]
 

@@ -21,9 +21,9 @@ import logging
 import re
 from typing import Any, Final, Literal
 
-from ..errors import InvalidRequestError
-from ..schema import ChatCompletionRequest
-from .gemini_schema import openapi_schema
+from ...errors import InvalidRequestError
+from ...schema import ChatCompletionRequest
+from .schema import openapi_schema
 
 __all__ = ["SchemaMode", "generation_config", "tool_config", "unsupported"]
 

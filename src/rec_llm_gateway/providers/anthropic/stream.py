@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from ..errors import BadGatewayError
-from .anthropic_response import FINISH_REASONS, stream_error_from_anthropic, usage_from_anthropic
-from .base import StreamTranslator, UpstreamCall
+from ...errors import BadGatewayError
+from ..base import StreamTranslator, UpstreamCall
+from .response import FINISH_REASONS, stream_error_from_anthropic, usage_from_anthropic
 
 __all__ = ["AnthropicStreamTranslator"]
 

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
-from ..errors import InvalidRequestError
-from ..schema import content_text
+from ...errors import InvalidRequestError
+from ...schema import content_text
 
 __all__ = [
     "IMAGE_FORMATS",

@@ -17,10 +17,10 @@ from typing import Any, Final
 
 import pydantic_core
 
-from ..errors import BadGatewayError, GatewayError, ServiceUnavailableError
-from ..usage import TokenUsage
-from .base import ChatResult, StreamTranslator
-from .upstream_errors import upstream_status_error
+from ...errors import BadGatewayError, GatewayError, ServiceUnavailableError
+from ...usage import TokenUsage
+from ..base import ChatResult, StreamTranslator
+from ..upstream_errors import upstream_status_error
 
 __all__ = [
     "ConverseStreamTranslator",

@@ -24,11 +24,11 @@ from typing import Any, Final
 
 import pydantic_core
 
-from ..errors import BadGatewayError
-from ..usage import TokenUsage, token_count
-from .base import StreamTranslator, UpstreamCall
-from .gemini_errors import google_stream_error
-from .gemini_translate import tool_call_id
+from ...errors import BadGatewayError
+from ...usage import TokenUsage, token_count
+from ..base import StreamTranslator, UpstreamCall
+from .errors import google_stream_error
+from .messages import tool_call_id
 
 __all__ = ["GeminiStreamTranslator", "map_finish_reason", "translate_response", "usage_from"]
 

@@ -28,8 +28,8 @@ import json
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from ..errors import InvalidRequestError
-from ..schema import (
+from ...errors import InvalidRequestError
+from ...schema import (
     AssistantMessage,
     ChatCompletionRequest,
     DeveloperMessage,
@@ -43,7 +43,7 @@ from ..schema import (
     ToolMessage,
     UserMessage,
 )
-from .gemini_params import SchemaMode, generation_config, tool_config, unsupported
+from .request import SchemaMode, generation_config, tool_config, unsupported
 
 __all__ = ["SIGNATURE_MARK", "build_body", "split_tool_call_id", "tool_call_id", "translate_messages"]
 
