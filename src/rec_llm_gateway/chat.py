@@ -295,7 +295,7 @@ class ChatHandler:
                         f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
                         code="upstream_stream_truncated",
                     )
-                self._price(exchange, attempt, TokenUsage.from_openai(assembler.usage))
+                self._price(exchange, attempt, _stream_usage(attempt, assembler))
                 extension = (
                     self._extension(exchange, exchange.elapsed())
                     if gateway.config.include_extensions
@@ -319,11 +319,11 @@ class ChatHandler:
             finally:
                 disconnect.armed = False
                 await _close_quietly(stream)  # closes the upstream response
-                attempt.lease.release(_total_tokens(TokenUsage.from_openai(assembler.usage)))
+                attempt.lease.release(_total_tokens(_stream_usage(attempt, assembler)))
         finally:
             disconnect.armed = False
             watcher.cancel()
-        usage = TokenUsage.from_openai(assembler.usage)
+        usage = _stream_usage(attempt, assembler)
         if error is not None:
             if is_server_failure(error):
                 attempt.lease.broke_off(gateway.router.clock())  # the stream broke after it started
@@ -658,6 +658,13 @@ async def _close_quietly(stream: AsyncIterator[dict[str, Any]]) -> None:
 
 def _error_type(error: GatewayError) -> str:
     return error.code or type(error).__name__
+
+
+def _stream_usage(attempt: _Attempt, assembler: StreamAssembler) -> TokenUsage | None:
+    """A stream's usage: typed, as the provider reported it; parsed from the usage chunk only for
+    custom providers that do not report it on the call."""
+    usage = attempt.call.usage
+    return usage if usage is not None else TokenUsage.from_openai(assembler.usage)
 
 
 def _total_tokens(usage: TokenUsage | None) -> int | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -18,6 +17,7 @@ from pydantic import ConfigDict, Field
 from ..config import ProviderConfig
 from ..pricing import FREE
 from ..schema import content_text
+from ..translate import ChunkWriter, CompletionWriter, Reply
 from ..usage import TokenUsage
 from .base import ChatResult, Provider, UpstreamCall
 
@@ -77,44 +77,33 @@ class EchoProvider(Provider):
             await asyncio.sleep(self.settings.delay)
             call.upstream_seconds += self.settings.delay
         call.response_model = call.model
-        response = {
-            "id": f"chatcmpl-echo-{call.request_id}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": call.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "".join(words), "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": finish,
-                }
-            ],
-            "usage": usage.to_openai(),
-        }
-        return ChatResult(response=response, usage=usage)
+        writer = CompletionWriter(f"chatcmpl-echo-{call.request_id}", call.model)
+        reply = Reply(writer)
+        reply.text("".join(words))
+        reply.finish(finish)
+        reply.add_usage(usage)
+        return ChatResult(response=writer.response(), usage=usage)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         words, finish, usage = self._answer(call)
         call.response_model = call.model
-        base = {
-            "id": f"chatcmpl-echo-{call.request_id}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": call.model,
-        }
-
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            return {
-                **base,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-            }
-
-        yield chunk({"role": "assistant", "content": ""})
+        writer = ChunkWriter(f"chatcmpl-echo-{call.request_id}", call.model)
+        reply = Reply(writer)
+        reply.begin()
+        yield from_writer(writer)
         for word in words:
             if self.settings.delay:
                 await asyncio.sleep(self.settings.delay)
                 call.upstream_seconds += self.settings.delay
-            yield chunk({"content": word})
-        yield chunk({}, finish)
-        yield {**base, "choices": [], "usage": usage.to_openai()}
+            reply.text(word)
+            yield from_writer(writer)
+        reply.finish(finish)
+        call.usage = usage
+        reply.add_usage(usage)
+        for chunk in writer.take():
+            yield chunk
+
+
+def from_writer(writer: ChunkWriter) -> dict[str, Any]:
+    [chunk] = writer.take()
+    return chunk

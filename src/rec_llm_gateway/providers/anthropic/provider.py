@@ -30,8 +30,9 @@ from ...config import ProviderConfig
 from ...errors import GatewayError
 from ..base import ChatResult, StreamTranslator, UpstreamCall
 from ..http import HTTPProvider
+from .errors import error_from_anthropic
 from .request import json_tool_name, to_anthropic
-from .response import error_from_anthropic, from_anthropic
+from .response import from_anthropic
 from .stream import AnthropicStreamTranslator
 
 __all__ = ["AnthropicProvider", "AnthropicSettings"]
@@ -103,9 +104,9 @@ class AnthropicProvider(HTTPProvider):
         )
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
-        response, usage = from_anthropic(data, json_tool_name(call.request))
-        call.response_model = response["model"] or None
-        return ChatResult(response=response, usage=usage)
+        result = from_anthropic(data, json_tool_name(call.request))
+        call.response_model = result.response["model"] or None
+        return result
 
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
         return AnthropicStreamTranslator(call, json_tool_name(call.request), self.name)

@@ -2,8 +2,10 @@
 
 On the hot path: ``feed`` runs once per SSE event, so it parses the event with pydantic-core's JSON
 parser (a real parser: Anthropic pads its JSON with spaces; ~3x faster than ``json.loads`` on these
-small events, and already a dependency), dispatches on the most frequent event type first, and builds
-plain dicts; its state is a few slots.
+small events, and already a dependency) and dispatches on the most frequent event type first. What
+arrived goes to a ``translate.Reply``, which numbers the tool calls (by their own count, not
+Anthropic's block index, which counts text and thinking blocks too), completes silent ones and
+renders OpenAI chunks through a ``ChunkWriter``.
 
     message_start            -> a role chunk (``delta: {role, content: ""}``)
     content_block_start      -> tool_use: a ``tool_calls`` delta (index, id, name, arguments "")
@@ -17,65 +19,44 @@ plain dicts; its state is a few slots.
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
 from pydantic_core import from_json
 
 from ...errors import BadGatewayError
+from ...translate import ChunkWriter, Reply, arguments_json
 from ..base import StreamTranslator, UpstreamCall
-from .response import FINISH_REASONS, stream_error_from_anthropic, usage_from_anthropic
+from .errors import stream_error_from_anthropic
+from .response import FINISH_REASONS, usage_from_anthropic
 
 __all__ = ["AnthropicStreamTranslator"]
 
 
 class AnthropicStreamTranslator(StreamTranslator):
-    """Anthropic stream events -> OpenAI ``chat.completion.chunk`` dicts. One per stream.
-
-    Tool calls are numbered by their own count (``index`` 0, 1, ...), not by Anthropic's block index,
-    which counts text and thinking blocks too.
-    """
+    """Anthropic stream events -> OpenAI ``chat.completion.chunk`` dicts. One per stream."""
 
     __slots__ = (
         "_call",
-        "_created",
         "_finished",
-        "_id",
-        "_json_block",
-        "_json_tool",
-        "_model",
         "_provider",
-        "_silent",
-        "_tools",
+        "_reply",
+        "_started",
         "_usage",
+        "_writer",
         "done",
+        "usage",
     )
 
     def __init__(self, call: UpstreamCall, json_tool: str | None = None, provider: str = "anthropic") -> None:
         self._call = call
-        self._json_tool = json_tool
         self._provider = provider
-        self._id = ""
-        self._model = call.model
-        self._created = int(time.time())
-        self._tools: dict[int, int] = {}
-        """Anthropic block index -> OpenAI tool call index."""
-        self._json_block = -1
-        self._silent: set[int] = set()
-        """Tool blocks that have not sent an argument fragment yet."""
+        self._writer = ChunkWriter(model=call.model)
+        self._reply = Reply(self._writer, json_tool)
         self._usage: dict[str, Any] = {}
+        self._started = False
         self._finished = False
         self.done = False
-
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
+        self.usage = None
 
     def feed(self, data: Any) -> list[dict[str, Any]]:
         try:
@@ -83,117 +64,73 @@ class AnthropicStreamTranslator(StreamTranslator):
             event = from_json(data, cache_strings="keys")
         except ValueError:
             raise BadGatewayError("the upstream sent a stream event that is not valid JSON") from None
+        reply = self._reply
         try:
             kind = event["type"]
             if kind == "content_block_delta":  # by far the most frequent: first
-                return self._delta(event["index"], event["delta"])
-            if kind == "content_block_start":
-                return self._block_start(event["index"], event["content_block"])
-            if kind == "content_block_stop":
-                return self._block_stop(event["index"])
-            if kind == "message_start":
-                return self._start(event["message"])
-            if kind == "message_delta":
-                return self._end(event.get("delta") or {}, event.get("usage"))
-            if kind == "message_stop":
+                delta = event["delta"]
+                kind = delta["type"]
+                if kind == "text_delta":
+                    reply.text(delta["text"])
+                elif kind == "input_json_delta":
+                    reply.tool_arguments(event["index"], delta["partial_json"])
+                elif kind == "thinking_delta":
+                    reply.reasoning(delta["thinking"])
+                # signature_delta, citations_delta: no OpenAI form
+            elif kind == "content_block_start":
+                self._block_start(event["index"], event["content_block"])
+            elif kind == "content_block_stop":
+                reply.tool_end(event["index"])
+            elif kind == "message_start":
+                self._start(event["message"])
+            elif kind == "message_delta":
+                self._end(event.get("delta") or {}, event.get("usage"))
+            elif kind == "message_stop":
                 self.done = True
-                return [] if self._finished else self._end({}, None)
-            if kind == "error":
+                self._end({}, None)
+            elif kind == "error":
                 raise stream_error_from_anthropic(event.get("error"), self._provider)
-            return []  # ping, and event types newer than this code
+            # ping, and event types newer than this code: nothing to say
         except (KeyError, TypeError, AttributeError):
             raise BadGatewayError("the upstream sent a stream event the gateway cannot read") from None
+        return self._writer.take()
 
-    def _start(self, message: dict[str, Any]) -> list[dict[str, Any]]:
-        self._id = message.get("id") or ""
+    def _start(self, message: dict[str, Any]) -> None:
+        self._started = True
         model = message.get("model")
         if isinstance(model, str) and model:
-            self._model = self._call.response_model = model
+            self._call.response_model = model
+        self._reply.identify(message.get("id") or "", model if isinstance(model, str) else None)
         usage = message.get("usage")
         if isinstance(usage, dict):
             self._usage.update(usage)
-        return [self._chunk({"role": "assistant", "content": ""})]
+        self._reply.begin()
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> list[dict[str, Any]]:
-        kind = delta["type"]
-        if kind == "text_delta":
-            return [self._chunk({"content": delta["text"]})]
-        if kind == "input_json_delta":
-            fragment = delta["partial_json"]
-            if not fragment:
-                return []  # Anthropic opens every tool input with an empty fragment
-            self._silent.discard(index)
-            if index == self._json_block:
-                return [self._chunk({"content": fragment})]
-            return [
-                self._chunk(
-                    {"tool_calls": [{"index": self._tools[index], "function": {"arguments": fragment}}]}
-                )
-            ]
-        if kind == "thinking_delta":
-            return [self._chunk({"reasoning_content": delta["thinking"]})]
-        return []  # signature_delta, citations_delta: no OpenAI form
-
-    def _block_start(self, index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
+    def _block_start(self, index: int, block: dict[str, Any]) -> None:
         kind = block["type"]
         if kind == "tool_use":
             initial = block.get("input")
-            arguments = json.dumps(initial, ensure_ascii=False) if initial else ""
-            if not arguments:
-                self._silent.add(index)
-            if block["name"] == self._json_tool:
-                self._json_block = index
-                return [self._chunk({"content": arguments})] if arguments else []
-            position = self._tools[index] = len(self._tools)
-            call = {
-                "index": position,
-                "id": block["id"],
-                "type": "function",
-                "function": {"name": block["name"], "arguments": arguments},
-            }
-            return [self._chunk({"tool_calls": [call]})]
-        if kind == "text" and block.get("text"):
-            return [self._chunk({"content": block["text"]})]
-        if kind == "thinking" and block.get("thinking"):
-            return [self._chunk({"reasoning_content": block["thinking"]})]
-        return []
+            self._reply.tool_call(
+                index, block["id"], block["name"], arguments_json(initial) if initial else ""
+            )
+        elif kind == "text":
+            self._reply.text(block.get("text") or "")
+        elif kind == "thinking":
+            self._reply.reasoning(block.get("thinking") or "")
 
-    def _block_stop(self, index: int) -> list[dict[str, Any]]:
-        if index not in self._silent:
-            return []
-        # A tool called without arguments sends no fragment; "{}" keeps the arguments valid JSON.
-        self._silent.discard(index)
-        if index == self._json_block:
-            return [self._chunk({"content": "{}"})]
-        return [self._chunk({"tool_calls": [{"index": self._tools[index], "function": {"arguments": "{}"}}]})]
-
-    def _end(self, delta: dict[str, Any], usage: Any) -> list[dict[str, Any]]:
+    def _end(self, delta: dict[str, Any], usage: Any) -> None:
         if self._finished:
-            return []
+            return
         self._finished = True
         if isinstance(usage, dict):
             # Newer API versions repeat input and cache counts here; older ones send output only.
             self._usage.update({key: value for key, value in usage.items() if value is not None})
-        finish = FINISH_REASONS.get(delta.get("stop_reason") or "", "stop")
-        if finish == "tool_calls" and not self._tools:
-            finish = "stop"  # only the JSON-output tool was called
-        chunks = [self._chunk({}, finish)]
-        totals = usage_from_anthropic(self._usage)
-        if totals is not None:
-            chunks.append(
-                {
-                    "id": self._id,
-                    "object": "chat.completion.chunk",
-                    "created": self._created,
-                    "model": self._model,
-                    "choices": [],
-                    "usage": totals.to_openai(),
-                }
-            )
-        return chunks
+        self._reply.finish(FINISH_REASONS.get(delta.get("stop_reason") or "", "stop"))
+        self.usage = usage_from_anthropic(self._usage)
+        self._reply.add_usage(self.usage)
 
     def finish(self) -> list[dict[str, Any]]:
-        if self._id and not self._finished:
+        if self._started and not self._finished:
             raise BadGatewayError(
                 f"upstream '{self._provider}' ended the stream before the message was complete"
             )
