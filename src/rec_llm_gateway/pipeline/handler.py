@@ -200,7 +200,7 @@ class OperationHandler:
             )
             async with attempt:
                 error = await self._send_stream(exchange, attempt, request, assembler, watch, send)
-                usage = TokenUsage.from_openai(assembler.usage)
+                usage = stream_usage(attempt, assembler)
                 if error is not None:
                     if is_server_failure(error):
                         attempt.lease.broke_off(gateway.router.clock())  # it broke after it started
@@ -247,7 +247,7 @@ class OperationHandler:
                     f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
                     code="upstream_stream_truncated",
                 )
-            price(gateway, exchange, attempt, TokenUsage.from_openai(assembler.usage))
+            price(gateway, exchange, attempt, stream_usage(attempt, assembler))
             ext = extension(exchange, exchange.elapsed()) if gateway.config.include_extensions else None
             await send({"type": "http.response.body", "body": encoder.finish(ext), "more_body": False})
         except asyncio.CancelledError:
@@ -264,7 +264,7 @@ class OperationHandler:
         finally:
             watch.stop()
             await attempt.close_stream()  # closes the upstream response
-            attempt.lease.release(total_tokens(TokenUsage.from_openai(assembler.usage)))
+            attempt.lease.release(total_tokens(stream_usage(attempt, assembler)))
         return None
 
     async def _attempt_open_stream(self, exchange: Exchange, request: Any, lease: Lease) -> Attempt:
@@ -308,3 +308,10 @@ class OperationHandler:
             raise UpstreamTimeoutError(
                 f"the stream exceeded limits.max_stream_seconds ({limit:g}s)"
             ) from None
+
+
+def stream_usage(attempt: Attempt, assembler: Assembler) -> TokenUsage | None:
+    """A stream's usage: typed, as the provider reported it on the call; parsed from the usage
+    chunk only for custom providers that do not report it."""
+    usage = attempt.call.usage
+    return usage if usage is not None else TokenUsage.from_openai(assembler.usage)

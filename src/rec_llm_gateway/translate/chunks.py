@@ -25,7 +25,7 @@ class ChunkWriter:
         created: the ``created`` timestamp (default: now).
     """
 
-    __slots__ = ("_choice", "_delta", "_index", "_out", "created", "id", "model")
+    __slots__ = ("_choice", "_delta", "_index", "_out", "_role", "created", "id", "model")
 
     def __init__(self, response_id: str = "", model: str = "", created: int | None = None) -> None:
         self.id = response_id
@@ -36,13 +36,15 @@ class ChunkWriter:
         """The delta still open for more keys from the same event, and its choice (``_choice``)."""
         self._choice: dict[str, Any] = {}
         self._index = -1
+        self._role: dict[str, Any] | None = None
+        """The role delta just sent, open for a refusal only (a prompt refused before any answer)."""
 
     def take(self) -> list[dict[str, Any]]:
         """The chunks since the last call (one upstream event's worth)."""
         out = self._out
         if out:
             self._out = []
-            self._delta = None
+            self._delta = self._role = None
         return out
 
     def _chunk(self, choice: dict[str, Any]) -> dict[str, Any]:
@@ -77,14 +79,9 @@ class ChunkWriter:
 
     def begin(self, choice: int) -> None:
         self._delta = None
-        self._chunk(
-            {
-                "index": choice,
-                "delta": {"role": "assistant", "content": ""},
-                "logprobs": None,
-                "finish_reason": None,
-            }
-        )
+        role = self._role = {"role": "assistant", "content": ""}
+        self._index = choice
+        self._chunk({"index": choice, "delta": role, "logprobs": None, "finish_reason": None})
 
     def text(self, choice: int, text: str) -> None:
         self._open(choice, "content")["content"] = text
@@ -95,6 +92,16 @@ class ChunkWriter:
         self._open(choice, "reasoning_content")["reasoning_content"] = text
 
     def refusal(self, choice: int, text: str) -> None:
+        role = self._role
+        if (
+            role is not None
+            and self._index == choice
+            and self._out
+            and self._out[-1]["choices"][0]["delta"] is role
+        ):
+            role["refusal"] = text
+            self._role = None
+            return
         self._open(choice, "refusal")["refusal"] = text
 
     def tool_call(

@@ -114,6 +114,10 @@ class Reply:
             self._begun.add(choice)
             self.writer.begin(choice)
 
+    def begun(self, choice: int = 0) -> bool:
+        """Whether anything was said for ``choice`` yet."""
+        return choice in self._begun
+
     def text(self, text: str, choice: int = 0) -> None:
         if choice not in self._begun:
             self.begin(choice)

@@ -32,12 +32,13 @@ from ...config import ProviderConfig
 from ...errors import GatewayError
 from ..base import ChatResult, StreamTranslator, UpstreamCall
 from ..http import HTTPProvider, body_parts, path_segment
-from ..upstream_errors import upstream_status_error
+from .errors import error_from_bedrock
 from .eventstream import EventStreamDecoder
 from .images import ImageFetchSettings, fetch_images
 from .messages import image_urls
 from .request import build_converse_body, json_tool_name
-from .response import ConverseStreamTranslator, parse_converse_response
+from .response import parse_converse_response
+from .stream import ConverseStreamTranslator
 
 __all__ = ["BedrockProvider", "BedrockSettings"]
 
@@ -212,24 +213,7 @@ class BedrockProvider(HTTPProvider):
         decoder.close()
 
     def parse_error(self, status: int, headers: httpx.Headers, body: bytes) -> GatewayError:
-        """``{"message": ...}`` plus ``x-amzn-ErrorType: ValidationException:...`` -> the OpenAI
-        envelope with the same status, the message kept and the AWS error type as ``type``."""
-        try:
-            data = pydantic_core.from_json(body) if body else None
-        except ValueError:
-            data = None
-        message = ""
-        error_type = headers.get("x-amzn-errortype", "").split(":", 1)[0] or None
-        if isinstance(data, dict):
-            message = str(data.get("message") or data.get("Message") or "")
-            if error_type is None and isinstance(data.get("__type"), str):
-                error_type = data["__type"].rsplit("#", 1)[-1] or None
-        if not message:
-            text = body[:300].decode("utf-8", "replace").strip() if data is None else ""
-            message = f"upstream '{self.name}' returned HTTP {status}" + (f": {text}" if text else "")
-        return upstream_status_error(
-            status, message, provider=self.name, error_type=error_type, retry_after=headers.get("retry-after")
-        )
+        return error_from_bedrock(status, headers, body, self.name)
 
     # -- health ----------------------------------------------------------------------------------
 

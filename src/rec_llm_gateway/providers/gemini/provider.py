@@ -30,8 +30,9 @@ from ..base import ChatResult, StreamTranslator, UpstreamCall
 from ..http import HTTPProvider
 from .auth import GoogleCredentials, TokenCache, read_credentials_file, require_google_auth
 from .errors import google_error
-from .messages import build_body
-from .response import GeminiStreamTranslator, translate_response
+from .request import build_body
+from .response import translate_response
+from .stream import GeminiStreamTranslator
 
 __all__ = ["GeminiProvider", "GeminiSettings", "VertexProvider", "VertexSettings"]
 
@@ -106,12 +107,10 @@ class GeminiProvider(HTTPProvider):
         )
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
-        response, usage = translate_response(
-            data, call.model, single_call=call.request.parallel_tool_calls is False
-        )
+        result = translate_response(data, call.model, single_call=call.request.parallel_tool_calls is False)
         model = data.get("modelVersion")
         call.response_model = model if isinstance(model, str) and model else None
-        return ChatResult(response=response, usage=usage)
+        return result
 
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
         return GeminiStreamTranslator(call, self.name, single_call=call.request.parallel_tool_calls is False)
