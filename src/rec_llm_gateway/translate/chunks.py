@@ -9,15 +9,15 @@ after the finish) always stand alone.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ..usage import TokenUsage
+from .head import ResponseHead
 
 __all__ = ["ChunkWriter"]
 
 
-class ChunkWriter:
+class ChunkWriter(ResponseHead):
     """Collects chunks; ``take()`` hands over those of the current upstream event.
 
     Args:
@@ -25,12 +25,10 @@ class ChunkWriter:
         created: the ``created`` timestamp (default: now).
     """
 
-    __slots__ = ("_choice", "_delta", "_index", "_out", "_role", "created", "id", "model")
+    __slots__ = ("_choice", "_delta", "_index", "_out", "_role")
 
     def __init__(self, response_id: str = "", model: str = "", created: int | None = None) -> None:
-        self.id = response_id
-        self.model = model
-        self.created = int(time.time()) if created is None else created
+        super().__init__(response_id, model, created)
         self._out: list[dict[str, Any]] = []
         self._delta: dict[str, Any] | None = None
         """The delta still open for more keys from the same event, and its choice (``_choice``)."""
@@ -70,12 +68,6 @@ class ChunkWriter:
         return delta
 
     # -- ReplyWriter -----------------------------------------------------------------------------
-
-    def identify(self, response_id: str | None, model: str | None) -> None:
-        if response_id:
-            self.id = response_id
-        if model:
-            self.model = model
 
     def begin(self, choice: int) -> None:
         self._delta = None

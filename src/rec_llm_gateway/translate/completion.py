@@ -9,10 +9,10 @@ would make it invalid JSON); ``reasoning_content``, ``tool_calls`` and Anthropic
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ..usage import TokenUsage
+from .head import ResponseHead
 
 __all__ = ["CompletionWriter"]
 
@@ -51,7 +51,7 @@ class _Message:
         return {"index": index, "message": message, "logprobs": self.logprobs, "finish_reason": self.finish}
 
 
-class CompletionWriter:
+class CompletionWriter(ResponseHead):
     """Collects one answer; ``response()`` renders it.
 
     Args:
@@ -59,12 +59,10 @@ class CompletionWriter:
         created: the ``created`` timestamp (default: now).
     """
 
-    __slots__ = ("_messages", "created", "id", "model", "usage_seen")
+    __slots__ = ("_messages", "usage_seen")
 
     def __init__(self, response_id: str = "", model: str = "", created: int | None = None) -> None:
-        self.id = response_id
-        self.model = model
-        self.created = int(time.time()) if created is None else created
+        super().__init__(response_id, model, created)
         self.usage_seen: TokenUsage | None = None
         self._messages: dict[int, _Message] = {}
 
@@ -88,12 +86,6 @@ class CompletionWriter:
         return message
 
     # -- ReplyWriter -----------------------------------------------------------------------------
-
-    def identify(self, response_id: str | None, model: str | None) -> None:
-        if response_id:
-            self.id = response_id
-        if model:
-            self.model = model
 
     def begin(self, choice: int) -> None:
         self._message(choice)
