@@ -329,3 +329,36 @@ def test_error_bodies() -> None:
     )
     assert ErrorBody(500, b'{"no": "message"}', "up").message() == "upstream 'up' returned HTTP 500"
     assert ErrorBody(404, b'[{"error": {"code": 404}}]', "up").field("error", "code") == 404
+
+
+# -- the other direction: OpenAI chunks back into a Reply -----------------------------------------
+
+
+def test_openai_chunks_read_back_into_the_same_answer() -> None:
+    """What ChunkWriter emitted, read back by read_chunk, makes the same complete answer (the path a
+    route answering in another shape takes from any provider's stream)."""
+    from rec_llm_gateway.translate.openai_chunks import read_chunk
+
+    def tell(reply: Reply) -> None:
+        reply.begin()
+        reply.reasoning("hmm")
+        reply.text("Hi")
+        reply.tool_call("k1", "c1", "f", "")
+        reply.tool_arguments("k1", '{"a":')
+        reply.tool_arguments("k1", "1}")
+        reply.tool_call("k2", "c2", "g", "")
+        reply.finish("tool_calls")
+        reply.add_usage(TokenUsage(prompt_tokens=1, completion_tokens=2, total_tokens=3))
+
+    direct = CompletionWriter("r", "m", created=1)
+    tell(Reply(direct))
+    chunks = ChunkWriter("r", "m", created=1)
+    tell(Reply(chunks))
+    again = CompletionWriter(created=1)
+    reply = Reply(again)
+    for chunk in chunks.take():
+        read_chunk(reply, chunk)
+    assert again.response() == direct.response()
+    assert reply.usage == TokenUsage(prompt_tokens=1, completion_tokens=2, total_tokens=3)
+    message = again.response()["choices"][0]["message"]
+    assert [call["function"]["arguments"] for call in message["tool_calls"]] == ['{"a":1}', "{}"]
