@@ -7,7 +7,8 @@ Output (answers):
   turns the ``response_format`` tool into content, settles the finish reason and keeps typed usage.
 - ``ChunkWriter`` (``chunks.py``): renders those events as OpenAI ``chat.completion.chunk`` dicts.
 - ``CompletionWriter`` (``completion.py``): renders them as one ``chat.completion``.
-  Writers for other output shapes implement the same ``ReplyWriter`` protocol.
+  Writers for other output shapes implement the same ``ReplyWriter`` protocol; ``read_chunk``
+  (``openai_chunks.py``) feeds them from any provider's OpenAI chunks.
 
 Input (requests): ``request.py`` (data URLs, tool arguments, the JSON tool, Claude thinking) and
 ``errors.py`` (reading an upstream error body).

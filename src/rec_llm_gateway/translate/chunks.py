@@ -25,14 +25,14 @@ class ChunkWriter(ResponseHead):
         created: the ``created`` timestamp (default: now).
     """
 
-    __slots__ = ("_choice", "_delta", "_index", "_out", "_role")
+    __slots__ = ("_delta", "_index", "_out", "_role")
 
     def __init__(self, response_id: str = "", model: str = "", created: int | None = None) -> None:
         super().__init__(response_id, model, created)
         self._out: list[dict[str, Any]] = []
         self._delta: dict[str, Any] | None = None
-        """The delta still open for more keys from the same event, and its choice (``_choice``)."""
-        self._choice: dict[str, Any] = {}
+        """The delta still open for more keys from the same event (always in the last chunk), and
+        its choice index (``_index``)."""
         self._index = -1
         self._role: dict[str, Any] | None = None
         """The role delta just sent, open for a refusal only (a prompt refused before any answer)."""
@@ -57,14 +57,23 @@ class ChunkWriter(ResponseHead):
         return chunk
 
     def _open(self, choice: int, key: str) -> dict[str, Any]:
-        """The delta to put ``key`` in: the open one when it is for ``choice`` and lacks ``key``."""
+        """The delta to put ``key`` in: the open one when it is for ``choice`` and lacks ``key``.
+        (Written out rather than through ``_chunk``: it runs once per upstream event.)"""
         delta = self._delta
         if delta is not None and key not in delta and self._index == choice:
             return delta
         delta = self._delta = {}
         self._index = choice
-        self._choice = {"index": choice, "delta": delta, "logprobs": None, "finish_reason": None}
-        self._chunk(self._choice)
+        entry = {"index": choice, "delta": delta, "logprobs": None, "finish_reason": None}
+        self._out.append(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [entry],
+            }
+        )
         return delta
 
     # -- ReplyWriter -----------------------------------------------------------------------------
@@ -76,7 +85,23 @@ class ChunkWriter(ResponseHead):
         self._chunk({"index": choice, "delta": role, "logprobs": None, "finish_reason": None})
 
     def text(self, choice: int, text: str) -> None:
-        self._open(choice, "content")["content"] = text
+        # The most frequent event of all: ``_open`` written out once more.
+        delta = self._delta
+        if delta is not None and "content" not in delta and self._index == choice:
+            delta["content"] = text
+            return
+        delta = self._delta = {"content": text}
+        self._index = choice
+        entry = {"index": choice, "delta": delta, "logprobs": None, "finish_reason": None}
+        self._out.append(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [entry],
+            }
+        )
 
     answer = text  # the JSON answer is the message content
 
@@ -118,7 +143,7 @@ class ChunkWriter(ResponseHead):
 
     def logprobs(self, choice: int, logprobs: Any) -> None:
         if self._delta is not None and self._index == choice:
-            self._choice["logprobs"] = logprobs
+            self._out[-1]["choices"][0]["logprobs"] = logprobs
 
     def finish(self, choice: int, reason: str) -> None:
         self._delta = None
