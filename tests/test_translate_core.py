@@ -362,3 +362,34 @@ def test_openai_chunks_read_back_into_the_same_answer() -> None:
     assert reply.usage == TokenUsage(prompt_tokens=1, completion_tokens=2, total_tokens=3)
     message = again.response()["choices"][0]["message"]
     assert [call["function"]["arguments"] for call in message["tool_calls"]] == ['{"a":1}', "{}"]
+
+
+# -- echo is built by the core too -----------------------------------------------------------------
+
+
+async def test_echo_answers_n_choices_through_the_core() -> None:
+    import httpx
+
+    from rec_llm_gateway import Gateway
+    from rec_llm_gateway.providers.base import UpstreamCall
+
+    provider = Gateway({"providers": {"echo": {}}}).providers["echo"]
+    request = ChatCompletionRequest.model_validate(
+        {"model": "e", "messages": [{"role": "user", "content": "a b"}], "n": 2, "max_tokens": 1}
+    )
+    call = UpstreamCall(request=request, model="e", http=httpx.AsyncClient(), request_id="r")
+    result = await provider.complete(call)
+    assert [
+        (c["index"], c["message"]["content"], c["finish_reason"]) for c in result.response["choices"]
+    ] == [
+        (0, "a ", "length"),
+        (1, "a ", "length"),
+    ]
+    assert result.usage is not None and result.usage.completion_tokens == 2
+    chunks = [chunk async for chunk in provider.stream(call)]
+    texts: dict[int, str] = {}
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            texts[choice["index"]] = texts.get(choice["index"], "") + (choice["delta"].get("content") or "")
+    assert texts == {0: "a ", 1: "a "}
+    assert call.usage == result.usage and chunks[-1]["usage"] == result.usage.to_openai()

@@ -1,8 +1,9 @@
 """``echo``: a built-in provider with no network, for demos, tests and benchmarks.
 
 It answers with the last user message (or the configured ``response``), streams it word by word,
-honours ``max_tokens`` / ``max_completion_tokens`` (counting words, ``finish_reason: length``) and
-reports token counts (one token per word, a rough but stable rule).
+honours ``n`` (that many identical choices) and ``max_tokens`` / ``max_completion_tokens`` (counting
+words, ``finish_reason: length``), and reports token counts (one token per word, a rough but stable
+rule). The answers are built by ``translate`` like every native provider's.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class EchoProvider(Provider):
         prompt = sum(
             len(content_text(getattr(message, "content", None)).split()) for message in request.messages
         )
+        completion = len(words) * (request.n or 1)  # every choice is generated (and billed)
         usage = TokenUsage(
-            prompt_tokens=prompt, completion_tokens=len(words), total_tokens=prompt + len(words)
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
         return words, finish, usage
 
@@ -79,8 +81,10 @@ class EchoProvider(Provider):
         call.response_model = call.model
         writer = CompletionWriter(f"chatcmpl-echo-{call.request_id}", call.model)
         reply = Reply(writer)
-        reply.text("".join(words))
-        reply.finish(finish)
+        answer = "".join(words)
+        for choice in range(call.request.n or 1):
+            reply.text(answer, choice)
+            reply.finish(finish, choice)
         reply.add_usage(usage)
         return ChatResult(response=writer.response(), usage=usage)
 
@@ -89,21 +93,20 @@ class EchoProvider(Provider):
         call.response_model = call.model
         writer = ChunkWriter(f"chatcmpl-echo-{call.request_id}", call.model)
         reply = Reply(writer)
-        reply.begin()
-        yield from_writer(writer)
-        for word in words:
-            if self.settings.delay:
+        choices = range(call.request.n or 1)
+        for choice in choices:
+            reply.begin(choice)
+        for word in ["", *words]:  # "": the role chunks go out before the first wait
+            if word and self.settings.delay:
                 await asyncio.sleep(self.settings.delay)
                 call.upstream_seconds += self.settings.delay
-            reply.text(word)
-            yield from_writer(writer)
-        reply.finish(finish)
+            for choice in choices:
+                reply.text(word, choice)
+            for chunk in writer.take():
+                yield chunk
+        for choice in choices:
+            reply.finish(finish, choice)
         call.usage = usage
         reply.add_usage(usage)
         for chunk in writer.take():
             yield chunk
-
-
-def from_writer(writer: ChunkWriter) -> dict[str, Any]:
-    [chunk] = writer.take()
-    return chunk
