@@ -25,9 +25,9 @@ from rec_llm_gateway.embeddings import (
     to_base64,
 )
 from rec_llm_gateway.errors import BadGatewayError, GatewayError, InvalidRequestError
-from rec_llm_gateway.providers.bedrock_embeddings import CohereEmbeddings, TitanEmbeddings, bedrock_embeddings
+from rec_llm_gateway.providers.bedrock.embeddings import CohereEmbeddings, TitanEmbeddings, bedrock_embeddings
 from rec_llm_gateway.providers.echo_embeddings import echo_embeddings, echo_vector
-from rec_llm_gateway.providers.gemini_embeddings import (
+from rec_llm_gateway.providers.gemini.embeddings import (
     GEMINI_EMBEDDINGS,
     gemini_embed_method,
     vertex_embeddings,

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ..embeddings import EmbeddingBatch
-from ..errors import InvalidRequestError
-from ..schema_embeddings import EmbeddingRequest
-from ..usage import token_count
-from .base import upstream_error_or
+from ...embeddings import EmbeddingBatch
+from ...errors import InvalidRequestError
+from ...schema_embeddings import EmbeddingRequest
+from ...usage import token_count
+from ..base import upstream_error_or
 
 __all__ = ["CohereEmbeddings", "TitanEmbeddings", "bedrock_embeddings"]
 

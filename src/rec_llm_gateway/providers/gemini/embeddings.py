@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ..catalog.embeddings import lookup_embedding
-from ..embeddings import EmbeddingBatch
-from ..errors import InvalidRequestError
-from ..schema_embeddings import EmbeddingRequest
-from ..usage import token_count
-from .base import upstream_error_or
+from ...catalog.embeddings import lookup_embedding
+from ...embeddings import EmbeddingBatch
+from ...errors import InvalidRequestError
+from ...schema_embeddings import EmbeddingRequest
+from ...usage import token_count
+from ..base import upstream_error_or
 
 __all__ = [
     "GEMINI_EMBEDDINGS",
