@@ -15,7 +15,7 @@ import pydantic_core
 
 from .asgi import Scope, Send, send_json
 from .config import url_without_secrets
-from .errors import GatewayError, InvalidRequestError, NotFoundError
+from .errors import GatewayError, InvalidRequestError, MethodNotAllowedError, NotFoundError
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -189,13 +189,7 @@ class AdminRoutes:
 
 def allow(method: str, allowed: str) -> None:
     if method != allowed and not (allowed == "GET" and method == "HEAD"):
-        raise GatewayError(
-            f"Method {method} not allowed; use {allowed}.",
-            status_code=405,
-            error_type="invalid_request_error",
-            code="method_not_allowed",
-            headers={"allow": allowed},
-        )
+        raise MethodNotAllowedError(method, allowed)
 
 
 def mount_path(scope: Scope) -> str:

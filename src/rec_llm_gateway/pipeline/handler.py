@@ -24,6 +24,7 @@ from ..errors import (
     InternalError,
     ServiceUnavailableError,
     UpstreamTimeoutError,
+    UpstreamTruncatedError,
 )
 from ..hooks import RequestContext
 from ..providers.base import ChatResult
@@ -243,9 +244,8 @@ class OperationHandler:
             if not assembler.finish_reasons():
                 # The upstream closed the stream without ever saying it had finished: a cut-off
                 # answer must not look like a complete one to the client.
-                raise BadGatewayError(
-                    f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
-                    code="upstream_stream_truncated",
+                raise UpstreamTruncatedError(
+                    f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk"
                 )
             price(gateway, exchange, attempt, TokenUsage.from_openai(assembler.usage))
             ext = extension(exchange, exchange.elapsed()) if gateway.config.include_extensions else None

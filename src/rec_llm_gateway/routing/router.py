@@ -32,7 +32,7 @@ from .deployment import Deployment, Lease, ProviderState
 from .group import ERRORS, Group, Plan
 from .limits import make_limiter
 from .resolve import ModelResolver, Route
-from .retry import CONTEXT, POLICY, RETRY, RetryPolicy
+from .retry import CONTEXT, POLICY, RetryPolicy
 from .settings import DeploymentConfig, GroupConfig, RoutingConfig
 from .strategies import make_strategy
 from .walk import Walk
@@ -43,12 +43,11 @@ if TYPE_CHECKING:
     from ..providers.base import Provider
     from ..schema import ChatCompletionRequest
 
-__all__ = ["DEFAULT_ROUTE", "FAILOVER_STATUSES", "Router"]
+__all__ = ["DEFAULT_ROUTE", "Router"]
 
 logger = logging.getLogger("rec_llm_gateway.routing")
 
 DEFAULT_ROUTE: Final = "default"
-FAILOVER_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CACHE_LIMIT: Final = 4096
 _PER_MILLION: Final = 1_000_000
 _UNKNOWN_PRICE: Final = (math.inf, math.inf)
@@ -285,9 +284,6 @@ class Router:
         if deployment is None:
             deployment = self._adhoc[key] = self._deployment(route)
         return deployment
-
-    def should_failover(self, error: GatewayError) -> bool:
-        return self.policy.classify(error) == RETRY
 
     # -- what routing knows ---------------------------------------------------------------------
 

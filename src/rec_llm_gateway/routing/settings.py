@@ -14,6 +14,8 @@ from typing import Any, Final, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..errors import CONNECTION_ERROR, TIMEOUT
+
 __all__ = [
     "CONNECTION_ERROR",
     "DEFAULT_RETRY_CODES",
@@ -34,8 +36,6 @@ __all__ = [
 
 Strategy = Literal["priority", "round_robin", "weighted", "cost", "latency", "least_busy"]
 STRATEGIES: Final = ("priority", "round_robin", "weighted", "cost", "latency", "least_busy")
-CONNECTION_ERROR: Final = "connection_error"
-TIMEOUT: Final = "timeout"
 RetryCode = int | Literal["connection_error", "timeout"]
 DEFAULT_RETRY_CODES: Final[tuple[RetryCode, ...]] = (429, 500, 502, 503, 504, CONNECTION_ERROR, TIMEOUT)
 DEFAULT_POLICY_CODES: Final = ("content_policy_violation", "content_filter")

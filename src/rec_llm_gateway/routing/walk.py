@@ -12,7 +12,8 @@
 4. ``routing.timeout`` bounds the whole walk; each attempt gets what is left of it.
 
 Nothing here awaits: the pipeline asks ``next()`` for a lease (or a number of seconds to sleep
-first), runs the attempt, and reports ``succeeded`` / ``failed``.
+first), runs the attempt, and reports ``failed`` / ``abandoned`` (a success is the lease's own
+``succeeded``).
 """
 
 from __future__ import annotations
@@ -196,10 +197,6 @@ class Walk:
 
     # -- outcomes -------------------------------------------------------------------------------
 
-    def succeeded(self, lease: Lease) -> None:
-        """The attempt answered (a complete response, or a stream's first chunk)."""
-        lease.succeeded(self.router.clock())
-
     def failed(self, lease: Lease, error: GatewayError) -> None:
         """The attempt failed with ``error``. Returns when the walk goes on; raises the error the
         client gets when it must not (an upstream 4xx)."""
@@ -268,10 +265,10 @@ class Walk:
                 f"Every deployment of '{name}' is at its rate limit." + self._skips_text(),
                 retry_after=min((wait for wait in limited if wait > 0), default=1.0),
             )
-        error = ServiceUnavailableError(f"No healthy deployment for '{name}'." + self._skips_text())
-        if waits:
-            error.headers["retry-after"] = str(max(1, int(-(-min(waits) // 1))))
-        return error
+        return ServiceUnavailableError(
+            f"No healthy deployment for '{name}'." + self._skips_text(),
+            retry_after=min(waits) if waits else None,
+        )
 
     def _skips_text(self) -> str:
         if not self.skipped:
