@@ -180,6 +180,8 @@ class AdminRoutes:
             records = [record for record in records if record.date == day]
         if "provider" in query:
             records = [record for record in records if record.provider == query["provider"][0]]
+        if "operation" in query:
+            records = [record for record in records if record.operation == query["operation"][0]]
         return {
             "object": "list",
             "data": [record.to_dict() for record in records],

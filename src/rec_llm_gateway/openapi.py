@@ -131,6 +131,7 @@ class UsageRecord(_Doc):
     provider: str
     model: str
     gateway_key_id: str | None
+    operation: str
     calls: int
     errors: int
     prompt_tokens: int
@@ -319,6 +320,7 @@ def _build() -> dict[str, Any]:
             parameters=[
                 {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "provider", "in": "query", "schema": {"type": "string"}},
+                {"name": "operation", "in": "query", "schema": {"type": "string"}},
             ],
         ),
     }

@@ -91,13 +91,16 @@ def token_count(value: Any) -> int:
 
 @dataclass(slots=True)
 class UsageRecord:
-    """Aggregated usage for one (date, provider, model). ``cost_usd`` is ``None`` when nothing was priced."""
+    """Aggregated usage for one (date, provider, model, operation). ``cost_usd`` is ``None`` when
+    nothing was priced."""
 
     date: dt.date
     provider: str
     model: str
     gateway_key_id: str | None = None
     """Set on records of one gateway key (``get_by_key``); ``None`` on totals over all keys."""
+    operation: str = "chat"
+    """``chat``, ``embeddings``, ``text_completion``, ...: kept apart (their tokens differ in kind)."""
     calls: int = 0
     errors: int = 0
     prompt_tokens: int = 0
@@ -119,7 +122,7 @@ class UsageRecord:
 
 
 class UsageTracker:
-    """Thread-safe in-memory usage per (UTC date, provider, model).
+    """Thread-safe in-memory usage per (UTC date, provider, model, operation).
 
     Example::
 
@@ -130,7 +133,7 @@ class UsageTracker:
 
     def __init__(self) -> None:
         # Kept per gateway key too, so that a key can be shown its own usage and nobody else's.
-        self._records: dict[tuple[dt.date, str, str, str | None], UsageRecord] = {}
+        self._records: dict[tuple[dt.date, str, str, str, str | None], UsageRecord] = {}
         # Requests may finish on several event loops (threads) at once; a lock keeps sums exact.
         self._lock = threading.Lock()
 
@@ -145,13 +148,18 @@ class UsageTracker:
         error: bool,
         gateway_key_id: str | None = None,
         day: dt.date | None = None,
+        operation: str = "chat",
     ) -> None:
-        key = (day or dt.datetime.now(dt.UTC).date(), provider, model, gateway_key_id)
+        key = (day or dt.datetime.now(dt.UTC).date(), provider, model, operation, gateway_key_id)
         with self._lock:
             record = self._records.get(key)
             if record is None:
                 record = self._records[key] = UsageRecord(
-                    date=key[0], provider=provider, model=model, gateway_key_id=gateway_key_id
+                    date=key[0],
+                    provider=provider,
+                    model=model,
+                    gateway_key_id=gateway_key_id,
+                    operation=operation,
                 )
             record.calls += 1
             record.errors += error
@@ -164,22 +172,23 @@ class UsageTracker:
                 record.cost_usd = (record.cost_usd or 0.0) + cost_usd
 
     def get_all(self) -> list[UsageRecord]:
-        """One record per (date, provider, model), summed over gateway keys."""
-        merged: dict[tuple[dt.date, str, str], UsageRecord] = {}
+        """One record per (date, provider, model, operation), summed over gateway keys."""
+        merged: dict[tuple[dt.date, str, str, str], UsageRecord] = {}
         with self._lock:
-            for (day, provider, model, _), record in self._records.items():
-                total = merged.get((day, provider, model))
+            for (day, provider, model, operation, _), record in self._records.items():
+                total = merged.get((day, provider, model, operation))
                 if total is None:
-                    merged[(day, provider, model)] = replace(record, gateway_key_id=None)
+                    merged[(day, provider, model, operation)] = replace(record, gateway_key_id=None)
                 else:
                     _add(total, record)
         return list(merged.values())
 
     def get_by_key(self, gateway_key_id: str | None) -> list[UsageRecord]:
-        """The records of one gateway key (``context.gateway_key_id``), per (date, provider, model)."""
+        """The records of one gateway key (``context.gateway_key_id``), per (date, provider, model,
+        operation)."""
         with self._lock:
             # Snapshots: the live records keep changing under the lock.
-            return [replace(record) for key, record in self._records.items() if key[3] == gateway_key_id]
+            return [replace(record) for key, record in self._records.items() if key[4] == gateway_key_id]
 
     def get_by_date(self, day: dt.date | str) -> list[UsageRecord]:
         wanted = dt.date.fromisoformat(day) if isinstance(day, str) else day

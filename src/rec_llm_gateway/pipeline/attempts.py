@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..gateway import Gateway
     from ..routing.group import Plan
     from ..routing.resolve import Route
+    from ..routing.tokens import TokenEstimates
     from ..routing.walk import Walk
 
 __all__ = ["run_attempts", "start_attempt"]
@@ -32,14 +33,15 @@ async def run_attempts(
     request: Any,
     routes: Plan | Sequence[Route],
     attempt: Callable[[Exchange, Any, Lease], Awaitable[_Result]],
+    estimates: TokenEstimates,
 ) -> _Result:
     """``attempt`` once per lease the walk hands out, until one answers; raises the error the client
-    gets when nothing more may be tried."""
+    gets when nothing more may be tried. ``estimates``: the token estimates of the operation."""
     router = gateway.router
     walk: Walk | None = None
     lease = router.fast_lease(routes)  # one deployment, nothing to decide: no walk unless it fails
     if lease is None:
-        walk = exchange.walk = router.walk(routes, request)
+        walk = exchange.walk = router.walk(routes, request, estimates=estimates)
         step = walk.next()
         lease = step if isinstance(step, Lease) else await _next_lease(gateway, walk, step)
     while True:
@@ -47,7 +49,7 @@ async def run_attempts(
             result = await attempt(exchange, request, lease)
         except GatewayError as error:
             if walk is None:
-                walk = exchange.walk = router.walk(routes, request, tried=lease)
+                walk = exchange.walk = router.walk(routes, request, lease, estimates)
             walk.failed(lease, error)  # raises what the client gets when nothing may follow
             source, lease = lease, await _next_lease(gateway, walk, walk.next())
             await _failed_over(gateway, exchange, source.route, lease.route, error)
@@ -112,6 +114,7 @@ async def _failed_over(
         latency_ms=0.0,
         error=True,
         gateway_key_id=context.gateway_key_id,
+        operation=context.operation,
     )
     if gateway.hooks.has("on_failover"):
         event = FailoverEvent(source_name, target_name, reason, attempt)

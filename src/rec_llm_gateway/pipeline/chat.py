@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InvalidRequestError
+from ..routing.tokens import CHAT_ESTIMATES
 from ..schema import ChatCompletion, ChatCompletionRequest
 from .operation import Operation
 
@@ -22,6 +23,7 @@ class ChatOperation(Operation):
     name: ClassVar[str] = "chat"
     request_model = ChatCompletionRequest
     response_model = ChatCompletion
+    estimates = CHAT_ESTIMATES
 
     def parse(self, body: bytes, limits: LimitsConfig) -> ChatCompletionRequest:
         request = ChatCompletionRequest.from_json(body)

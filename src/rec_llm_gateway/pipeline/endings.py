@@ -65,6 +65,7 @@ def _conclude(gateway: Gateway, exchange: Exchange, latency: float, *, status: i
             latency_ms=latency * 1000,
             error=outcome != "success",
             gateway_key_id=context.gateway_key_id,
+            operation=context.operation,
         )
 
 

@@ -118,7 +118,7 @@ class OperationHandler:
             context.stream = operation.streams(request)
             gateway.telemetry.set_request_model(exchange.span, request.model, operation.name)
             if gateway.keys.active:  # per-key limits and budget (auth.keys)
-                key_ticket = gateway.keys.admit(context.gateway_key_id, request)
+                key_ticket = gateway.keys.admit(context.gateway_key_id, request, operation.estimates)
             routes = gateway.router.candidates(request)
             if context.stream:
                 await self._stream(exchange, request, routes, receive, send)
@@ -146,7 +146,9 @@ class OperationHandler:
         # While the upstream thinks, a client that goes away cancels the attempt (closing the upstream
         # request at once) and the block raises ClientDisconnected.
         with DisconnectWatch(receive):
-            result = await run_attempts(gateway, exchange, request, routes, self._attempt_complete)
+            result = await run_attempts(
+                gateway, exchange, request, routes, self._attempt_complete, self.operation.estimates
+            )
         response = result.response
         latency = exchange.elapsed()
         if gateway.config.include_extensions:
@@ -194,7 +196,9 @@ class OperationHandler:
         # away, wherever the task waits (on the upstream before or after the first chunk, or on the
         # client), and the upstream response is closed with it. No second task: a stream holds one.
         with DisconnectWatch(receive) as watch:
-            attempt = await run_attempts(gateway, exchange, request, routes, self._attempt_open_stream)
+            attempt = await run_attempts(
+                gateway, exchange, request, routes, self._attempt_open_stream, operation.estimates
+            )
             # The text is only assembled when something reads it back.
             assembler = operation.assembler(
                 gateway.hooks.has("post_response") or gateway.telemetry.capture_content

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pydantic_core
 
+from ..routing.tokens import TokenEstimates
 from ..streaming import SSEEncoder, StreamAssembler, sse_event
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class Operation:
     """What the body is validated into, and what a ``pre_request`` hook may return instead."""
     response_model: ClassVar[type[BaseModel]]
     """What ``post_response`` receives (validated from the response dict)."""
+    estimates: ClassVar[TokenEstimates]
+    """Token estimates of a request, for context windows, the ``cost`` strategy and TPM limits."""
     content_type: ClassVar[bytes] = b"application/json"
     stream_headers: ClassVar[list[tuple[bytes, bytes]]] = SSE_HEADERS
 

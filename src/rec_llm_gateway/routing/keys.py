@@ -13,13 +13,12 @@ import calendar
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Any, Final
 
 from ..errors import RateLimitError
-from ..schema import ChatCompletionRequest
 from .limits import Limiter, Ticket, make_limiter
 from .settings import GatewayKeyConfig
-from .tokens import estimate_completion_tokens, estimate_prompt_tokens
+from .tokens import CHAT_ESTIMATES, TokenEstimates
 
 __all__ = ["KeyGuard", "KeyTicket"]
 
@@ -66,8 +65,11 @@ class KeyGuard:
                 self._states[key_id] = _KeyState(key_id, limiter, config.monthly_budget_usd)
         self.active = bool(self._states)
 
-    def admit(self, key_id: str | None, request: ChatCompletionRequest) -> KeyTicket | None:
-        """Raise ``RateLimitError`` when the key may not make this request now."""
+    def admit(
+        self, key_id: str | None, request: Any, estimates: TokenEstimates = CHAT_ESTIMATES
+    ) -> KeyTicket | None:
+        """Raise ``RateLimitError`` when the key may not make this request now (``estimates``: the
+        token estimates of the request's operation)."""
         state = self._states.get(key_id) if key_id is not None else None
         if state is None:
             return None
@@ -88,7 +90,7 @@ class KeyGuard:
             now = self.clock()
             tokens = 0
             if limiter.tpm is not None:
-                tokens = estimate_prompt_tokens(request) + estimate_completion_tokens(request)
+                tokens = estimates.prompt_tokens(request) + estimates.completion_tokens(request)
             ticket = limiter.try_acquire(now, tokens)
             if ticket is None:
                 limit, wait = limiter.refusal(now, tokens)

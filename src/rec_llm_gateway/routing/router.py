@@ -35,13 +35,13 @@ from .resolve import ModelResolver, Route
 from .retry import CONTEXT, POLICY, RetryPolicy
 from .settings import DeploymentConfig, GroupConfig, RoutingConfig
 from .strategies import make_strategy
+from .tokens import CHAT_ESTIMATES, TokenEstimates
 from .walk import Walk
 from .window import LatencyWindow, summarize
 
 if TYPE_CHECKING:
     from ..config import GatewayConfig
     from ..providers.base import Provider
-    from ..schema import ChatCompletionRequest
 
 __all__ = ["DEFAULT_ROUTE", "Router"]
 
@@ -205,7 +205,7 @@ class Router:
 
     # -- planning -------------------------------------------------------------------------------
 
-    def candidates(self, request: ChatCompletionRequest) -> Plan | Sequence[Route]:
+    def candidates(self, request: Any) -> Plan | Sequence[Route]:
         """The plan for ``request`` (a test or plugin may return a plain list of routes instead)."""
         return self.plan(request.model)
 
@@ -266,17 +266,22 @@ class Router:
         return None
 
     def walk(
-        self, candidates: Plan | Sequence[Route], request: ChatCompletionRequest, tried: Lease | None = None
+        self,
+        candidates: Plan | Sequence[Route],
+        request: Any,
+        tried: Lease | None = None,
+        estimates: TokenEstimates = CHAT_ESTIMATES,
     ) -> Walk:
         """Start one request's walk (``candidates`` as ``candidates()`` returned them); ``tried``: the
-        fast path's attempt, which failed (the walk goes on from there)."""
+        fast path's attempt, which failed (the walk goes on from there); ``estimates``: the token
+        estimates of the request's operation."""
         if isinstance(candidates, Plan):
-            return Walk(self, candidates, request, tried)
+            return Walk(self, candidates, request, tried, estimates)
         if len(self._adhoc) >= _CACHE_LIMIT:
             self._forget_adhoc()
         deployments = [self._adhoc_for(route) for route in candidates]
         group = Group(request.model, deployments, make_strategy("priority", len(deployments)), None)
-        return Walk(self, Plan(request.model, group, {}), request)
+        return Walk(self, Plan(request.model, group, {}), request, estimates=estimates)
 
     def _adhoc_for(self, route: Route) -> Deployment:
         key = (route.provider.name, route.model)

@@ -11,11 +11,17 @@ the context-window fallback anyway. Limits are settled with the real count from 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, Protocol
 
 from ..schema import ChatCompletionRequest, TextPart
 
-__all__ = ["DEFAULT_COMPLETION_TOKENS", "estimate_completion_tokens", "estimate_prompt_tokens"]
+__all__ = [
+    "CHAT_ESTIMATES",
+    "DEFAULT_COMPLETION_TOKENS",
+    "TokenEstimates",
+    "estimate_completion_tokens",
+    "estimate_prompt_tokens",
+]
 
 CHARS_PER_TOKEN: Final = 4
 PER_MESSAGE: Final = 4  # role and separators, as OpenAI's chat format counts them
@@ -55,3 +61,27 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
 def estimate_completion_tokens(request: ChatCompletionRequest) -> int:
     """What the client allows the answer to take (``max_completion_tokens`` / ``max_tokens``), or 0."""
     return request.max_completion_tokens or request.max_tokens or 0
+
+
+class TokenEstimates(Protocol):
+    """How many tokens a request of one operation will take: what routing (context windows, the
+    ``cost`` strategy) and ``tokens_per_minute`` limits ask of it. Each operation has one."""
+
+    def prompt_tokens(self, request: Any) -> int: ...
+
+    def completion_tokens(self, request: Any) -> int: ...
+
+
+class _ChatEstimates:
+    """``TokenEstimates`` of a chat completions request."""
+
+    @staticmethod
+    def prompt_tokens(request: Any) -> int:
+        return estimate_prompt_tokens(request)
+
+    @staticmethod
+    def completion_tokens(request: Any) -> int:
+        return estimate_completion_tokens(request)
+
+
+CHAT_ESTIMATES: Final[TokenEstimates] = _ChatEstimates()

@@ -30,10 +30,9 @@ from ..errors import (
 from .deployment import Deployment, Lease
 from .group import ERRORS, Group, Plan
 from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failure, is_unreachable, retry_after
-from .tokens import estimate_completion_tokens, estimate_prompt_tokens
+from .tokens import CHAT_ESTIMATES, TokenEstimates
 
 if TYPE_CHECKING:
-    from ..schema import ChatCompletionRequest
     from .router import Router
 
 __all__ = ["Walk"]
@@ -49,6 +48,7 @@ class Walk:
         "_answered",
         "_completion",
         "_context_hit",
+        "_estimates",
         "_fallbacks",
         "_group",
         "_in_group",
@@ -68,11 +68,17 @@ class Walk:
     )
 
     def __init__(
-        self, router: Router, plan: Plan, request: ChatCompletionRequest, tried: Lease | None = None
+        self,
+        router: Router,
+        plan: Plan,
+        request: Any,
+        tried: Lease | None = None,
+        estimates: TokenEstimates = CHAT_ESTIMATES,
     ) -> None:
         self.router = router
         self.plan = plan
         self.request = request
+        self._estimates = estimates
         self.now = 0.0  # set by next()
         timeout = router.timeout
         self.deadline = None if timeout is None else router.clock() + timeout
@@ -95,12 +101,12 @@ class Walk:
 
     def prompt_tokens(self) -> int:
         if self._prompt < 0:
-            self._prompt = estimate_prompt_tokens(self.request)
+            self._prompt = self._estimates.prompt_tokens(self.request)
         return self._prompt
 
     def completion_tokens(self) -> int:
         if self._completion < 0:
-            self._completion = estimate_completion_tokens(self.request)
+            self._completion = self._estimates.completion_tokens(self.request)
         return self._completion
 
     def price(self, deployment: Deployment) -> tuple[float, float] | None:
