@@ -23,7 +23,7 @@ from rec_llm_gateway.errors import (
 )
 from rec_llm_gateway.providers.upstream_errors import upstream_status_error
 from rec_llm_gateway.routing.breaker import ADMIT, CLOSED, HALF_OPEN, OPEN, PROBE, REFUSE, CircuitBreaker
-from rec_llm_gateway.routing.keys import _month
+from rec_llm_gateway.routing.key_limits import _month
 from rec_llm_gateway.routing.limits import WINDOW_SECONDS, MemoryLimiter
 from rec_llm_gateway.routing.retry import CONTEXT, FATAL, POLICY, RETRY, RetryPolicy
 from rec_llm_gateway.routing.settings import BreakerConfig, RateLimitConfig, RoutingConfig

@@ -1,6 +1,6 @@
 """The gateway's admin and discovery routes: health, models, providers, usage, the OpenAPI document.
 
-Built once per gateway (like the chat handler); ``Gateway.__call__`` dispatches every route that is
+Built once per gateway (like the chat handler); ``GatewayParts.__call__`` dispatches every route that is
 not a chat completion here.
 """
 
@@ -13,12 +13,13 @@ from urllib.parse import parse_qs
 
 import pydantic_core
 
-from .asgi import Scope, Send, send_json
+from .asgi.response import send_json
+from .asgi.types import Scope, Send
 from .config import url_without_secrets
 from .errors import GatewayError, InvalidRequestError, MethodNotAllowedError, NotFoundError
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from .parts import GatewayParts
     from .providers.base import Provider
 
 __all__ = ["AdminRoutes", "allow"]
@@ -27,7 +28,7 @@ __all__ = ["AdminRoutes", "allow"]
 class AdminRoutes:
     """Serves everything but chat completions. Holds no per-request state."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: GatewayParts) -> None:
         self.gateway = gateway
 
     async def __call__(

@@ -8,7 +8,7 @@ import inspect
 import logging
 import os
 import weakref
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -16,17 +16,18 @@ from opentelemetry import metrics, trace
 
 from .admin import AdminRoutes, allow
 from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error
-from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
+from .config import GatewayConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
-from .hooks import HookCaller, make_plugin_manager
+from .hooks import HookRunner, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
 from .routing.health import HealthMonitor
-from .routing.keys import KeyGuard
+from .routing.key_limits import KeyGuard
 from .routing.resolve import ModelResolver
 from .routing.router import Router
+from .runtime import Runtime
 from .schema import ChatCompletion, ChatCompletionRequest
 from .telemetry import Telemetry
 from .usage import TokenUsage, UsageTracker
@@ -34,49 +35,6 @@ from .usage import TokenUsage, UsageTracker
 __all__ = ["Gateway"]
 
 logger = logging.getLogger("rec_llm_gateway")
-
-
-class _Runtime:
-    """What the gateway opens per event loop: the shared upstream HTTP client and background tasks."""
-
-    def __init__(self, config: HttpConfig) -> None:
-        self.transport = _transport(config)
-        self.http = httpx.AsyncClient(
-            transport=self.transport,
-            timeout=httpx.Timeout(60.0, connect=10.0),
-            follow_redirects=False,
-            trust_env=config.trust_env,
-        )
-        self.tasks: set[asyncio.Task[Any]] = set()
-        """Background tasks (health checks): cancelled on close."""
-        self.requests: set[asyncio.Task[Any]] = set()
-        """Chat requests in flight: given time to finish on close."""
-        self.closing = False
-
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run ``coroutine`` as a background task until ``aclose``."""
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def aclose(self, grace: float) -> None:
-        """Let requests in flight finish (up to ``grace`` seconds), then cancel the rest and close."""
-        self.closing = True
-        if self.requests:
-            _, pending = await asyncio.wait(set(self.requests), timeout=grace)
-            if pending:
-                logger.warning(
-                    "%d request(s) still running after %gs of shutdown grace: cancelled", len(pending), grace
-                )
-                for task in pending:
-                    task.cancel()
-                await asyncio.wait(pending, timeout=5)
-        tasks = set(self.tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
-        await self.http.aclose()
 
 
 class Gateway:
@@ -109,7 +67,7 @@ class Gateway:
         self.telemetry = Telemetry(
             tracer_provider, meter_provider, capture_content=self.config.telemetry.capture_content
         )
-        self.hooks = HookCaller(self.plugins, on_failure=Telemetry.record_hook_failure)
+        self.hooks = HookRunner(self.plugins, on_failure=Telemetry.record_hook_failure)
         self.auth = GatewayAuth(self.config.auth.api_keys, self.config.auth.admin_keys, self.config.auth.keys)
         self.keys = KeyGuard(self.auth.named)
         """Per-key limits and budgets (``auth.keys``)."""
@@ -118,7 +76,7 @@ class Gateway:
         self._registry = ProviderRegistry()
         self.providers: dict[str, Provider] = {}
         self.disabled_providers: dict[str, str] = {}
-        self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Runtime] = (
+        self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (
             weakref.WeakKeyDictionary()
         )
         self._warm_up: asyncio.Future[None] | None = None
@@ -235,19 +193,19 @@ class Gateway:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def runtime(self) -> _Runtime:
+    def runtime(self) -> Runtime:
         """What is open on the running event loop (opened on first use)."""
         loop = asyncio.get_running_loop()
         runtime = self._runtimes.get(loop)
         if runtime is None:
-            runtime = self._runtimes[loop] = _Runtime(self.config.http)
+            runtime = self._runtimes[loop] = Runtime(self.config.http)
             if self._warm_up is None:
                 # The price table takes ~200 ms to import: load it now, off the event loop.
                 self._warm_up = loop.run_in_executor(None, warm_up)
             self._start_health(runtime)
         return runtime
 
-    def _start_health(self, runtime: _Runtime) -> None:
+    def _start_health(self, runtime: Runtime) -> None:
         """Start the background health checks on ``runtime``'s loop unless another loop runs them."""
         health = self.health
         if health.owner is None and health.configured and runtime in self._runtimes.values():
@@ -315,27 +273,6 @@ class Gateway:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _transport(config: HttpConfig) -> httpx.AsyncBaseTransport:
-    """The upstream transport: aiohttp's when available (see transport.py), else httpx's own."""
-    if config.transport != "httpx":
-        try:
-            from .transport import AiohttpTransport
-        except ImportError:
-            pass  # "auto" without aiohttp ("aiohttp" without it was refused by the config)
-        else:
-            return AiohttpTransport(
-                max_connections=config.max_connections,
-                keepalive_expiry=config.keepalive_expiry,
-                trust_env=config.trust_env,
-            )
-    limits = httpx.Limits(
-        max_connections=config.max_connections,
-        max_keepalive_connections=config.max_keepalive_connections,
-        keepalive_expiry=config.keepalive_expiry,
-    )
-    return httpx.AsyncHTTPTransport(limits=limits, trust_env=config.trust_env)
 
 
 def _build_validators() -> None:

@@ -16,7 +16,7 @@ from .exchange import Attempt, Exchange
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..gateway import Gateway
+    from ..parts import GatewayParts
     from ..routing.group import Plan
     from ..routing.resolve import Route
     from ..routing.tokens import TokenEstimates
@@ -28,7 +28,7 @@ _Result = TypeVar("_Result")
 
 
 async def run_attempts(
-    gateway: Gateway,
+    gateway: GatewayParts,
     exchange: Exchange,
     request: Any,
     routes: Plan | Sequence[Route],
@@ -62,7 +62,7 @@ async def run_attempts(
         return result
 
 
-async def _next_lease(gateway: Gateway, walk: Walk, step: Lease | float) -> Lease:
+async def _next_lease(gateway: GatewayParts, walk: Walk, step: Lease | float) -> Lease:
     while not isinstance(step, Lease):
         await gateway.router.sleep(step)  # backoff / Retry-After before a retry
         step = walk.next()
@@ -70,7 +70,7 @@ async def _next_lease(gateway: Gateway, walk: Walk, step: Lease | float) -> Leas
 
 
 def start_attempt(
-    gateway: Gateway, exchange: Exchange, request: Any, lease: Lease, *, stream: bool
+    gateway: GatewayParts, exchange: Exchange, request: Any, lease: Lease, *, stream: bool
 ) -> Attempt:
     """The ``Attempt`` for ``lease`` (its span started): use it as ``async with``."""
     context = exchange.context
@@ -95,7 +95,7 @@ def start_attempt(
 
 
 async def _failed_over(
-    gateway: Gateway, exchange: Exchange, source: Route, target: Route, error: GatewayError
+    gateway: GatewayParts, exchange: Exchange, source: Route, target: Route, error: GatewayError
 ) -> None:
     reason = error.code or type(error).__name__
     source_name = f"{source.provider.name}:{source.model}"

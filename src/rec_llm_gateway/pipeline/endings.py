@@ -8,13 +8,13 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..asgi import Send
+from ..asgi.types import Send
 from ..errors import ClientDisconnectedError, GatewayError
 from ..hooks import CostEvent
 from .exchange import Attempt, Exchange
 
 if TYPE_CHECKING:
-    from ..gateway import Gateway
+    from ..parts import GatewayParts
     from ..usage import TokenUsage
     from .operation import Operation
 
@@ -23,7 +23,7 @@ __all__ = ["extension", "fail", "fire_cost", "price", "send_operation_error", "s
 logger = logging.getLogger("rec_llm_gateway")
 
 
-def price(gateway: Gateway, exchange: Exchange, attempt: Attempt, usage: TokenUsage | None) -> None:
+def price(gateway: GatewayParts, exchange: Exchange, attempt: Attempt, usage: TokenUsage | None) -> None:
     """Price ``usage`` on the attempt's deployment into the context."""
     context = exchange.context
     context.usage = usage
@@ -49,7 +49,9 @@ def extension(exchange: Exchange, latency: float) -> dict[str, Any]:
     return data
 
 
-def _conclude(gateway: Gateway, exchange: Exchange, latency: float, *, status: int, outcome: str) -> None:
+def _conclude(
+    gateway: GatewayParts, exchange: Exchange, latency: float, *, status: int, outcome: str
+) -> None:
     """Fill in the outcome and record usage for the last attempt, if there was one."""
     context = exchange.context
     context.latency_ms = round(latency * 1000, 3)
@@ -70,7 +72,7 @@ def _conclude(gateway: Gateway, exchange: Exchange, latency: float, *, status: i
 
 
 async def succeeded(
-    gateway: Gateway,
+    gateway: GatewayParts,
     operation: Operation,
     exchange: Exchange,
     request: Any,
@@ -87,7 +89,9 @@ async def succeeded(
         )
 
 
-async def fire_cost(gateway: Gateway, exchange: Exchange, usage: TokenUsage | None, latency: float) -> None:
+async def fire_cost(
+    gateway: GatewayParts, exchange: Exchange, usage: TokenUsage | None, latency: float
+) -> None:
     context = exchange.context
     if usage is None or context.provider is None or context.model is None:
         return
@@ -111,7 +115,7 @@ async def fire_cost(gateway: Gateway, exchange: Exchange, usage: TokenUsage | No
 
 
 async def fail(
-    gateway: Gateway, operation: Operation, exchange: Exchange, error: GatewayError, send: Send
+    gateway: GatewayParts, operation: Operation, exchange: Exchange, error: GatewayError, send: Send
 ) -> None:
     context = exchange.context
     exchange.error = error

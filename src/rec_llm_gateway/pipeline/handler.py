@@ -16,7 +16,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..asgi import ClientDisconnected, Receive, Send, read_body, redacted, request_id_from
+from ..asgi.request import ClientDisconnected, read_body, redacted, request_id_from
+from ..asgi.types import Receive, Send
 from ..errors import (
     BadGatewayError,
     ClientDisconnectedError,
@@ -38,7 +39,7 @@ from .exchange import Attempt, Exchange, error_type, total_tokens
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..gateway import Gateway
+    from ..parts import GatewayParts
     from ..routing.deployment import Lease
     from ..routing.group import Plan
     from ..routing.resolve import Route
@@ -52,7 +53,7 @@ logger = logging.getLogger("rec_llm_gateway")
 class OperationHandler:
     """Serves one operation's route for one gateway. Built once; holds no per-request state."""
 
-    def __init__(self, gateway: Gateway, operation: Operation) -> None:
+    def __init__(self, gateway: GatewayParts, operation: Operation) -> None:
         self.gateway = gateway
         self.operation = operation
 

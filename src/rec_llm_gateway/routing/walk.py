@@ -18,7 +18,7 @@ first), runs the attempt, and reports ``failed`` / ``abandoned`` (a success is t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..errors import (
     GatewayError,
@@ -33,12 +33,30 @@ from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failur
 from .tokens import CHAT_ESTIMATES, TokenEstimates
 
 if TYPE_CHECKING:
-    from .router import Router
+    import random
+    from collections.abc import Callable
 
-__all__ = ["Walk"]
+    from .retry import RetryPolicy
+
+__all__ = ["Walk", "WalkRouter"]
 
 _RATE_REASONS: Final = ("rate_limited", "cooling_down")
 _NO_SKIPS: Final[list[tuple[str, str, float]]] = []  # shared and never appended to (see Walk.skip)
+
+
+class WalkRouter(Protocol):
+    """What a walk asks of the router that started it (``router.Router`` is one)."""
+
+    timeout: float | None
+    policy: RetryPolicy
+    random: random.Random
+    clock: Callable[[], float]
+
+    def price_of(self, deployment: Deployment) -> tuple[float, float] | None:
+        """USD per input and output token on ``deployment``; ``None`` when unknown."""
+
+    def group_for(self, name: str) -> Group:
+        """The group a (fallback) model name routes to."""
 
 
 class Walk:
@@ -69,7 +87,7 @@ class Walk:
 
     def __init__(
         self,
-        router: Router,
+        router: WalkRouter,
         plan: Plan,
         request: Any,
         tried: Lease | None = None,
