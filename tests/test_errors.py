@@ -328,7 +328,8 @@ def test_errors_on_admin_routes_use_the_envelope(openai_config) -> None:
     config = {**openai_config, "auth": {"api_keys": [GATEWAY_KEY], "admin_keys": ["admin-key-123"]}}
     with gateway_server(config) as (url, _):
         assert_envelope(httpx.get(f"{url}/providers"), 401)
-        assert_envelope(httpx.get(f"{url}/usage", headers={"x-api-key": GATEWAY_KEY}), 401)
+        assert_envelope(httpx.get(f"{url}/usage", headers={"x-api-key": GATEWAY_KEY}), 403)
+        assert_envelope(httpx.get(f"{url}/providers", headers={"x-api-key": GATEWAY_KEY}), 403)
         assert httpx.get(f"{url}/usage", headers={"x-api-key": "admin-key-123"}).status_code == 200
         assert_envelope(
             httpx.get(f"{url}/providers/nope/health", headers={"x-api-key": "admin-key-123"}), 404

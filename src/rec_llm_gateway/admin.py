@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -16,79 +17,88 @@ import pydantic_core
 from .asgi.response import send_json
 from .asgi.types import Scope, Send
 from .config import url_without_secrets
-from .errors import GatewayError, InvalidRequestError, MethodNotAllowedError, NotFoundError
+from .errors import GatewayError, InvalidRequestError, NotFoundError
+from .routes import ENDPOINTS, Endpoint
 
 if TYPE_CHECKING:
     from .parts import GatewayParts
     from .providers.base import Provider
 
-__all__ = ["AdminRoutes", "allow"]
+__all__ = ["AdminRoutes", "mount_path"]
 
 
 class AdminRoutes:
-    """Serves everything but chat completions. Holds no per-request state."""
+    """Serves the routes of ``routes.ENDPOINTS`` that have a ``handler``: one method each, returning
+    the JSON body. Holds no per-request state."""
 
     def __init__(self, gateway: GatewayParts) -> None:
         self.gateway = gateway
+        self._handlers: dict[str, Callable[[Scope, dict[str, str], dict[str, str]], Awaitable[Any]]] = {
+            endpoint.handler: getattr(self, endpoint.handler) for endpoint in ENDPOINTS if endpoint.handler
+        }
 
     async def __call__(
         self,
-        method: str,
-        path: str,
+        endpoint: Endpoint,
+        params: dict[str, str],
         scope: Scope,
         headers: dict[str, str],
         send: Send,
-        extra: list[tuple[bytes, bytes]],
+        response_headers: list[tuple[bytes, bytes]],
     ) -> None:
-        if path == "/health":
-            allow(method, "GET")
-            await self._json(send, {"status": "ok", "providers": len(self.gateway.providers)}, extra)
-        elif path in ("/v1/models", "/models"):
-            allow(method, "GET")
-            self.gateway.auth.authenticate(headers)
-            await self._json(send, {"object": "list", "data": self._model_list()}, extra)
-        elif path.startswith(("/v1/models/", "/models/")):
-            allow(method, "GET")
-            self.gateway.auth.authenticate(headers)
-            await self._json(send, self._model(path.split("/models/", 1)[1]), extra)
-        elif path == "/providers":
-            allow(method, "GET")
-            self.gateway.auth.authenticate_admin(headers)
-            data = [self._describe(provider) for provider in self.gateway.providers.values()]
-            for entry in data:
-                entry["health"] = self.gateway.router.providers[entry["name"]].health.status
-            data += [
-                {"name": name, "enabled": False, "reason": reason}
-                for name, reason in self.gateway.disabled_providers.items()
-            ]
-            await self._json(send, {"object": "list", "data": data}, extra)
-        elif path.startswith("/providers/") and path.count("/") == 3:
-            allow(method, "GET")
-            self.gateway.auth.authenticate_admin(headers)
-            _, _, name, action = path.split("/")
-            provider = self.gateway.providers.get(name)
-            if provider is None or action not in ("health", "stats"):
-                raise NotFoundError(f"Unknown provider route: {path}")
-            body = (
-                await self._provider_health(provider)
-                if action == "health"
-                else self._provider_stats(provider)
-            )
-            await self._json(send, body, extra)
-        elif path == "/usage":
-            allow(method, "GET")
-            await self._json(send, self._usage_report(scope, self._usage_scope(headers)), extra)
-        elif path == "/openapi.json":
-            allow(method, "GET")
-            from .openapi import openapi_json  # lazily: the description is built on first use
+        auth = self.gateway.auth
+        if endpoint.access == "key":
+            auth.authenticate(headers)
+        elif endpoint.access == "admin":
+            auth.authenticate_admin(headers)
+        body = await self._handlers[endpoint.handler](scope, headers, params)
+        await send_json(
+            send, 200, body if isinstance(body, bytes) else pydantic_core.to_json(body), response_headers
+        )
 
-            await send_json(send, 200, openapi_json(mount_path(scope)), extra)
-        else:
-            raise NotFoundError(f"Unknown route: {method} {path}")
+    # -- the handlers (``Endpoint.handler``) ------------------------------------------------------
 
-    @staticmethod
-    async def _json(send: Send, data: Any, headers: list[tuple[bytes, bytes]]) -> None:
-        await send_json(send, 200, pydantic_core.to_json(data), headers)
+    async def health(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return {"status": "ok", "providers": len(self.gateway.providers)}
+
+    async def list_models(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return {"object": "list", "data": self._model_list()}
+
+    async def retrieve_model(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return self._model(params["id"])
+
+    async def list_providers(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        gateway = self.gateway
+        data = [self._describe(provider) for provider in gateway.providers.values()]
+        for entry in data:
+            entry["health"] = gateway.router.providers[entry["name"]].health.status
+        data += [
+            {"name": name, "enabled": False, "reason": reason}
+            for name, reason in gateway.disabled_providers.items()
+        ]
+        return {"object": "list", "data": data}
+
+    async def provider_health(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return await self._provider_health(self._provider(params["name"]))
+
+    async def provider_stats(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return self._provider_stats(self._provider(params["name"]))
+
+    async def usage(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return self._usage_report(scope, self._usage_scope(headers))
+
+    async def openapi(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        from .openapi import openapi_json  # lazily: the description is built on first use
+
+        return openapi_json(mount_path(scope))
+
+    # -- what they share --------------------------------------------------------------------------
+
+    def _provider(self, name: str) -> Provider:
+        provider = self.gateway.providers.get(name)
+        if provider is None:
+            raise NotFoundError(f"Unknown provider: {name}", param="name")
+        return provider
 
     def _model_list(self) -> list[dict[str, Any]]:
         from .catalog import lookup
@@ -188,11 +198,6 @@ class AdminRoutes:
             "data": [record.to_dict() for record in records],
             "totals": self.gateway.usage.totals(records),
         }
-
-
-def allow(method: str, allowed: str) -> None:
-    if method != allowed and not (allowed == "GET" and method == "HEAD"):
-        raise MethodNotAllowedError(method, allowed)
 
 
 def mount_path(scope: Scope) -> str:

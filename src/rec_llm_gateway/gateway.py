@@ -14,15 +14,20 @@ from typing import Any
 import httpx
 from opentelemetry import metrics, trace
 
-from .admin import AdminRoutes, allow
-from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error
+from .admin import AdminRoutes
+from .asgi.auth import GatewayAuth
+from .asgi.cors import Cors
+from .asgi.request import request_headers, request_id_from, route_path
+from .asgi.types import Receive, Scope, Send
 from .config import GatewayConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookRunner, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
+from .pipeline.endings import send_operation_error
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
+from .routes import RouteTable
 from .routing.health import HealthMonitor
 from .routing.key_limits import KeyGuard
 from .routing.resolve import ModelResolver
@@ -89,7 +94,12 @@ class Gateway:
         if self.config.load_entry_points:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
-        self._chat = OperationHandler(self, CHAT)
+        self.routes = RouteTable()
+        self._operations = {
+            endpoint.name: OperationHandler(self, endpoint.operation)
+            for endpoint in self.routes.endpoints
+            if endpoint.operation is not None
+        }
         self._admin = AdminRoutes(self)
         _build_validators()
 
@@ -228,35 +238,38 @@ class Gateway:
                 await _refuse_websocket(scope, receive, send)
             return
         headers = request_headers(scope)
-        cors_headers = self.cors.response_headers(headers) if self.cors else []
+        # Every response carries x-request-id (the client's when it sent a sane one), errors included.
+        request_id = request_id_from(headers)
+        response_headers = [(b"x-request-id", request_id.encode())]
+        if self.cors is not None:
+            response_headers += self.cors.response_headers(headers)
         method: str = scope["method"]
         path = route_path(scope)
         try:
             if method == "OPTIONS" and self.cors is not None and "access-control-request-method" in headers:
-                preflight = self.cors.preflight_headers(headers)
-                if preflight is None:
-                    # A refusal is an error like any other: in the envelope (it was an empty 403).
-                    raise GatewayError(
-                        "CORS preflight refused: the origin is not allowed.",
-                        status_code=403,
-                        error_type="permission_error",
-                        code="cors_origin_not_allowed",
-                    )
-                await send({"type": "http.response.start", "status": 204, "headers": preflight})
-                await send({"type": "http.response.body", "body": b""})
+                await _preflight(self.cors, headers, send, request_id)
                 return
-            if path in ("/v1/chat/completions", "/chat/completions"):
-                allow(method, "POST")
+            match = self.routes.match(method, path)
+            endpoint = match.endpoint
+            if endpoint.operation is not None:
                 if self._pending_types:
                     self.check()
-                await self._chat(receive, send, headers, cors_headers)
+                await self._operations[endpoint.name](receive, send, headers, request_id, response_headers)
                 return
-            await self._admin(method, path, scope, headers, send, cors_headers)
+            await self._admin(endpoint, match.params, scope, headers, send, response_headers)
         except GatewayError as error:
-            await send_error(send, error, cors_headers)
+            await self._send_error(path, error, send, response_headers)
         except ConfigError as error:
             logger.error("the gateway configuration is invalid: %s", error)
-            await send_error(send, GatewayError("The gateway is misconfigured; see its log."), cors_headers)
+            misconfigured = GatewayError("The gateway is misconfigured; see its log.")
+            await self._send_error(path, misconfigured, send, response_headers)
+
+    async def _send_error(
+        self, path: str, error: GatewayError, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        """``error`` in the envelope of the API served at ``path`` (OpenAI's unless a pipeline route
+        with another wire shape is there)."""
+        await send_operation_error(send, self.routes.operation_at(path) or CHAT, error, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """When the gateway is the top-level app (``rec-llm-gateway serve``): open and close with it."""
@@ -273,6 +286,21 @@ class Gateway:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _preflight(cors: Cors, headers: dict[str, str], send: Send, request_id: str) -> None:
+    preflight = cors.preflight_headers(headers)
+    if preflight is None:
+        # A refusal is an error like any other: in the envelope (it was an empty 403).
+        raise GatewayError(
+            "CORS preflight refused: the origin is not allowed.",
+            status_code=403,
+            error_type="permission_error",
+            code="cors_origin_not_allowed",
+        )
+    preflight.append((b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": 204, "headers": preflight})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _build_validators() -> None:

@@ -19,6 +19,7 @@ from .errors import InvalidRequestError
 __all__ = [
     "AssistantMessage",
     "ChatCompletion",
+    "ChatCompletionChunk",
     "ChatCompletionRequest",
     "DeveloperMessage",
     "FunctionMessage",
@@ -229,6 +230,20 @@ class ChatCompletion(_Open):
     id: str
     object: str = "chat.completion"
     created: int = 0
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+class ChatCompletionChunk(_Open):
+    """One ``chat.completion.chunk`` event of a stream; the usage (when asked for) rides on a last
+    chunk with no choices. (Described in the OpenAPI document; the gateway passes chunks as dicts.)"""
+
+    model_config = ConfigDict(extra="allow", strict=False, defer_build=True)
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
     model: str
     choices: list[dict[str, Any]]
     usage: dict[str, Any] | None = None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from ..errors import AuthenticationError
+from ..errors import AuthenticationError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from ..routing.settings import GatewayKeyConfig
@@ -58,10 +58,25 @@ class GatewayAuth:
         return self._match(headers, self._keys)
 
     def authenticate_admin(self, headers: dict[str, str]) -> str | None:
-        """Admin routes take an admin key when admin keys are configured, else a gateway key."""
-        if self._admin_keys:
+        """Admin routes take an admin key when admin keys are configured, else a gateway key.
+
+        A valid gateway key where an admin key is needed is a 403 that says so, not a 401 that
+        calls the key invalid (it is valid, just not enough)."""
+        if not self._admin_keys:
+            return self.authenticate(headers)
+        try:
             return self._match(headers, self._admin_keys)
-        return self.authenticate(headers)
+        except AuthenticationError as refused:
+            if refused.code == "missing_api_key" or not self._keys:
+                raise
+            try:
+                self._match(headers, self._keys)
+            except AuthenticationError:
+                raise refused from None
+            raise PermissionDeniedError(
+                "This route needs an admin key (auth.admin_keys); the key sent is a gateway key.",
+                code="admin_key_required",
+            ) from None
 
     def _match(self, headers: dict[str, str], keys: list[tuple[bytes, str]]) -> str:
         presented = _presented_key(headers)

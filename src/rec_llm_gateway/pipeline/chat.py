@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InvalidRequestError
 from ..routing.tokens import CHAT_ESTIMATES
-from ..schema import ChatCompletion, ChatCompletionRequest
+from ..schema import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from .operation import Operation
 
 if TYPE_CHECKING:
@@ -23,6 +23,8 @@ class ChatOperation(Operation):
     name: ClassVar[str] = "chat"
     request_model = ChatCompletionRequest
     response_model = ChatCompletion
+    chunk_model = ChatCompletionChunk
+    response_description = "A chat.completion; with stream: true, chat.completion.chunk events."
     estimates = CHAT_ESTIMATES
 
     def parse(self, body: bytes, limits: LimitsConfig) -> ChatCompletionRequest:

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..asgi.request import ClientDisconnected, read_body, redacted, request_id_from
+from ..asgi.request import ClientDisconnected, read_body, redacted
 from ..asgi.types import Receive, Send
 from ..errors import (
     BadGatewayError,
@@ -58,17 +58,22 @@ class OperationHandler:
         self.operation = operation
 
     async def __call__(
-        self, receive: Receive, send: Send, headers: dict[str, str], extra_headers: list[tuple[bytes, bytes]]
+        self,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        request_id: str,
+        response_headers: list[tuple[bytes, bytes]],
     ) -> None:
+        """Serve one request; ``response_headers`` (``x-request-id`` first) go on every answer."""
         gateway = self.gateway
         operation = self.operation
-        request_id = request_id_from(headers)
         exchange = Exchange(
             context=RequestContext(
                 request_id=request_id, headers=redacted(headers), operation=operation.name
             ),
             started=time.perf_counter(),
-            response_headers=[(b"x-request-id", request_id.encode()), *extra_headers],
+            response_headers=response_headers,
         )
         exchange.span, token = gateway.telemetry.start_request("", headers, request_id, operation.name)
         runtime = gateway.runtime()

@@ -75,6 +75,10 @@ class Operation:
     """What the body is validated into, and what a ``pre_request`` hook may return instead."""
     response_model: ClassVar[type[BaseModel]]
     """What ``post_response`` receives (validated from the response dict)."""
+    chunk_model: ClassVar[type[BaseModel] | None] = None
+    """A stream event's shape, when the operation streams (for the OpenAPI description)."""
+    response_description: ClassVar[str] = "The response."
+    """What a 200 is, for the OpenAPI description."""
     estimates: ClassVar[TokenEstimates]
     """Token estimates of a request, for context windows, the ``cost`` strategy and TPM limits."""
     content_type: ClassVar[bytes] = b"application/json"
