@@ -109,7 +109,8 @@ def test_404_unknown_provider_and_route(server) -> None:
     error = assert_envelope(post(url, {**CHAT, "model": "nope:gpt-4o"}), 404, code="model_not_found")
     assert "nope" in error["message"]
     assert_envelope(httpx.get(f"{url}/v1/nothing-here"), 404, code="not_found")
-    assert_envelope(httpx.get(f"{url}/v1/models/openai:not-listed"), 404, code="model_not_found")
+    assert_envelope(httpx.get(f"{url}/v1/models/nope:gpt-4o"), 404, code="model_not_found")
+    assert_envelope(httpx.get(f"{url}/v1/models/openai:"), 404, code="model_not_found")
 
 
 def test_404_when_no_provider_serves_an_unprefixed_model(upstream) -> None:
@@ -121,6 +122,7 @@ def test_404_when_no_provider_serves_an_unprefixed_model(upstream) -> None:
     }
     with gateway_server(config) as (url, _):
         assert_envelope(post(url, {**CHAT, "model": "unknown-model"}), 404, code="model_not_found")
+        assert_envelope(httpx.get(f"{url}/v1/models/unknown-model"), 404, code="model_not_found")
 
 
 def test_405_wrong_method(server) -> None:

@@ -31,7 +31,10 @@ from rec_llm_gateway.streaming import StreamAssembler
 from .support import FakeUpstream, Reply, serve, traffic_dir
 
 TRAFFIC = traffic_dir()
-pytestmark = pytest.mark.skipif(TRAFFIC is None, reason="REC_LLM_TRAFFIC_DIR is not set")
+pytestmark = pytest.mark.skipif(
+    TRAFFIC is None,
+    reason="no recorded traffic (support.traffic_dir)",
+)
 
 COVERED = {
     "llm-gemini_stream_jsonarray_function_call",
@@ -230,7 +233,11 @@ async def test_generate_with_system_instruction() -> None:
         gemini(), "pydantic-ai_generate_system_instruction", "gemini-2.5-flash", {"messages": messages}
     )
     [choice] = result.response["choices"]
-    assert choice["message"] == {"role": "assistant", "content": "Hello! How can I help you today?"}
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": "Hello! How can I help you today?",
+        "refusal": None,
+    }
     assert choice["finish_reason"] == "stop"
     assert usage_numbers(result.response["usage"]) == (9, 43, 52, 34)  # completion = candidates + thoughts
 
@@ -379,7 +386,7 @@ async def test_finish_safety() -> None:
     }
     result = await replay(gemini(), "pydantic-ai_finish_SAFETY", "gemini-1.5-flash", fields)
     [choice] = result.response["choices"]
-    assert choice["message"] == {"role": "assistant", "content": ""}
+    assert choice["message"] == {"role": "assistant", "content": "", "refusal": None}
     assert choice["finish_reason"] == "content_filter"
     assert usage_numbers(result.response["usage"]) == (14, 0, 14, 0)
 

@@ -64,7 +64,12 @@ def test_text_thoughts_and_usage() -> None:
     assert response["choices"] == [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "Hello there", "reasoning_content": "Let me think."},
+            "message": {
+                "role": "assistant",
+                "content": "Hello there",
+                "refusal": None,
+                "reasoning_content": "Let me think.",
+            },
             "logprobs": None,
             "finish_reason": "stop",
         }

@@ -123,16 +123,30 @@ class AdminRoutes:
         return entries
 
     def _model(self, model_id: str) -> dict[str, Any]:
+        """The listed entry, else any name the chat route would route (through a provider's
+        ``models``, a family prefix, the ``default`` route or ``default_provider``): the route table
+        and this answer agree."""
         for entry in self._model_list():
             if entry["id"] == model_id:
                 return entry
         try:
-            route = self.gateway.resolver.resolve(model_id)
+            deployments = self.gateway.router.plan(model_id).group.deployments
         except GatewayError:
-            route = None
-        if route is not None and route.requested in route.provider.model_ids():
-            return {"id": model_id, "object": "model", "created": 0, "owned_by": route.provider.name}
-        raise NotFoundError(f"The model '{model_id}' does not exist.", code="model_not_found", param="model")
+            deployments = ()
+        if not deployments:
+            raise NotFoundError(
+                f"The model '{model_id}' does not exist.", code="model_not_found", param="model"
+            )
+        entry = {"id": model_id, "object": "model", "created": 0, "owned_by": "rec-llm-gateway"}
+        if len(deployments) == 1:
+            from .catalog import lookup
+
+            route = deployments[0].route
+            entry["owned_by"] = route.provider.name
+            info = lookup(route.model, route.provider.type)
+            if info is not None:
+                entry.update(info.describe())
+        return entry
 
     @staticmethod
     def _describe(provider: Provider) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``echo``: a built-in provider with no network, for demos, tests and benchmarks.
 
 It answers with the last user message (or the configured ``response``), streams it word by word,
-honours ``max_tokens`` / ``max_completion_tokens`` (counting words, ``finish_reason: length``) and
-reports token counts (one token per word, a rough but stable rule).
+honours ``n`` (that many identical choices) and ``max_tokens`` / ``max_completion_tokens`` (counting
+words, ``finish_reason: length``), and reports token counts (one token per word, a rough but stable
+rule).
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class EchoProvider(Provider):
         prompt = sum(
             len(content_text(getattr(message, "content", None)).split()) for message in request.messages
         )
+        completion = len(words) * (request.n or 1)  # every choice is generated (and billed)
         usage = TokenUsage(
-            prompt_tokens=prompt, completion_tokens=len(words), total_tokens=prompt + len(words)
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
         return words, finish, usage
 
@@ -84,11 +86,12 @@ class EchoProvider(Provider):
             "model": call.model,
             "choices": [
                 {
-                    "index": 0,
+                    "index": index,
                     "message": {"role": "assistant", "content": "".join(words), "refusal": None},
                     "logprobs": None,
                     "finish_reason": finish,
                 }
+                for index in range(call.request.n or 1)
             ],
             "usage": usage.to_openai(),
         }
@@ -104,10 +107,15 @@ class EchoProvider(Provider):
             "model": call.model,
         }
 
+        choices = range(call.request.n or 1)
+
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
             return {
                 **base,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+                "choices": [
+                    {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                    for index in choices
+                ],
             }
 
         yield chunk({"role": "assistant", "content": ""})

@@ -155,7 +155,12 @@ def translate_response(
         content = candidate.get("content")
         parts = content.get("parts") if isinstance(content, dict) else None
         text, thoughts, calls = _read_parts(parts or (), ids, 1 if single_call else None)
-        message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+        # refusal: null when there is none, as OpenAI's spec requires of every message.
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": text if text or not calls else None,
+            "refusal": None,
+        }
         if thoughts:
             message["reasoning_content"] = thoughts
         if calls:
