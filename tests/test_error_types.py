@@ -99,21 +99,17 @@ def test_upstream_statuses_map_to_classes() -> None:
     assert (limited.retry_after, limited.headers["retry-after"]) == (2.5, "3")
 
 
-async def test_the_http_provider_raises_connection_classes() -> None:
+async def test_a_connection_cut_is_a_connection_error_not_unreachable() -> None:
+    """(A refused connection is ``UpstreamUnreachableError``: test_providers_openai_family.py.)"""
     from rec_llm_gateway import Gateway
 
     from .test_providers_openai_family import make_call  # a call over a mock transport
 
     gateway = Gateway({"providers": {"openai": {"api_key": "sk-test-key-123456"}}})
 
-    def refused(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
     def reset(request: httpx.Request) -> httpx.Response:
         raise httpx.RemoteProtocolError("reset", request=request)
 
-    with pytest.raises(UpstreamUnreachableError):
-        await gateway.providers["openai"].complete(make_call("m", {}, refused))
     with pytest.raises(UpstreamConnectionError) as raised:
         await gateway.providers["openai"].complete(make_call("m", {}, reset))
     assert not isinstance(raised.value, UpstreamUnreachableError)
