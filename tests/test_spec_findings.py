@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ import openai
 import pytest
 
 from rec_llm_gateway import Gateway
+from rec_llm_gateway.cli import main
 
 from .support import TRAFFIC_BESIDE_CHECKOUT, gateway_server, traffic_dir
 
@@ -246,3 +248,51 @@ def test_usage_records_keep_operations_apart() -> None:
     assert (
         json.loads(call(gateway, "GET", "/usage", headers={"x-api-key": ADMIN}).text)["totals"]["calls"] == 2
     )
+
+
+# -- check-config reports every mistake at once -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # unset environment variables
+            "providers:\n  openai: {api_key: '${UNSET_ONE_X}'}\n  groq: {api_key: '${UNSET_TWO_X}'}\n",
+            ["providers.openai.api_key: environment variable UNSET_ONE_X", "UNSET_TWO_X"],
+        ),
+        (  # field errors
+            "providers:\n  echo: {timeout: -1}\nlimits: {max_body_bytes: nope}\ncors: {allow_origins: 3}\n",
+            ["providers.echo.timeout", "limits.max_body_bytes", "cors.allow_origins"],
+        ),
+        (  # references
+            "providers:\n  echo: {}\ndefault_provider: ghost\n"
+            "models:\n  g: {deployments: [{model: 'nope:m'}]}\n  a: {alias: b}\n  b: {alias: a}\n"
+            "routing:\n  fallbacks: {g: ['also-nope:x']}\n",
+            [
+                "default_provider: 'ghost'",
+                "models.g.deployments[0].model: provider 'nope'",
+                "models.a.alias: aliases form a cycle",
+                "routing.fallbacks.g[0]: 'also-nope:x'",
+            ],
+        ),
+        (  # provider types and their own settings
+            "providers:\n  x: {type: martian}\n  y: {type: venusian}\n"
+            "  azure: {base_url: 'https://x.openai.azure.com'}\n",
+            [
+                "unknown provider type 'martian'",
+                "unknown provider type 'venusian'",
+                "providers.azure.api_version: required for type 'azure'",
+            ],
+        ),
+    ],
+    ids=["environment", "fields", "references", "types"],
+)
+def test_check_config_reports_every_mistake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: list[str]
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(text)
+    assert main(["check-config", str(config)]) == 2
+    error = capsys.readouterr().err
+    for part in expected:
+        assert part in error, error

@@ -264,13 +264,14 @@ class GatewayConfig(_Strict):
         return providers
 
     @model_validator(mode="after")
-    def _check_default(self) -> GatewayConfig:
+    def _check_references(self) -> GatewayConfig:
+        problems = []
         if self.default_provider is not None and self.default_provider not in self.providers:
             known = ", ".join(sorted(self.providers)) or "none configured"
-            raise ValueError(
-                f"default_provider {self.default_provider!r} is not a configured provider ({known})"
+            problems.append(
+                ("default_provider", f"{self.default_provider!r} is not a configured provider ({known})")
             )
-        check_references(self.models, self.routing, self.providers)
+        check_references(self.models, self.routing, self.providers, problems)  # raises all of them
         return self
 
     @classmethod
@@ -320,14 +321,29 @@ def url_without_secrets(url: str) -> str:
 _ENV_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def expand_env(data: Any, path: str = "") -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``data`` (recursively)."""
+def expand_env(data: Any) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``data`` (recursively); a
+    ``ConfigError`` names every variable that is not set, not just the first."""
+    missing: list[str] = []
+    expanded = _expand(data, "", missing)
+    if missing:
+        raise ConfigError.listing(missing)
+    return expanded
+
+
+def _expand(data: Any, path: str, missing: list[str]) -> Any:
     if isinstance(data, str):
-        return _expand_string(data, path)
+        try:
+            return _expand_string(data, path)
+        except ConfigError as exc:
+            missing.append(str(exc))
+            return data
     if isinstance(data, Mapping):
-        return {key: expand_env(value, f"{path}.{key}" if path else str(key)) for key, value in data.items()}
+        return {
+            key: _expand(value, f"{path}.{key}" if path else str(key), missing) for key, value in data.items()
+        }
     if isinstance(data, list):
-        return [expand_env(value, f"{path}[{index}]") for index, value in enumerate(data)]
+        return [_expand(value, f"{path}[{index}]", missing) for index, value in enumerate(data)]
     return data
 
 

@@ -83,6 +83,12 @@ TIMEOUT: Final = "timeout"
 class ConfigError(ValueError):
     """The configuration is invalid. The message names the path and the fix."""
 
+    @classmethod
+    def listing(cls, problems: list[str]) -> ConfigError:
+        """One error for several problems, one per line: a config is reported whole, not one
+        mistake per run."""
+        return cls(problems[0] if len(problems) == 1 else "\n  ".join(["invalid configuration:", *problems]))
+
 
 class GatewayError(Exception):
     """Base of every error that ends a request with an OpenAI-style error response."""

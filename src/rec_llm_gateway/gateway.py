@@ -19,7 +19,7 @@ from .asgi.auth import GatewayAuth
 from .asgi.cors import Cors
 from .asgi.request import request_headers, request_id_from, route_path
 from .asgi.types import Receive, Scope, Send
-from .config import GatewayConfig, PluginSpec, load_config_file
+from .config import GatewayConfig, PluginSpec, ProviderConfig, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookRunner, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
@@ -126,6 +126,8 @@ class Gateway:
             if result:
                 self._registry.register(result)
         pending = False
+        problems: list[str] = []  # every provider's, so that check-config reports them all at once
+        unknown_types: list[tuple[str, ProviderConfig]] = []
         for name, settings in self.config.providers.items():
             if name in self.providers or name in self.disabled_providers:
                 continue
@@ -134,10 +136,22 @@ class Gateway:
                 logger.warning("provider %r is disabled (%s)", name, reason)
                 self.disabled_providers[name] = reason
                 continue
-            if not strict and self._registry.get(settings.type or name) is None:
+            unknown = self._registry.get(settings.type or name) is None
+            if not strict and unknown:
                 pending = True  # maybe a plugin registered later provides the type
+                unknown_types.append((name, settings))
                 continue
-            self.providers[name] = self._registry.build(name, settings)
+            try:
+                self.providers[name] = self._registry.build(name, settings)
+            except ConfigError as exc:
+                problems.append(str(exc).removeprefix("invalid configuration:\n  "))
+        if problems:
+            for name, settings in unknown_types:  # the config is reported whole: these too
+                try:
+                    self._registry.build(name, settings)
+                except ConfigError as exc:
+                    problems.append(str(exc))
+            raise ConfigError.listing(problems)
         self._pending_types = pending
         resolver: ModelResolver | None = getattr(self, "resolver", None)
         if resolver is not None and resolver.providers.keys() == self.providers.keys():

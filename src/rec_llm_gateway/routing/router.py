@@ -193,15 +193,18 @@ class Router:
         return found
 
     def _check_fallbacks(self) -> None:
+        problems = []
         for section in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
             for name, targets in getattr(self.settings, section).items():
                 for index, target in enumerate(targets):
                     try:
                         self.plan(target)
                     except GatewayError as exc:
-                        raise ConfigError(
+                        problems.append(
                             f"routing.{section}.{name}[{index}]: {target!r} does not resolve: {exc.message}"
-                        ) from None
+                        )
+        if problems:  # all of them at once (check-config)
+            raise ConfigError.listing(problems)
 
     # -- planning -------------------------------------------------------------------------------
 
