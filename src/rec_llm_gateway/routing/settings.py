@@ -167,7 +167,8 @@ class RoutingConfig(_Strict):
 
     strategy: Strategy = "priority"
     max_retries: int | None = Field(None, ge=0)
-    """Retries after the first attempt within a model group. ``None``: each deployment once."""
+    """Attempts after the first within a model group, failovers to other deployments included (so
+    ``0`` is one attempt, no failover inside the group). ``None``: each deployment once."""
     retry_codes: list[RetryCode] = Field(default_factory=lambda: list(DEFAULT_RETRY_CODES))
     """Upstream statuses (and ``connection_error`` / ``timeout``) that move on to another attempt."""
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)

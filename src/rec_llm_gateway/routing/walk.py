@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["Walk", "WalkRouter"]
 
 _RATE_REASONS: Final = ("rate_limited", "cooling_down")
+_BUDGET_SPENT: Final = "max_retries"
+"""The skip reason of a deployment left untried because the group's attempts were used up."""
 _NO_SKIPS: Final[list[tuple[str, str, float]]] = []  # shared and never appended to (see Walk.skip)
 
 
@@ -162,6 +164,10 @@ class Walk:
                     step = self._revisit(order, now)
                     if step is not None:
                         return step
+            # max_retries counts every attempt in the group after the first, failovers to other
+            # deployments included: deployments it leaves untried are named (errors, x_rec_llm).
+            for untried in order[self._position :]:
+                self.skip(untried, _BUDGET_SPENT, 0.0)
             self._leave_group()
         raise self._exhausted()
 
@@ -263,9 +269,9 @@ class Walk:
         last = self.last_error
         if last is not None:
             if not is_unreachable(last):  # a broken answer is reported as itself (502), not as a 503
-                return last
+                return self._explain_budget(last)
             if self._answered is not None:  # report what an upstream said, not a refused connection
-                return self._answered
+                return self._explain_budget(self._answered)
             return ServiceUnavailableError(
                 f"No deployment of '{name}' could be reached; the last said: {last.message}"
                 + self._skips_text()
@@ -293,6 +299,16 @@ class Walk:
             f"No healthy deployment for '{name}'." + self._skips_text(),
             retry_after=min(waits) if waits else None,
         )
+
+    def _explain_budget(self, error: GatewayError) -> GatewayError:
+        """Say so when ``max_retries`` left deployments untried (it bounds failover too)."""
+        untried = [deployment for deployment, reason, _ in self.skipped if reason == _BUDGET_SPENT]
+        if untried and "routing.max_retries" not in error.message:
+            error.message += (
+                f" (not tried: {', '.join(untried[:5])}: routing.max_retries allows 1 + max_retries "
+                "attempts per model group, failovers to other deployments included)"
+            )
+        return error
 
     def _skips_text(self) -> str:
         if not self.skipped:
