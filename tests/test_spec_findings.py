@@ -19,6 +19,7 @@ import pytest
 
 from rec_llm_gateway import Gateway
 from rec_llm_gateway.cli import main
+from rec_llm_gateway.usage import TokenUsage
 
 from .support import TRAFFIC_BESIDE_CHECKOUT, gateway_server, traffic_dir
 
@@ -296,3 +297,52 @@ def test_check_config_reports_every_mistake(
     error = capsys.readouterr().err
     for part in expected:
         assert part in error, error
+
+
+# -- which price table applies to which configured provider ------------------------------------------
+
+PRICED = TokenUsage(prompt_tokens=1000, completion_tokens=1000, total_tokens=2000)
+
+
+@pytest.mark.parametrize(
+    ("settings", "model", "source", "priced"),
+    [
+        ({"type": "openai"}, "gpt-4o", "openai", True),  # the type's own endpoint: its own table
+        ({"type": "openai", "base_url": "http://127.0.0.1:8000/v1"}, "gpt-4o", None, False),  # local
+        (
+            {"type": "openai", "base_url": "https://proxy.example/v1", "prices_from": "openai"},
+            "gpt-4o",
+            "openai",
+            True,
+        ),
+        ({"type": "groq"}, "llama-3.3-70b-versatile", None, True),  # a preset: priced by its URL
+        ({"type": "anthropic", "base_url": "https://proxy.example"}, "claude-sonnet-4-0", None, False),
+        (
+            {"type": "azure", "base_url": "https://r.openai.azure.com", "api_version": "2024-10-21"},
+            "gpt-4o",
+            "azure",
+            True,  # no default endpoint: every base_url is the service's own
+        ),
+    ],
+    ids=["openai", "openai-at-custom-url", "prices-from", "groq-preset", "anthropic-proxy", "azure"],
+)
+def test_the_price_rule_per_configured_provider(
+    settings: dict[str, Any], model: str, source: str | None, priced: bool
+) -> None:
+    gateway = Gateway({"providers": {"p": {"api_key": "sk-test-0000000000", **settings}}})
+    provider = gateway.providers["p"]
+    assert provider.price_provider == source
+    cost = gateway.price(provider, model, PRICED)
+    assert (cost is not None) == priced, cost
+    if source == "openai":  # exactly OpenAI's price
+        reference = Gateway({"providers": {"openai": {"api_key": "sk-test-0000000000"}}})
+        assert cost == reference.price(reference.providers["openai"], model, PRICED)
+
+
+def test_a_pricing_override_prices_a_custom_endpoint() -> None:
+    config = {
+        "providers": {"local": {"type": "openai", "base_url": "http://127.0.0.1:8000/v1", "api_key": "x"}},
+        "pricing": {"local:gpt-4o": {"input": 1, "output": 2}},
+    }
+    gateway = Gateway(config)
+    assert gateway.price(gateway.providers["local"], "gpt-4o", PRICED) == 0.003

@@ -100,6 +100,10 @@ class ProviderConfig(BaseModel):
     """Limits for the provider as a whole (every deployment and direct request on it)."""
     health_check: HealthCheckConfig | None = None
     """Background health checks (``GET /providers/{name}/health`` checks on demand without them)."""
+    prices_from: str | None = None
+    """The genai-prices provider whose prices apply (``openai``, ``anthropic``, ``google``, ...), for
+    an endpoint at a custom ``base_url`` that charges another provider's prices (a proxy in front of
+    OpenAI). Without it such an endpoint is priced by its URL, or not at all: never a guess."""
 
     def __repr_args__(self) -> Any:
         # base_url and header values are not secrets by contract (keys belong in api_key), but users
