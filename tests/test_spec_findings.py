@@ -214,16 +214,18 @@ def test_boundary_values_are_accepted(echo_url: str, param: str, value: float) -
 # -- the recorded traffic is found without REC_LLM_TRAFFIC_DIR ---------------------------------------
 
 
-def test_traffic_dir_defaults_to_the_folder_beside_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_traffic_dir_defaults_to_the_folder_beside_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("REC_LLM_TRAFFIC_DIR", raising=False)
     expected = TRAFFIC_BESIDE_CHECKOUT if TRAFFIC_BESIDE_CHECKOUT.is_dir() else None
     assert traffic_dir() == expected
     assert TRAFFIC_BESIDE_CHECKOUT.parts[-3:] == ("shared", "reference", "traffic")
     monkeypatch.setenv("REC_LLM_TRAFFIC_DIR", "")
     assert traffic_dir() is None
-    monkeypatch.setenv("REC_LLM_TRAFFIC_DIR", str(TRAFFIC_BESIDE_CHECKOUT.parent))
-    assert traffic_dir() == TRAFFIC_BESIDE_CHECKOUT.parent
-    monkeypatch.setenv("REC_LLM_TRAFFIC_DIR", "/no/such/folder")
+    monkeypatch.setenv("REC_LLM_TRAFFIC_DIR", str(tmp_path))
+    assert traffic_dir() == tmp_path
+    monkeypatch.setenv("REC_LLM_TRAFFIC_DIR", str(tmp_path / "missing"))
     assert traffic_dir() is None
 
 
