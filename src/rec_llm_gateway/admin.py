@@ -19,6 +19,7 @@ from .asgi.types import Scope, Send
 from .config import url_without_secrets
 from .errors import GatewayError, InvalidRequestError, NotFoundError
 from .routes import ENDPOINTS, Endpoint
+from .usage import merge_keys
 
 if TYPE_CHECKING:
     from .parts import GatewayParts
@@ -82,10 +83,10 @@ class AdminRoutes:
         return await self._provider_health(self._provider(params["name"]))
 
     async def provider_stats(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
-        return self._provider_stats(self._provider(params["name"]))
+        return await self._provider_stats(self._provider(params["name"]))
 
     async def usage(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
-        return self._usage_report(scope, self._usage_scope(headers))
+        return await self._usage_report(scope, self._usage_scope(headers))
 
     async def openapi(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
         from .openapi import openapi_json  # lazily: the description is built on first use
@@ -163,8 +164,8 @@ class AdminRoutes:
             status = await self.gateway.health.check(provider.name, self.gateway.http_client())
         return status.to_dict(provider.name)
 
-    def _provider_stats(self, provider: Provider) -> dict[str, Any]:
-        records = self.gateway.usage.get_by_provider(provider.name)
+    async def _provider_stats(self, provider: Provider) -> dict[str, Any]:
+        records = [record for record in await self.gateway.usage.arows() if record.provider == provider.name]
         calls = sum(record.calls for record in records)
         stats: dict[str, Any] = {
             "name": provider.name,
@@ -190,19 +191,21 @@ class AdminRoutes:
             return ""
         return self.gateway.auth.authenticate(headers)
 
-    def _usage_report(self, scope: Scope, key_id: str | None) -> dict[str, Any]:
-        # Blank values kept: `?date=` is a bad date, not "no filter". And only YYYY-MM-DD: fromisoformat
-        # alone also takes "20240101" and week dates such as "2024-W01-1" (found by schemathesis).
+    async def _usage_report(self, scope: Scope, key_id: str | None) -> dict[str, Any]:
+        """``?date=``, or ``?from=`` / ``?to=`` (inclusive), ``?provider=``, ``?operation=``; admins may
+        add ``?key=``."""
+        # Blank values kept: `?date=` is a bad date, not "no filter".
         query = parse_qs((scope.get("query_string") or b"").decode("latin-1"), keep_blank_values=True)
-        records = self.gateway.usage.get_all() if key_id == "" else self.gateway.usage.get_by_key(key_id)
+        start, end = _date(query, "from"), _date(query, "to")
         if "date" in query:
-            try:
-                if not _ISO_DATE.fullmatch(query["date"][0]):
-                    raise ValueError
-                day = dt.date.fromisoformat(query["date"][0])
-            except ValueError:
-                raise InvalidRequestError("date must be YYYY-MM-DD", param="date") from None
-            records = [record for record in records if record.date == day]
+            start = end = _date(query, "date")
+        records = await self.gateway.usage.arows(start, end)
+        if key_id == "" and "key" in query:
+            key_id = query["key"][0]
+        if key_id == "":
+            records = merge_keys(records)  # everything, summed over keys
+        else:
+            records = [record for record in records if record.gateway_key_id == key_id]
         if "provider" in query:
             records = [record for record in records if record.provider == query["provider"][0]]
         if "operation" in query:
@@ -212,6 +215,19 @@ class AdminRoutes:
             "data": [record.to_dict() for record in records],
             "totals": self.gateway.usage.totals(records),
         }
+
+
+def _date(query: dict[str, list[str]], name: str) -> dt.date | None:
+    if name not in query:
+        return None
+    # Only YYYY-MM-DD: fromisoformat alone also takes "20240101" and week dates such as "2024-W01-1"
+    # (found by schemathesis).
+    try:
+        if not _ISO_DATE.fullmatch(query[name][0]):
+            raise ValueError
+        return dt.date.fromisoformat(query[name][0])
+    except ValueError:
+        raise InvalidRequestError(f"{name} must be YYYY-MM-DD", param=name) from None
 
 
 def mount_path(scope: Scope) -> str:

@@ -220,7 +220,8 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
         for name, description in endpoint.parameters.items()
     ]
     for name in endpoint.query:
-        schema = {"type": "string", "format": "date"} if name == "date" else {"type": "string"}
+        dated = name in ("date", "from", "to")
+        schema = {"type": "string", "format": "date"} if dated else {"type": "string"}
         parameters.append({"name": name, "in": "query", "schema": schema})
     return parameters
 

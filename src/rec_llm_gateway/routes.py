@@ -133,7 +133,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         handler="usage",
         response="UsageReport",
         errors=(400, 401, 403, 405, 500),
-        query=("date", "provider", "operation"),
+        query=("date", "from", "to", "provider", "operation", "key"),
     ),
     Endpoint(
         "GET",

@@ -127,6 +127,11 @@ class Telemetry:
             unit="{transition}",
             description="Circuit breaker state changes of deployments",
         )
+        self.state_fallbacks = meter.create_counter(
+            "rec_llm.gateway.state.fallbacks",
+            unit="{operation}",
+            description="Operations served by the per-process fallback while the state store was unavailable",
+        )
         self.overhead = meter.create_histogram(
             "rec_llm.gateway.overhead",
             unit="s",
@@ -321,6 +326,9 @@ class Telemetry:
             self.skips.add(1, {"rec_llm.provider": deployment.partition(":")[0], "rec_llm.reason": kind})
             if recording:
                 span.add_event("rec_llm.skip", {"deployment": deployment, "reason": reason})
+
+    def record_state_fallback(self, operation: str) -> None:
+        self.state_fallbacks.add(1, {"rec_llm.operation": operation})
 
     def record_breaker(self, deployment: str, state: str) -> None:
         self.breaker_transitions.add(

@@ -53,6 +53,7 @@ class WalkRouter(Protocol):
     policy: RetryPolicy
     random: random.Random
     clock: Callable[[], float]
+    on_cooldown: Callable[[Deployment, float], None] | None
 
     def price_of(self, deployment: Deployment) -> tuple[float, float] | None:
         """USD per input and output token on ``deployment``; ``None`` when unknown."""
@@ -239,6 +240,8 @@ class Walk:
         wait = retry_after(error)
         if wait:
             deployment.cooldown_until = max(deployment.cooldown_until, now + wait)
+            if self.router.on_cooldown is not None:  # shared with other processes (state store)
+                self.router.on_cooldown(deployment, wait)
         self.last_error = error
         if not is_connection_error(error):
             self._answered = error
