@@ -29,14 +29,17 @@ __all__ = ["AdminRoutes", "mount_path"]
 
 
 class AdminRoutes:
-    """Serves the routes of ``routes.ENDPOINTS`` that have a ``handler``: one method each, returning
-    the JSON body. Holds no per-request state."""
+    """Serves the routes of ``routes.ENDPOINTS`` that have a ``handler``: one method each (here, or
+    on one of ``others``), returning the JSON body. Holds no per-request state."""
 
-    def __init__(self, gateway: GatewayParts) -> None:
+    def __init__(self, gateway: GatewayParts, *others: object) -> None:
+        """``others``: objects holding the handlers of other endpoints (stored responses, ...)."""
         self.gateway = gateway
-        self._handlers: dict[str, Callable[[Scope, dict[str, str], dict[str, str]], Awaitable[Any]]] = {
-            endpoint.handler: getattr(self, endpoint.handler) for endpoint in ENDPOINTS if endpoint.handler
-        }
+        self._handlers: dict[str, Callable[[Scope, dict[str, str], dict[str, str]], Awaitable[Any]]] = {}
+        for endpoint in ENDPOINTS:
+            if endpoint.handler:
+                owner = next(o for o in (self, *others) if hasattr(o, endpoint.handler))
+                self._handlers[endpoint.handler] = getattr(owner, endpoint.handler)
 
     async def __call__(
         self,

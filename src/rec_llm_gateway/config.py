@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .responses.settings import ResponsesConfig
 from .routing.settings import (
     GatewayKeyConfig,
     GroupConfig,
@@ -260,6 +261,8 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     """Where limits, budgets, usage and breakers live: ``memory://``, ``sqlite:///file.db``, ``redis://...``."""
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    """``/v1/responses``: conversation retention and built-in tools."""
 
     @field_validator("providers")
     @classmethod

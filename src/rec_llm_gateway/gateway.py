@@ -27,6 +27,8 @@ from .pipeline.endings import send_operation_error
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
+from .responses.routes import StoredResponseRoutes
+from .responses.store import open_conversations
 from .routes import RouteTable
 from .routing.health import HealthMonitor
 from .routing.key_limits import KeyGuard
@@ -101,13 +103,15 @@ class Gateway:
         if self.config.load_entry_points:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
+        self.conversations = open_conversations(self.config.state, self.config.responses)
+        """Stored responses (``/v1/responses``): kept for ``previous_response_id`` and ``GET``."""
         self.routes = RouteTable()
         self._operations = {
-            endpoint.name: OperationHandler(self, endpoint.operation)
+            endpoint.name: OperationHandler(self, endpoint.operation.for_gateway(self))
             for endpoint in self.routes.endpoints
             if endpoint.operation is not None
         }
-        self._admin = AdminRoutes(self)
+        self._admin = AdminRoutes(self, StoredResponseRoutes(self.conversations))
         _build_validators()
 
     @classmethod
@@ -220,6 +224,7 @@ class Gateway:
                         other_loop.call_soon_threadsafe(self._start_health, other)
                         break
         await self.ledger.aclose()
+        await self.conversations.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 
@@ -301,7 +306,9 @@ class Gateway:
     ) -> None:
         """``error`` in the envelope of the API served at ``path`` (OpenAI's unless a pipeline route
         with another wire shape is there)."""
-        await send_operation_error(send, self.routes.operation_at(path) or CHAT, error, headers)
+        endpoint = self.routes.pipeline_endpoint(path)
+        operation = self._operations[endpoint.name].operation if endpoint is not None else CHAT
+        await send_operation_error(send, operation, error, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """When the gateway is the top-level app (``rec-llm-gateway serve``): open and close with it."""

@@ -240,7 +240,7 @@ def _admin_operation(endpoint: Endpoint) -> dict[str, Any]:
     return operation
 
 
-def _pipeline_operation(endpoint: Endpoint, operation: Operation) -> dict[str, Any]:
+def _pipeline_operation(endpoint: Endpoint, operation: type[Operation]) -> dict[str, Any]:
     content: dict[str, Any] = {
         "application/json": {"schema": {"$ref": _REF.format(model=operation.response_model.__name__)}}
     }

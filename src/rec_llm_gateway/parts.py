@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .config import GatewayConfig
     from .hooks import HookRunner
     from .providers.base import Provider
+    from .responses.store import Conversations
     from .routing.health import HealthMonitor
     from .routing.key_limits import KeyGuard
     from .routing.resolve import ModelResolver
@@ -40,6 +41,7 @@ class GatewayParts(Protocol):
     health: HealthMonitor
     providers: dict[str, Provider]
     disabled_providers: dict[str, str]
+    conversations: Conversations
 
     def runtime(self) -> Runtime:
         """What is open on the running event loop (opened on first use)."""

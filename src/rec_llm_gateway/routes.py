@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from .errors import MethodNotAllowedError, NotFoundError
-from .pipeline.chat import CHAT
+from .pipeline.chat import ChatOperation
+from .pipeline.responses import ResponsesOperation
 
 if TYPE_CHECKING:
     from .pipeline.operation import Operation
@@ -36,8 +37,9 @@ class Endpoint:
     """The OpenAPI ``operationId``."""
     summary: str
     access: Access = "key"
-    operation: Operation | None = None
-    """Served by the pipeline with this operation; else by ``AdminRoutes.<handler>``."""
+    operation: type[Operation] | None = None
+    """Served by the pipeline with this operation (one instance per gateway: ``for_gateway``); else
+    by the ``handler`` method of ``AdminRoutes`` (or of an object it was given)."""
     handler: str = ""
     aliases: tuple[str, ...] = ()
     """Other paths for the same route (OpenAI clients configured without ``/v1``), undocumented."""
@@ -58,9 +60,40 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/v1/chat/completions",
         "createChatCompletion",
         "OpenAI chat completions, routed to a provider (JSON, or an SSE stream)",
-        operation=CHAT,
+        operation=ChatOperation,
         aliases=("/chat/completions",),
         errors=_PIPELINE_ERRORS,
+    ),
+    # OpenAI's Responses API (responses/); not in the OpenAPI description yet.
+    Endpoint(
+        "POST",
+        "/v1/responses",
+        "createResponse",
+        "OpenAI Responses, routed to a provider (JSON, or typed SSE events)",
+        operation=ResponsesOperation,
+        aliases=("/responses",),
+        errors=_PIPELINE_ERRORS,
+        documented=False,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/responses/{id}",
+        "retrieveResponse",
+        "A stored response",
+        handler="retrieve_response",
+        aliases=("/responses/{id}",),
+        errors=(401, 404, 405, 500),
+        documented=False,
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/responses/{id}",
+        "deleteResponse",
+        "Delete a stored response",
+        handler="delete_response",
+        aliases=("/responses/{id}",),
+        errors=(401, 404, 405, 500),
+        documented=False,
     ),
     Endpoint(
         "GET",
@@ -195,11 +228,11 @@ class RouteTable:
                 return Match(endpoint, matched.groupdict())
         raise NotFoundError(f"Unknown route: {method} {path}")
 
-    def operation_at(self, path: str) -> Operation | None:
-        """The operation of a pipeline route at ``path`` (its errors use that API's envelope)."""
+    def pipeline_endpoint(self, path: str) -> Endpoint | None:
+        """The pipeline route at ``path``, if there is one (its errors use its API's envelope)."""
         for found in self._static.get(path, {}).values():
             if found.endpoint.operation is not None:
-                return found.endpoint.operation
+                return found.endpoint
         return None
 
 

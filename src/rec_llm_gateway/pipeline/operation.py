@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from ..config import LimitsConfig
     from ..errors import GatewayError
+    from ..parts import GatewayParts
     from ..providers.base import ChatResult, Provider, UpstreamCall
 
 __all__ = ["Assembler", "Operation", "StreamEncoder"]
@@ -84,6 +85,12 @@ class Operation:
     content_type: ClassVar[bytes] = b"application/json"
     stream_headers: ClassVar[list[tuple[bytes, bytes]]] = SSE_HEADERS
 
+    @classmethod
+    def for_gateway(cls, gateway: GatewayParts) -> Operation:
+        """The instance serving ``gateway`` (built once per gateway; override when it needs parts of
+        the gateway, such as a store)."""
+        return cls()
+
     # -- the request ----------------------------------------------------------------------------
 
     def parse(self, body: bytes, limits: LimitsConfig) -> Any:
@@ -119,3 +126,12 @@ class Operation:
     def stream_error(self, error: GatewayError) -> bytes:
         """The final stream event that reports ``error`` once a stream has started."""
         return sse_event(error.to_dict())
+
+    def stream_failure(self, error: GatewayError, encoder: StreamEncoder) -> bytes:
+        """What ends a stream that fails after it started: what ``encoder`` still holds, then
+        ``stream_error``. Override when the error event depends on the stream so far."""
+        return encoder.flush() + self.stream_error(error)
+
+    def response_headers(self, request: Any) -> list[tuple[bytes, bytes]]:
+        """Headers this request's answer carries besides the gateway's own (known once answered)."""
+        return []
