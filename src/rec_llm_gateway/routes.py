@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from .errors import MethodNotAllowedError, NotFoundError
 from .pipeline.chat import ChatOperation
+from .pipeline.messages import CountTokensOperation, MessagesOperation
 from .pipeline.responses import ResponsesOperation
 
 if TYPE_CHECKING:
@@ -72,6 +73,26 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "OpenAI Responses, routed to a provider (JSON, or typed SSE events)",
         operation=ResponsesOperation,
         aliases=("/responses",),
+        errors=_PIPELINE_ERRORS,
+        documented=False,
+    ),
+    # Anthropic's Messages API (messages/): its own wire shapes and error envelope; not in the
+    # OpenAPI description (which describes the OpenAI-shaped routes).
+    Endpoint(
+        "POST",
+        "/v1/messages",
+        "createMessage",
+        "Anthropic Messages (JSON, or named SSE events)",
+        operation=MessagesOperation,
+        errors=_PIPELINE_ERRORS,
+        documented=False,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/messages/count_tokens",
+        "countMessageTokens",
+        "Anthropic's token count of a Messages request",
+        operation=CountTokensOperation,
         errors=_PIPELINE_ERRORS,
         documented=False,
     ),

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InvalidRequestError
-from ..routing.tokens import CHAT_ESTIMATES
 from ..schema import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from .operation import Operation
 
@@ -25,7 +24,6 @@ class ChatOperation(Operation):
     response_model = ChatCompletion
     chunk_model = ChatCompletionChunk
     response_description = "A chat.completion; with stream: true, chat.completion.chunk events."
-    estimates = CHAT_ESTIMATES
 
     def parse(self, body: bytes, limits: LimitsConfig) -> ChatCompletionRequest:
         request = ChatCompletionRequest.from_json(body)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pydantic_core
 
-from ..routing.tokens import TokenEstimates
+from ..routing.tokens import CHAT_ESTIMATES, TokenEstimates
 from ..streaming import SSEEncoder, StreamAssembler, sse_event
 
 if TYPE_CHECKING:
@@ -80,8 +80,9 @@ class Operation:
     """A stream event's shape, when the operation streams (for the OpenAPI description)."""
     response_description: ClassVar[str] = "The response."
     """What a 200 is, for the OpenAPI description."""
-    estimates: ClassVar[TokenEstimates]
-    """Token estimates of a request, for context windows, the ``cost`` strategy and TPM limits."""
+    estimates: ClassVar[TokenEstimates] = CHAT_ESTIMATES
+    """Token estimates of a request, for context windows, the ``cost`` strategy and TPM limits
+    (a chat request's by default: operations that translate to chat keep them)."""
     content_type: ClassVar[bytes] = b"application/json"
     stream_headers: ClassVar[list[tuple[bytes, bytes]]] = SSE_HEADERS
 
@@ -97,6 +98,11 @@ class Operation:
         """The validated request; raise ``InvalidRequestError`` (naming the parameter) when not."""
         raise NotImplementedError
 
+    def parse_request(self, body: bytes, limits: LimitsConfig, headers: dict[str, str]) -> Any:
+        """``parse``, for an operation that also reads the request's headers (Anthropic's version
+        and betas); the pipeline calls this one."""
+        return self.parse(body, limits)
+
     def streams(self, request: Any) -> bool:
         return bool(getattr(request, "stream", False))
 
@@ -109,6 +115,10 @@ class Operation:
         raise NotImplementedError
 
     # -- the client's wire shape ----------------------------------------------------------------
+
+    def answer_headers(self, response: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+        """Extra headers for a complete answer (read before ``json_body``); none by default."""
+        return []
 
     def json_body(self, response: dict[str, Any]) -> bytes:
         return pydantic_core.to_json(response)

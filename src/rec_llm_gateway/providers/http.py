@@ -98,8 +98,9 @@ class HTTPProvider(Provider):
             extensions={"timeout": self._timeout},
         )
 
-    async def complete(self, call: UpstreamCall) -> ChatResult:
-        request = await self.build_request_async(call)
+    async def fetch(self, call: UpstreamCall, request: httpx.Request) -> bytes:
+        """Send ``request`` and read the whole answer (capped); an error status raises the mapped,
+        scrubbed error. The wait counts as upstream time."""
         started = time.perf_counter()
         try:
             response = await self._send(call, request)
@@ -111,6 +112,10 @@ class HTTPProvider(Provider):
             call.upstream_seconds += time.perf_counter() - started
         if response.status_code >= 400:
             raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
+        return body
+
+    async def complete(self, call: UpstreamCall) -> ChatResult:
+        body = await self.fetch(call, await self.build_request_async(call))
         data = parse_json(body)
         try:
             return self.parse_response(data, call)
