@@ -29,6 +29,7 @@ from .providers.base import Provider
 from .providers.registry import ProviderRegistry
 from .responses.routes import StoredResponseRoutes
 from .responses.store import open_conversations
+from .responses.wire import ResponsesRequest
 from .routes import RouteTable
 from .routing.health import HealthMonitor
 from .routing.key_limits import KeyGuard
@@ -346,6 +347,7 @@ def _build_validators() -> None:
     """The wire models are built lazily (``defer_build``) to keep the import light; build them now,
     at construction, so that the first request does not pay for it."""
     ChatCompletionRequest.model_rebuild()
+    ResponsesRequest.model_rebuild()
     ChatCompletion.model_rebuild()
 
 

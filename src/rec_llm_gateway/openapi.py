@@ -15,7 +15,8 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from .routes import ENDPOINTS, Endpoint
+from .responses import openapi as responses_doc
+from .routes import ENDPOINTS, PIPELINE_ERRORS, Endpoint
 
 if TYPE_CHECKING:
     from .pipeline.operation import Operation
@@ -156,14 +157,14 @@ _ERRORS = {
     400: "Invalid request: not JSON, wrong types, a malformed model name, a bad query parameter.",
     401: "Missing or wrong gateway key (only when the gateway is configured with keys).",
     403: "Rejected by a pre_request hook; or a gateway key on a route that needs an admin key.",
-    404: "Unknown model, provider or route.",
+    404: "Unknown model, provider or route; a stored response that does not exist (any more).",
     405: "Wrong method (the Allow header names the right one).",
     408: "The body did not fully arrive within limits.body_timeout_seconds.",
     413: "Body larger than limits.max_body_bytes.",
     429: "Rate limited upstream (Retry-After passed on).",
     500: "A bug in the gateway or a provider (details only in the log).",
     502: "Upstream unreachable, 5xx, cut off or answered garbage.",
-    503: "No healthy provider, or the gateway is shutting down.",
+    503: "No healthy provider, the gateway is shutting down, or the state store is unavailable.",
     504: "Upstream timeout.",
 }
 
@@ -274,19 +275,19 @@ def _build() -> dict[str, Any]:
         wire_models += [(operation.request_model, "validation"), (operation.response_model, "serialization")]
         if operation.chunk_model is not None:
             wire_models.append((operation.chunk_model, "serialization"))
-    _, top = models_json_schema(
-        [
-            *dict.fromkeys(wire_models),
-            (ErrorResponse, "serialization"),
-            *(
-                (_ADMIN_MODELS[endpoint.response], "serialization")
-                for endpoint in documented
-                if endpoint.response
-            ),
-        ],
-        ref_template=_REF,
-    )
+    wire_models.append((ErrorResponse, "serialization"))
+    wire_models += [
+        (_ADMIN_MODELS[endpoint.response], "serialization") for endpoint in documented if endpoint.response
+    ]
+    # /v1/responses is described by responses/openapi.py (its request as every upstream takes it).
+    wire_models += [
+        (model, "validation" if model is responses_doc.ResponsesCreate else "serialization")
+        for model in responses_doc.DOC_MODELS
+    ]
+    _, top = models_json_schema(list(dict.fromkeys(wire_models)), ref_template=_REF)
     schemas = top.get("$defs", {})
+    schemas["ResponsesCreate"]["properties"]["model"].update(pattern=_model_pattern())
+    responses_doc.patch_schemas(schemas, _REF)
     schemas["ChatCompletionRequest"]["properties"]["model"].update(
         pattern=_model_pattern(),
         description="A model name, or provider:model (split on the first colon; neither part empty, "
@@ -300,6 +301,7 @@ def _build() -> dict[str, Any]:
             if endpoint.operation is not None
             else _admin_operation(endpoint)
         )
+    paths.update(responses_doc.paths(_REF, _error, PIPELINE_ERRORS))
     return {
         "openapi": "3.1.0",
         "info": {

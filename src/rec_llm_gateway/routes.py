@@ -53,7 +53,7 @@ class Endpoint:
     documented: bool = True
 
 
-_PIPELINE_ERRORS: Final = (400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504)
+PIPELINE_ERRORS: Final = (400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504)
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint(
@@ -63,9 +63,9 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "OpenAI chat completions, routed to a provider (JSON, or an SSE stream)",
         operation=ChatOperation,
         aliases=("/chat/completions",),
-        errors=_PIPELINE_ERRORS,
+        errors=PIPELINE_ERRORS,
     ),
-    # OpenAI's Responses API (responses/); not in the OpenAPI description yet.
+    # OpenAI's Responses API (responses/); described by responses/openapi.py.
     Endpoint(
         "POST",
         "/v1/responses",
@@ -73,7 +73,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "OpenAI Responses, routed to a provider (JSON, or typed SSE events)",
         operation=ResponsesOperation,
         aliases=("/responses",),
-        errors=_PIPELINE_ERRORS,
+        errors=PIPELINE_ERRORS,
         documented=False,
     ),
     # Anthropic's Messages API (messages/): its own wire shapes and error envelope; not in the
@@ -84,7 +84,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "createMessage",
         "Anthropic Messages (JSON, or named SSE events)",
         operation=MessagesOperation,
-        errors=_PIPELINE_ERRORS,
+        errors=PIPELINE_ERRORS,
         documented=False,
     ),
     Endpoint(
@@ -93,7 +93,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "countMessageTokens",
         "Anthropic's token count of a Messages request",
         operation=CountTokensOperation,
-        errors=_PIPELINE_ERRORS,
+        errors=PIPELINE_ERRORS,
         documented=False,
     ),
     Endpoint(
