@@ -11,9 +11,12 @@ the context-window fallback anyway. Limits are settled with the real count from 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final, Protocol
 
+from ..responses.wire import ResponsesRequest
 from ..schema import ChatCompletionRequest, TextPart
+from ..usage import TokenUsage
 
 __all__ = [
     "CHAT_ESTIMATES",
@@ -21,6 +24,8 @@ __all__ = [
     "TokenEstimates",
     "estimate_completion_tokens",
     "estimate_prompt_tokens",
+    "estimate_usage",
+    "stream_usage",
 ]
 
 CHARS_PER_TOKEN: Final = 4
@@ -32,7 +37,9 @@ DEFAULT_COMPLETION_TOKENS: Final = 256
 """Completion length assumed by the ``cost`` strategy when the request sets no ``max_tokens``."""
 
 
-def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
+def estimate_prompt_tokens(request: ChatCompletionRequest | ResponsesRequest) -> int:
+    if isinstance(request, ResponsesRequest):
+        return _responses_prompt_tokens(request)
     chars = 0
     tokens = PER_REQUEST
     for message in request.messages:
@@ -58,14 +65,48 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
     return tokens + -(-chars // CHARS_PER_TOKEN)
 
 
-def estimate_completion_tokens(request: ChatCompletionRequest) -> int:
+def estimate_usage(request: Any, output_chars: int) -> TokenUsage:
+    """Usage the upstream never reported (a stream cut off before its usage chunk): the prompt
+    estimate and what was streamed, marked ``estimated``."""
+    prompt = (
+        estimate_prompt_tokens(request)
+        if isinstance(request, ChatCompletionRequest | ResponsesRequest)
+        else 0
+    )
+    completion = -(-output_chars // CHARS_PER_TOKEN)
+    return TokenUsage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion, estimated=True
+    )
+
+
+def stream_usage(request: Any, reported: Any, output_chars: int) -> TokenUsage:
+    """A stream's usage: what the upstream reported, else the estimate (never nothing: the
+    provider bills the tokens it generated whether or not its usage chunk arrived)."""
+    return TokenUsage.from_openai(reported) or estimate_usage(request, output_chars)
+
+
+def estimate_completion_tokens(request: ChatCompletionRequest | ResponsesRequest) -> int:
     """What the client allows the answer to take (``max_completion_tokens`` / ``max_tokens``), or 0."""
+    if isinstance(request, ResponsesRequest):
+        return request.max_output_tokens or 0
     return request.max_completion_tokens or request.max_tokens or 0
+
+
+def _responses_prompt_tokens(request: ResponsesRequest) -> int:
+    """``/v1/responses``: the JSON size of the instructions, input items and tools (the history of a
+    ``previous_response_id`` is not read yet when routing asks, so it is not counted)."""
+    tokens = PER_REQUEST + PER_MESSAGE * len(request.input_items())
+    chars = len(request.instructions or "")
+    if request.input is not None:
+        chars += len(request.input) if isinstance(request.input, str) else len(json.dumps(request.input))
+    if request.tools:
+        chars += len(json.dumps(request.tools))
+    return tokens + -(-chars // CHARS_PER_TOKEN)
 
 
 class TokenEstimates(Protocol):
     """How many tokens a request of one operation will take: what routing (context windows, the
-    ``cost`` strategy) and ``tokens_per_minute`` limits ask of it. Each operation has one."""
+    ``cost`` strategy) asks of it. Each operation has one (``Operation.estimates``)."""
 
     def prompt_tokens(self, request: Any) -> int: ...
 
