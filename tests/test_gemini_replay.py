@@ -21,10 +21,12 @@ from rec_llm_gateway import Gateway
 from rec_llm_gateway.errors import UpstreamError
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.providers.gemini import VertexProvider
-from rec_llm_gateway.providers.gemini_response import GeminiStreamTranslator, translate_response
-from rec_llm_gateway.providers.gemini_translate import build_body, split_tool_call_id, tool_call_id
+from rec_llm_gateway.providers.gemini.auth import GoogleCredentials, Token, TokenCache
+from rec_llm_gateway.providers.gemini.messages import split_tool_call_id, tool_call_id
+from rec_llm_gateway.providers.gemini.request import build_body
+from rec_llm_gateway.providers.gemini.response import translate_response
+from rec_llm_gateway.providers.gemini.stream import GeminiStreamTranslator
 from rec_llm_gateway.providers.http import HTTPProvider
-from rec_llm_gateway.providers.vertex_auth import GoogleCredentials, Token, TokenCache
 from rec_llm_gateway.schema import ChatCompletionRequest
 from rec_llm_gateway.streaming import StreamAssembler
 
@@ -491,7 +493,7 @@ def replay_array(stem: str, model: str, messages: list[dict[str, Any]]) -> list[
     translator = GeminiStreamTranslator(UpstreamCall(request, model, None, "r", stream=True), "gemini")  # type: ignore[arg-type]
     elements = recording(stem, "response")["body"]
     chunks = [chunk for element in elements for chunk in translator.feed_event(element)] + translator.finish()
-    last, _ = translate_response(elements[-1], model)  # the non-stream translation agrees on the call
+    last = translate_response(elements[-1], model).response  # the non-stream translation agrees on the call
     assert last["choices"][0]["finish_reason"] == "tool_calls"
     return chunks
 

@@ -3,14 +3,13 @@
 It answers with the last user message (or the configured ``response``), streams it word by word,
 honours ``n`` (that many identical choices) and ``max_tokens`` / ``max_completion_tokens`` (counting
 words, ``finish_reason: length``), and reports token counts (one token per word, a rough but stable
-rule).
+rule). The answers are built by ``translate`` like every native provider's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -19,6 +18,7 @@ from pydantic import ConfigDict, Field
 from ..config import ProviderConfig
 from ..pricing import FREE
 from ..schema import content_text
+from ..translate import ChunkWriter, CompletionWriter, Reply
 from ..usage import TokenUsage
 from .base import ChatResult, Provider, UpstreamCall
 
@@ -79,50 +79,34 @@ class EchoProvider(Provider):
             await asyncio.sleep(self.settings.delay)
             call.upstream_seconds += self.settings.delay
         call.response_model = call.model
-        response = {
-            "id": f"chatcmpl-echo-{call.request_id}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": call.model,
-            "choices": [
-                {
-                    "index": index,
-                    "message": {"role": "assistant", "content": "".join(words), "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": finish,
-                }
-                for index in range(call.request.n or 1)
-            ],
-            "usage": usage.to_openai(),
-        }
-        return ChatResult(response=response, usage=usage)
+        writer = CompletionWriter(f"chatcmpl-echo-{call.request_id}", call.model)
+        reply = Reply(writer)
+        answer = "".join(words)
+        for choice in range(call.request.n or 1):
+            reply.text(answer, choice)
+            reply.finish(finish, choice)
+        reply.add_usage(usage)
+        return ChatResult(response=writer.response(), usage=usage)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         words, finish, usage = self._answer(call)
         call.response_model = call.model
-        base = {
-            "id": f"chatcmpl-echo-{call.request_id}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": call.model,
-        }
-
+        writer = ChunkWriter(f"chatcmpl-echo-{call.request_id}", call.model)
+        reply = Reply(writer)
         choices = range(call.request.n or 1)
-
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            return {
-                **base,
-                "choices": [
-                    {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-                    for index in choices
-                ],
-            }
-
-        yield chunk({"role": "assistant", "content": ""})
-        for word in words:
-            if self.settings.delay:
+        for choice in choices:
+            reply.begin(choice)
+        for word in ["", *words]:  # "": the role chunks go out before the first wait
+            if word and self.settings.delay:
                 await asyncio.sleep(self.settings.delay)
                 call.upstream_seconds += self.settings.delay
-            yield chunk({"content": word})
-        yield chunk({}, finish)
-        yield {**base, "choices": [], "usage": usage.to_openai()}
+            for choice in choices:
+                reply.text(word, choice)
+            for chunk in writer.take():
+                yield chunk
+        for choice in choices:
+            reply.finish(finish, choice)
+        call.usage = usage
+        reply.add_usage(usage)
+        for chunk in writer.take():
+            yield chunk
