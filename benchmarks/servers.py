@@ -4,9 +4,9 @@
     python -m benchmarks.servers bare     --port 9002 --upstream http://127.0.0.1:9001
     python -m benchmarks.servers gateway  --port 9003 --upstream http://127.0.0.1:9001
 
-- ``upstream``: a fast fake OpenAI (chat JSON and SSE, embeddings) and Anthropic (JSON and SSE)
-  server; the stream shape comes from the model name (``bench-c20-i2``: 20 chunks 2 ms apart), and
-  every streamed token carries its send time so clients can measure each chunk's delay.
+- ``upstream``: a fast fake OpenAI (JSON and SSE) and Anthropic (JSON and SSE) server; the stream
+  shape comes from the model name (``bench-c20-i2``: 20 chunks 2 ms apart), and every streamed token
+  carries its send time so clients can measure each chunk's delay.
 - ``bare``: the floor for a Python proxy: raw ASGI + one shared ``httpx.AsyncClient``, no parsing.
 - ``aiohttp``: the same pass-through on aiohttp's client (when installed).
 - ``gateway``: rec-llm-gateway mounted at ``/llm`` in a FastAPI app.
@@ -326,14 +326,15 @@ def gateway_app(upstream: str, variant: str = "plain", state: str = "") -> Any:
     from rec_llm_gateway.providers.registry import BUILTIN_TYPES
 
     providers: dict[str, Any] = {
-        "openai": {
+        "openai": {  # a stand-in for OpenAI: priced like it (pricing stays in what is measured)
             "api_key": "sk-bench",
             "base_url": f"{upstream}/v1",
             "models": ["gpt-4o-mini", "text-embedding-3-small"],
+            "prices_from": "openai",
         }
     }
     if "anthropic" in BUILTIN_TYPES:
-        providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream}
+        providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream, "prices_from": "anthropic"}
     config: dict[str, Any] = {"default_provider": "openai", "providers": providers}
     if state:
         providers["openai"]["rate_limits"] = {"requests_per_minute": 100_000_000}

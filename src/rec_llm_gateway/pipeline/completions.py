@@ -32,6 +32,8 @@ class CompletionsOperation(Operation):
     name: ClassVar[str] = "text_completion"
     request_model = CompletionRequest
     response_model = TextCompletion
+    chunk_model = TextCompletion
+    response_description: ClassVar[str] = "A text_completion; with stream: true, text_completion events."
 
     def parse(self, body: bytes, limits: LimitsConfig) -> CompletionRequest:
         return CompletionRequest.from_json(body)

@@ -27,6 +27,7 @@ class EmbeddingsOperation(Operation):
     name: ClassVar[str] = "embeddings"
     request_model = EmbeddingRequest
     response_model = EmbeddingsResponse
+    response_description: ClassVar[str] = "An embeddings list (floats, or base64 when asked)."
 
     def parse(self, body: bytes, limits: LimitsConfig) -> EmbeddingRequest:
         return EmbeddingRequest.from_json(body, {"max_inputs": limits.max_embedding_inputs})
