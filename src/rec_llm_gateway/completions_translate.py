@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from .errors import InvalidRequestError
-from .schema import ChatCompletionRequest
+from .schema import ChatCompletionRequest, _as_invalid_request
 from .schema_completions import CompletionRequest
 
 __all__ = ["TextChunks", "chat_request", "text_completion"]
@@ -53,15 +55,24 @@ def chat_request(request: CompletionRequest, provider: str) -> ChatCompletionReq
         ("logprobs", request.logprobs is not None),
         ("best_of", (request.best_of or 1) > 1),
         ("logit_bias", bool(request.logit_bias)),
+        ("max_tokens", request.max_tokens == 0),  # "no new text": only useful with echo
     ):
         if refused:
             raise _unsupported(name, f"'{name}'", provider)
     fields = request.model_fields_set
-    values: dict[str, Any] = {name: getattr(request, name) for name in _CHAT_FIELDS if name in fields}
+    # An explicit null means "not set", as OpenAI reads it.
+    values: dict[str, Any] = {
+        name: getattr(request, name)
+        for name in _CHAT_FIELDS
+        if name in fields and getattr(request, name) is not None
+    }
     values.update(request.model_extra or {})
     values["messages"] = [{"role": "user", "content": prompts[0]}]
     # Lax: the values were validated once already, some as models (``stream_options``).
-    return ChatCompletionRequest.model_validate(values, strict=False)
+    try:
+        return ChatCompletionRequest.model_validate(values, strict=False)
+    except ValidationError as exc:  # a value chat takes more narrowly (max_tokens: 0): a 400 naming it
+        raise _as_invalid_request(exc) from None
 
 
 def text_completion(response: dict[str, Any]) -> dict[str, Any]:
