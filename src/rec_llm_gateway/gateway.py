@@ -22,6 +22,7 @@ from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
+from .providers.egress import no_cookies, redact_logged_urls
 from .providers.registry import ProviderRegistry
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
@@ -40,12 +41,16 @@ class _Runtime:
     """What the gateway opens per event loop: the shared upstream HTTP client and background tasks."""
 
     def __init__(self, config: HttpConfig) -> None:
+        redact_logged_urls()
         self.transport = _transport(config)
         self.http = httpx.AsyncClient(
             transport=self.transport,
             timeout=httpx.Timeout(60.0, connect=10.0),
             follow_redirects=False,
             trust_env=config.trust_env,
+            # A cookie set by one upstream (or a client's image server) must neither grow without
+            # bound nor ride on another tenant's request: the client keeps none.
+            cookies=no_cookies(),
         )
         self.tasks: set[asyncio.Task[Any]] = set()
         """Background tasks (health checks): cancelled on close."""
