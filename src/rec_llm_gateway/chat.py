@@ -455,6 +455,7 @@ class ChatHandler:
             request_id=context.request_id,
             stream=stream,
             max_response_bytes=gateway.config.limits.max_response_bytes,
+            max_event_bytes=gateway.config.limits.max_event_bytes,
         )
         span = gateway.telemetry.start_attempt(route.provider, route.model, request, call.headers)
         return _Attempt(route=route, call=call, span=span, started=time.perf_counter(), lease=lease)

@@ -188,6 +188,9 @@ class LimitsConfig(_Strict):
     max_messages: int = Field(10_000, gt=0)
     max_stream_seconds: float = Field(3600.0, gt=0)
     max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    """Largest upstream answer, counted after decompression (streams too)."""
+    max_event_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    """Longest single line or event of an upstream stream."""
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     """How long leaving ``async with gateway`` waits for requests in flight before cancelling them."""
 

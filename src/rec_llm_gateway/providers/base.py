@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -62,6 +63,8 @@ class UpstreamCall:
     upstream_seconds: float = 0.0
     """Time spent waiting on the upstream, added up by the provider (for ``overhead_ms``)."""
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    """Longest single stream event (one SSE line or event) the upstream may send."""
     response_model: str | None = None
     """The model the upstream says answered, once known."""
 

@@ -16,7 +16,7 @@ import pydantic_core
 
 from ..config import ProviderConfig
 from ..errors import BadGatewayError, GatewayError, InvalidModelError, UpstreamTimeoutError, scrub_secrets
-from .base import ChatResult, Provider, StreamTranslator, UpstreamCall, parse_json
+from .base import DEFAULT_MAX_EVENT_BYTES, ChatResult, Provider, StreamTranslator, UpstreamCall, parse_json
 from .upstream_errors import error_from_openai_body
 
 __all__ = ["HTTPProvider", "body_parts", "path_segment"]
@@ -130,7 +130,9 @@ class HTTPProvider(Provider):
                     f"upstream '{self.name}' answered a stream with content type {content_type[:60]!r}"
                 )
             if isinstance(response.stream, httpx.AsyncByteStream):
-                response.stream = _CappedStream(response.stream, call.max_response_bytes)
+                response.stream = _CappedStream(
+                    response.stream, call.max_response_bytes, call.max_event_bytes
+                )
             translator = self.stream_translator(call)
             events = self.iter_events(response).__aiter__()
             while True:
@@ -183,7 +185,16 @@ class HTTPProvider(Provider):
         )
 
     def _scrubbed(self, error: GatewayError) -> GatewayError:
-        error.message = scrub_secrets(error.message, self._secrets)
+        """Every field the upstream could fill is scrubbed: an upstream echoed the auth header in
+        ``param`` (the message alone used to be)."""
+        secrets = self._secrets
+        error.message = scrub_secrets(error.message, secrets)
+        error.error_type = scrub_secrets(error.error_type, secrets)
+        if error.code is not None:
+            error.code = scrub_secrets(error.code, secrets)
+        if error.param is not None:
+            error.param = scrub_secrets(error.param, secrets)
+        error.headers = {name: scrub_secrets(value, secrets) for name, value in error.headers.items()}
         return error
 
 
@@ -191,32 +202,56 @@ class _CappedStream(httpx.AsyncByteStream):
     """A streamed response body that fails once more than ``limit`` bytes have arrived.
 
     A stream's answer is held in memory too (the assembled response for hooks and usage), so
-    ``limits.max_response_bytes`` caps it like a non-streaming body; it also bounds the buffer of an
-    event that never ends."""
+    ``limits.max_response_bytes`` caps it like a non-streaming body. This counts bytes as they arrive;
+    a content-encoded body is capped again after decoding (``body_parts``): 2 MB of gzip can become
+    gigabytes. ``event_limit`` bounds one SSE line or event (``limits.max_event_bytes``)."""
 
-    def __init__(self, stream: httpx.AsyncByteStream, limit: int) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream, limit: int, event_limit: int) -> None:
         self._stream = stream
-        self._limit = limit
+        self.limit = limit
+        self.event_limit = event_limit
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        left = self._limit
+        left = self.limit
         async for part in self._stream:
             left -= len(part)
             if left < 0:
-                raise BadGatewayError(f"the upstream response is larger than {self._limit} bytes")
+                raise _too_large(self.limit)
             yield part
 
     async def aclose(self) -> None:
         await self._stream.aclose()
 
 
+def _too_large(limit: int) -> BadGatewayError:
+    return BadGatewayError(f"the upstream response is larger than {limit} bytes")
+
+
+def _event_too_large(limit: int) -> BadGatewayError:
+    return BadGatewayError(
+        f"the upstream sent a stream event longer than {limit} bytes", code="upstream_event_too_large"
+    )
+
+
 def body_parts(response: httpx.Response) -> AsyncIterator[bytes]:
     """The body as it arrives. Straight from the transport's stream when it is not content-encoded
     (the gateway sends no ``Accept-Encoding``, so normally it is not): httpx's decoder and chunker
-    layers would cost a few generator frames and microseconds per chunk for nothing."""
+    layers would cost a few generator frames and microseconds per chunk for nothing. A decoded body
+    is capped by the limit the arriving bytes have."""
     if "content-encoding" in response.headers or not isinstance(response.stream, httpx.AsyncByteStream):
+        if isinstance(response.stream, _CappedStream):
+            return _capped(response.aiter_bytes(), response.stream.limit)
         return response.aiter_bytes()
     return response.stream.__aiter__()
+
+
+async def _capped(parts: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    left = limit
+    async for part in parts:
+        left -= len(part)
+        if left < 0:
+            raise _too_large(limit)
+        yield part
 
 
 async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -226,24 +261,49 @@ async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
     read once instead of decoding text and building an event object per line. It follows the SSE
     rules upstreams rely on: LF or CRLF line ends, several ``data:`` lines joined by newlines,
     comments and other fields ignored, an event ends at a blank line or at the end of the body.
+    A line or an event longer than the event limit is a 502. Reads without a line end are collected
+    and joined once the line ends (joining them on every read cost quadratic CPU on a long line).
     """
-    pending = b""
+    stream = response.stream
+    limit = stream.event_limit if isinstance(stream, _CappedStream) else DEFAULT_MAX_EVENT_BYTES
+    pending: list[bytes] = []
+    pending_size = 0
     data_lines: list[bytes] = []
+    data_size = 0
     async for received in body_parts(response):
-        lines = (pending + received).split(b"\n")
-        pending = lines.pop()
+        if b"\n" not in received:
+            pending.append(received)
+            pending_size += len(received)
+            if pending_size > limit:
+                raise _event_too_large(limit)
+            continue
+        if pending:
+            pending.append(received)
+            received = b"".join(pending)
+            pending.clear()
+        lines = received.split(b"\n")
+        tail = lines.pop()
+        if tail:
+            pending.append(tail)
+        pending_size = len(tail)
         for line in lines:
             if line.endswith(b"\r"):
                 line = line[:-1]
             if line:
                 if line.startswith(b"data:"):
                     data_lines.append(line[6:] if line[5:6] == b" " else line[5:])
+                    data_size += len(line)
+                    if data_size > limit:
+                        raise _event_too_large(limit)
             elif data_lines:
                 yield b"\n".join(data_lines)
                 data_lines.clear()
-    pending = pending.rstrip(b"\r")
-    if pending.startswith(b"data:"):
-        data_lines.append(pending[6:] if pending[5:6] == b" " else pending[5:])
+                data_size = 0
+        if pending_size > limit:
+            raise _event_too_large(limit)
+    last = b"".join(pending).rstrip(b"\r")
+    if last.startswith(b"data:"):
+        data_lines.append(last[6:] if last[5:6] == b" " else last[5:])
     if data_lines:
         yield b"\n".join(data_lines)
 
