@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import suite
-from .harness import ROOT, server
+from .harness import RESULTS, ROOT, server
 from .servers import LITELLM_CONFIG
 
 LITELLM_VENV = ROOT / "benchmarks" / ".venv-litellm"
@@ -51,7 +51,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, not for quoting)")
     parser.add_argument("--no-litellm", action="store_true", help="do not install or run LiteLLM")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "benchmarks.json"))
+    parser.add_argument("--json", default=str(RESULTS / "benchmarks.json"))
     args = parser.parse_args()
     quick = args.quick
     litellm = None if args.no_litellm else litellm_binary(install=True)
@@ -92,7 +92,7 @@ def main() -> None:
             )
             targets.append(suite.Target(f"gateway+{variant}", variant_server, proxy_path))
         if litellm is not None:
-            config = ROOT / "benchmarks" / "results" / "litellm.yaml"
+            config = RESULTS / "litellm.yaml"
             config.write_text(LITELLM_CONFIG.format(upstream=url))
             env = {
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",

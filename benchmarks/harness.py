@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Logs, configs and JSON reports go here; created on import so a fresh clone needs no setup step.
+RESULTS = ROOT / "benchmarks" / "results"
+RESULTS.mkdir(exist_ok=True)
 
 
 def free_port() -> int:
@@ -65,7 +68,7 @@ def server(
         if command
         else [sys.executable, "-m", "benchmarks.servers", *arguments, "--port", str(port)]
     )
-    log = (ROOT / "benchmarks" / "results" / f"{name.replace(' ', '_')}.log").open("wb") if command else None
+    log = (RESULTS / f"{name.replace(' ', '_')}.log").open("wb") if command else None
     process = subprocess.Popen(
         argv,
         cwd=ROOT,

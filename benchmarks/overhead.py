@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import suite
-from .harness import ROOT, server
+from .harness import RESULTS, server
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "overhead.json"))
+    parser.add_argument("--json", default=str(RESULTS / "overhead.json"))
     args = parser.parse_args()
     try:
         import aiohttp  # noqa: F401

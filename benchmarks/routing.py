@@ -74,7 +74,7 @@ def _decide(gateway: Any, model: str, decisions: int, outcome: bool) -> float:
     )
     clock = router.clock
     started = time.perf_counter()
-    for _ in range(decisions):  # as the pipeline does it (chat.py, _with_failover)
+    for _ in range(decisions):  # as the pipeline does it (pipeline/attempts.py, run_attempts)
         candidates = router.candidates(request)
         lease = router.fast_lease(candidates)
         if lease is None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from .harness import ROOT, free_port, rss_mib, server, wait_for_port
+from .harness import RESULTS, free_port, rss_mib, server, wait_for_port
 
 MIX = (
     ("plain", 60, {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
@@ -108,11 +108,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "soak.json"))
+    parser.add_argument("--json", default=str(RESULTS / "soak.json"))
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         upstream = stack.enter_context(server("upstream", "upstream"))
-        config = ROOT / "benchmarks" / "results" / "soak-gateway.json"
+        config = RESULTS / "soak-gateway.json"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(json.dumps(gateway_config(upstream.url)))
         command = [

@@ -16,10 +16,10 @@ from opentelemetry import metrics, trace
 
 from .admin import AdminRoutes, allow
 from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error
-from .chat import ChatHandler
 from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
+from .pipeline import CHAT, OperationHandler
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.egress import no_cookies, redact_logged_urls
@@ -136,7 +136,7 @@ class Gateway:
         if self.config.load_entry_points:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
-        self._chat = ChatHandler(self)
+        self._chat = OperationHandler(self, CHAT)
         self._admin = AdminRoutes(self)
         _build_validators()
 

@@ -32,9 +32,10 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
+from pydantic import BaseModel
 
 from .errors import RequestRejected
 from .schema import ChatCompletion, ChatCompletionRequest
@@ -61,6 +62,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 logger = logging.getLogger("rec_llm_gateway.hooks")
 
+RequestT = TypeVar("RequestT", bound=BaseModel)
+
 
 @dataclass(slots=True)
 class RequestContext:
@@ -72,6 +75,9 @@ class RequestContext:
 
     request_id: str
     headers: Mapping[str, str]
+    operation: str = "chat"
+    """What the client asked for: ``chat``, ``embeddings``, ``text_completion``, ... (the route's
+    ``gen_ai.operation.name``)."""
     gateway_key_id: str | None = None
     provider: str | None = None
     """The provider of the current (or last) attempt, once routed."""
@@ -260,8 +266,13 @@ class HookCaller:
         return results
 
     async def pre_request(
-        self, request: ChatCompletionRequest, context: RequestContext, span: Any = None
-    ) -> ChatCompletionRequest:
+        self,
+        request: RequestT,
+        context: RequestContext,
+        span: Any = None,
+        request_model: type[BaseModel] = ChatCompletionRequest,
+    ) -> RequestT:
+        """Run ``pre_request``; a returned dict is validated as ``request_model`` (the operation's)."""
         for impl in self.implementations("pre_request"):
             arguments = {"request": request, "context": context}
             try:
@@ -271,10 +282,10 @@ class HookCaller:
                 if result is None:
                     continue
                 if isinstance(result, dict):
-                    result = ChatCompletionRequest.model_validate(result)
-                if not isinstance(result, ChatCompletionRequest):
+                    result = request_model.model_validate(result)
+                if not isinstance(result, request_model):
                     raise TypeError(f"pre_request returned {type(result).__name__}, not a request")
-                request = result
+                request = result  # type: ignore[assignment]  # an instance of request_model: RequestT
             except RequestRejected:
                 raise
             except Exception as exc:

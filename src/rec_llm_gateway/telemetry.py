@@ -136,7 +136,9 @@ class Telemetry:
 
     # -- the request span -------------------------------------------------------------------------
 
-    def start_request(self, model: str, headers: Mapping[str, str], request_id: str) -> tuple[Any, object]:
+    def start_request(
+        self, model: str, headers: Mapping[str, str], request_id: str, operation: str = "chat"
+    ) -> tuple[Any, object]:
         """Start and activate the gateway span; returns it with the token to ``end_request`` with."""
         current = trace.get_current_span()
         if current.get_span_context().is_valid:
@@ -145,10 +147,10 @@ class Telemetry:
             parent = propagate.extract(headers) if "traceparent" in headers else None
             kind = SpanKind.SERVER
         span = self.tracer.start_span(
-            f"gateway chat {model}" if model else "gateway chat",
+            f"gateway {operation} {model}" if model else f"gateway {operation}",
             context=parent,
             kind=kind,
-            attributes={"gen_ai.operation.name": "chat", "rec_llm.request_id": request_id},
+            attributes={"gen_ai.operation.name": operation, "rec_llm.request_id": request_id},
         )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         return span, token
@@ -193,22 +195,27 @@ class Telemetry:
         self.requests.add(1, attributes)
         self.overhead.record(overhead_seconds, {"rec_llm.outcome": outcome})
 
-    def set_request_model(self, span: Any, model: str) -> None:
+    def set_request_model(self, span: Any, model: str, operation: str = "chat") -> None:
         if span.is_recording():
-            span.update_name(f"gateway chat {model}")
+            span.update_name(f"gateway {operation} {model}")
             span.set_attribute("gen_ai.request.model", model)
 
     # -- attempt spans ----------------------------------------------------------------------------
 
     def start_attempt(
-        self, provider: Provider, model: str, request: ChatCompletionRequest, outbound: dict[str, str]
+        self,
+        provider: Provider,
+        model: str,
+        request: ChatCompletionRequest,
+        outbound: dict[str, str],
+        operation: str = "chat",
     ) -> Any:
         """Start the CLIENT span of one upstream attempt and put its trace context in ``outbound``."""
         attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
+            "gen_ai.operation.name": operation,
             "gen_ai.provider.name": provider.otel_provider_name or provider.type,
             "gen_ai.request.model": model,
-            "gen_ai.request.stream": bool(request.stream),
+            "gen_ai.request.stream": bool(getattr(request, "stream", False)),
             "rec_llm.provider": provider.name,
         }
         if provider.server_address:
@@ -216,14 +223,13 @@ class Telemetry:
             if provider.server_port:
                 attributes["server.port"] = provider.server_port
         for field, attribute in _REQUEST_ATTRIBUTES.items():
-            value = getattr(request, field)
+            value = getattr(request, field, None)  # an operation's request may not have the field
             if value is not None:
                 attributes[attribute] = value
-        if request.stop is not None:
-            attributes["gen_ai.request.stop_sequences"] = (
-                [request.stop] if isinstance(request.stop, str) else request.stop
-            )
-        span = self.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes)
+        stop = getattr(request, "stop", None)
+        if stop is not None:
+            attributes["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        span = self.tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attributes)
         if span.is_recording():
             if self.capture_content:
                 span.set_attribute("gen_ai.input.messages", _messages_json(request))
@@ -242,10 +248,11 @@ class Telemetry:
         error_type: str | None = None,
         first_chunk_seconds: float | None = None,
         response_model: str | None = None,
+        operation: str = "chat",
     ) -> None:
         provider_name = provider.otel_provider_name or provider.type
         metric_attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
+            "gen_ai.operation.name": operation,
             "gen_ai.provider.name": provider_name,
             "gen_ai.request.model": model,
         }

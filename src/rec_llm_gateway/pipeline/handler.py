@@ -1,0 +1,310 @@
+"""One request through the pipeline, the same for every operation::
+
+    read body (cap) -> auth -> validate -> pre_request hooks -> key limits -> route -> attempts
+    -> provider -> JSON or stream to the client -> usage, cost, hooks, telemetry
+
+What differs per operation (parsing, the provider call, the wire shape of answers and errors) is
+asked of its ``Operation``; per-request state lives in an ``Exchange`` (its public part in the
+``RequestContext`` hooks see) and one ``Attempt`` per upstream attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..asgi import ClientDisconnected, Receive, Send, read_body, redacted, request_id_from
+from ..errors import (
+    BadGatewayError,
+    ClientDisconnectedError,
+    GatewayError,
+    InternalError,
+    ServiceUnavailableError,
+    UpstreamTimeoutError,
+)
+from ..hooks import RequestContext
+from ..providers.base import ChatResult
+from ..routing.retry import is_server_failure
+from ..usage import TokenUsage
+from .attempts import run_attempts, start_attempt
+from .disconnect import DisconnectWatch
+from .endings import extension, fail, fire_cost, price, succeeded
+from .exchange import Attempt, Exchange, error_type, total_tokens
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..gateway import Gateway
+    from ..routing.deployment import Lease
+    from ..routing.group import Plan
+    from ..routing.resolve import Route
+    from .operation import Assembler, Operation, StreamEncoder
+
+__all__ = ["OperationHandler"]
+
+logger = logging.getLogger("rec_llm_gateway")
+
+
+class OperationHandler:
+    """Serves one operation's route for one gateway. Built once; holds no per-request state."""
+
+    def __init__(self, gateway: Gateway, operation: Operation) -> None:
+        self.gateway = gateway
+        self.operation = operation
+
+    async def __call__(
+        self, receive: Receive, send: Send, headers: dict[str, str], extra_headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        gateway = self.gateway
+        operation = self.operation
+        request_id = request_id_from(headers)
+        exchange = Exchange(
+            context=RequestContext(
+                request_id=request_id, headers=redacted(headers), operation=operation.name
+            ),
+            started=time.perf_counter(),
+            response_headers=[(b"x-request-id", request_id.encode()), *extra_headers],
+        )
+        exchange.span, token = gateway.telemetry.start_request("", headers, request_id, operation.name)
+        runtime = gateway.runtime()
+        task = asyncio.current_task()
+        if task is not None:
+            runtime.requests.add(task)
+        try:
+            if runtime.closing:
+                error = ServiceUnavailableError("The gateway is shutting down.")
+                await fail(gateway, operation, exchange, error, send)
+            else:
+                await self._serve(exchange, receive, send, headers)
+        finally:
+            runtime.requests.discard(task)
+            context = exchange.context
+            if exchange.walk is not None and exchange.walk.skipped:
+                gateway.telemetry.record_skips(exchange.span, exchange.walk.skipped)
+            gateway.telemetry.end_request(
+                exchange.span,
+                token,
+                outcome=context.outcome or "success",
+                status_code=context.status_code or 200,
+                provider=context.provider,
+                model=context.requested_model,
+                cost_usd=context.cost_usd,
+                attempts=context.attempts,
+                overhead_seconds=max(0.0, exchange.elapsed() - exchange.upstream_seconds),
+                error_type=error_type(exchange.error) if exchange.error else None,
+            )
+
+    async def _serve(self, exchange: Exchange, receive: Receive, send: Send, headers: dict[str, str]) -> None:
+        gateway = self.gateway
+        operation = self.operation
+        limits = gateway.config.limits
+        context = exchange.context
+        key_ticket = None
+        try:
+            context.gateway_key_id = gateway.auth.authenticate(headers)
+            body = await read_body(
+                receive, limits.max_body_bytes, headers.get("content-length"), limits.body_timeout_seconds
+            )
+            request = operation.parse(body, limits)
+            if gateway.hooks.has("pre_request"):
+                request = await gateway.hooks.pre_request(
+                    request, context, exchange.span, operation.request_model
+                )
+            context.requested_model = request.model
+            context.stream = operation.streams(request)
+            gateway.telemetry.set_request_model(exchange.span, request.model, operation.name)
+            if gateway.keys.active:  # per-key limits and budget (auth.keys)
+                key_ticket = gateway.keys.admit(context.gateway_key_id, request)
+            routes = gateway.router.candidates(request)
+            if context.stream:
+                await self._stream(exchange, request, routes, receive, send)
+            else:
+                await self._complete(exchange, request, routes, receive, send)
+        except ClientDisconnected:
+            gone = ClientDisconnectedError("The client disconnected.")
+            await fail(gateway, operation, exchange, gone, send)
+        except GatewayError as error:
+            await fail(gateway, operation, exchange, error, send)
+        except Exception as exc:  # a bug: answer 500 without internals, keep the details in the log
+            logger.exception("internal error in request %s", context.request_id)
+            internal = InternalError(f"Internal gateway error ({type(exc).__name__}).")
+            await fail(gateway, operation, exchange, internal, send)
+        finally:
+            if key_ticket is not None:
+                gateway.keys.finish(key_ticket, total_tokens(context.usage), context.cost_usd)
+
+    # -- a complete answer ------------------------------------------------------------------------
+
+    async def _complete(
+        self, exchange: Exchange, request: Any, routes: Plan | Sequence[Route], receive: Receive, send: Send
+    ) -> None:
+        gateway = self.gateway
+        # While the upstream thinks, a client that goes away cancels the attempt (closing the upstream
+        # request at once) and the block raises ClientDisconnected.
+        with DisconnectWatch(receive):
+            result = await run_attempts(gateway, exchange, request, routes, self._attempt_complete)
+        response = result.response
+        latency = exchange.elapsed()
+        if gateway.config.include_extensions:
+            response["x_rec_llm"] = extension(exchange, latency)
+        body = self.operation.json_body(response)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", self.operation.content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    *exchange.response_headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        exchange.responded = True
+        # Accounting and hooks run after the client has its answer.
+        await succeeded(gateway, self.operation, exchange, request, response, result.usage, latency)
+
+    async def _attempt_complete(self, exchange: Exchange, request: Any, lease: Lease) -> ChatResult:
+        gateway = self.gateway
+        provider = lease.route.provider
+        async with start_attempt(gateway, exchange, request, lease, stream=False) as attempt:
+            try:
+                async with asyncio.timeout(lease.timeout):
+                    result = await self.operation.complete(provider, attempt.call)
+            except TimeoutError:
+                raise UpstreamTimeoutError(
+                    f"upstream '{provider.name}' did not answer within {lease.timeout:g}s"
+                ) from None
+            price(gateway, exchange, attempt, result.usage)
+            attempt.end(response=result.response, usage=result.usage)
+        return result
+
+    # -- a stream ---------------------------------------------------------------------------------
+
+    async def _stream(
+        self, exchange: Exchange, request: Any, routes: Plan | Sequence[Route], receive: Receive, send: Send
+    ) -> None:
+        gateway = self.gateway
+        operation = self.operation
+        # One watcher for the whole stream: while armed, it cancels this task when the client goes
+        # away, wherever the task waits (on the upstream before or after the first chunk, or on the
+        # client), and the upstream response is closed with it. No second task: a stream holds one.
+        with DisconnectWatch(receive) as watch:
+            attempt = await run_attempts(gateway, exchange, request, routes, self._attempt_open_stream)
+            # The text is only assembled when something reads it back.
+            assembler = operation.assembler(
+                gateway.hooks.has("post_response") or gateway.telemetry.capture_content
+            )
+            async with attempt:
+                error = await self._send_stream(exchange, attempt, request, assembler, watch, send)
+                usage = TokenUsage.from_openai(assembler.usage)
+                if error is not None:
+                    if is_server_failure(error):
+                        attempt.lease.broke_off(gateway.router.clock())  # it broke after it started
+                    price(gateway, exchange, attempt, usage)  # what was generated so far, if known
+                response = assembler.response()
+                attempt.end(response=response, usage=usage, error=error)
+            latency = exchange.elapsed()
+            if error is not None:
+                await fail(gateway, operation, exchange, error, send)
+                await fire_cost(gateway, exchange, usage, latency)
+                return
+            if gateway.config.include_extensions:
+                response["x_rec_llm"] = extension(exchange, latency)
+            await succeeded(gateway, operation, exchange, request, response, usage, latency)
+
+    async def _send_stream(
+        self,
+        exchange: Exchange,
+        attempt: Attempt,
+        request: Any,
+        assembler: Assembler,
+        watch: DisconnectWatch,
+        send: Send,
+    ) -> GatewayError | None:
+        """Send the stream to the client; the error that ended it early, if one did. Leaves the
+        watcher stopped, the upstream stream closed and the lease released."""
+        gateway = self.gateway
+        operation = self.operation
+        encoder = operation.stream_encoder(request)
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": operation.stream_headers + exchange.response_headers,
+                }
+            )
+            exchange.responded = True
+            await self._pump(attempt, encoder, assembler, send)
+            if not assembler.finish_reasons():
+                # The upstream closed the stream without ever saying it had finished: a cut-off
+                # answer must not look like a complete one to the client.
+                raise BadGatewayError(
+                    f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
+                    code="upstream_stream_truncated",
+                )
+            price(gateway, exchange, attempt, TokenUsage.from_openai(assembler.usage))
+            ext = extension(exchange, exchange.elapsed()) if gateway.config.include_extensions else None
+            await send({"type": "http.response.body", "body": encoder.finish(ext), "more_body": False})
+        except asyncio.CancelledError:
+            if not watch.absorb():
+                raise
+            return ClientDisconnectedError("The client disconnected mid-stream.")
+        except GatewayError as exc:
+            with contextlib.suppress(OSError):
+                body = encoder.flush() + operation.stream_error(exc)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+            return exc
+        except OSError:  # the server reports the client gone while we were sending
+            return ClientDisconnectedError("The client disconnected mid-stream.")
+        finally:
+            watch.stop()
+            await attempt.close_stream()  # closes the upstream response
+            attempt.lease.release(total_tokens(TokenUsage.from_openai(assembler.usage)))
+        return None
+
+    async def _attempt_open_stream(self, exchange: Exchange, request: Any, lease: Lease) -> Attempt:
+        """Start the upstream stream and wait for its first chunk (failover is possible until then)."""
+        provider = lease.route.provider
+        async with start_attempt(self.gateway, exchange, request, lease, stream=True) as attempt:
+            stream = attempt.stream = self.operation.open_stream(provider, attempt.call)
+            try:
+                async with asyncio.timeout(lease.timeout):
+                    first = await anext(stream)
+            except StopAsyncIteration:
+                raise BadGatewayError(
+                    f"upstream '{provider.name}' ended the stream without sending anything"
+                ) from None
+            except TimeoutError:
+                raise UpstreamTimeoutError(
+                    f"upstream '{provider.name}' sent nothing within {lease.timeout:g}s"
+                ) from None
+            attempt.first_chunk_seconds = time.perf_counter() - attempt.started
+            attempt.first_chunk = first
+            attempt.hand_over()
+        return attempt
+
+    async def _pump(self, attempt: Attempt, encoder: StreamEncoder, assembler: Assembler, send: Send) -> None:
+        limit = self.gateway.config.limits.max_stream_seconds
+        stream = attempt.stream
+        assert stream is not None
+        try:
+            async with asyncio.timeout(limit):
+                chunk = attempt.first_chunk
+                while True:
+                    assembler.add(chunk)
+                    data = encoder.feed(chunk)
+                    if data:
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                    try:
+                        chunk = await anext(stream)
+                    except StopAsyncIteration:
+                        return
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"the stream exceeded limits.max_stream_seconds ({limit:g}s)"
+            ) from None
