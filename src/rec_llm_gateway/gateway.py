@@ -19,6 +19,7 @@ from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, rout
 from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
+from .metric_labels import ModelLabels
 from .pipeline import CHAT, OperationHandler
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
@@ -187,6 +188,7 @@ class Gateway:
             self.resolver, self.config, pricer=self.price, on_breaker=self._breaker_changed, check=not pending
         )
         self.health = HealthMonitor(self.router, self.providers)
+        self.telemetry.model_label = ModelLabels(self.config, self.providers).label
 
     def check(self) -> None:
         """Raise ``ConfigError`` for anything that cannot work (an unknown provider type, ...)."""

@@ -20,7 +20,7 @@ no-op costing a few microseconds per request.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -88,6 +88,8 @@ class Telemetry:
         capture_content: bool = False,
     ) -> None:
         self.tracer = trace.get_tracer("rec_llm_gateway", _VERSION, tracer_provider=tracer_provider)
+        self.model_label: Callable[[str], str] = str
+        """A model name as a metric attribute (the gateway sets ``ModelLabels.label``: bounded)."""
         meter = metrics.get_meter("rec_llm_gateway", _VERSION, meter_provider=meter_provider)
         self.capture_content = capture_content
         self.duration = meter.create_histogram(
@@ -254,10 +256,10 @@ class Telemetry:
         metric_attributes: dict[str, Any] = {
             "gen_ai.operation.name": operation,
             "gen_ai.provider.name": provider_name,
-            "gen_ai.request.model": model,
+            "gen_ai.request.model": self.model_label(model),
         }
         if response_model:
-            metric_attributes["gen_ai.response.model"] = response_model
+            metric_attributes["gen_ai.response.model"] = self.model_label(response_model)
         if provider.server_address:
             metric_attributes["server.address"] = provider.server_address
             if provider.server_port:
@@ -297,7 +299,9 @@ class Telemetry:
     # -- events -----------------------------------------------------------------------------------
 
     def record_cost(self, provider: str, model: str, cost_usd: float) -> None:
-        self.cost.add(cost_usd, {"rec_llm.provider": provider, "gen_ai.request.model": model})
+        self.cost.add(
+            cost_usd, {"rec_llm.provider": provider, "gen_ai.request.model": self.model_label(model)}
+        )
 
     def record_failover(self, span: Any, source: str, target: str, reason: str, attempt: int) -> None:
         self.failovers.add(

@@ -41,6 +41,10 @@ DEFAULT_RETRY_CODES: Final[tuple[RetryCode, ...]] = (429, 500, 502, 503, 504, CO
 DEFAULT_POLICY_CODES: Final = ("content_policy_violation", "content_filter")
 
 
+MAX_RETRIES: Final = 100
+"""More retries than this is a mistake (a request retried without end), not a policy."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True, defer_build=True)
 
@@ -108,7 +112,7 @@ class GroupConfig(_Strict):
     """Another model name (a group, ``provider:model``, or any name the gateway resolves)."""
     strategy: Strategy | None = None
     """Overrides ``routing.strategy`` for this group."""
-    max_retries: int | None = Field(None, ge=0)
+    max_retries: int | None = Field(None, ge=0, le=MAX_RETRIES)
     """Overrides ``routing.max_retries`` for this group."""
 
     @model_validator(mode="before")
@@ -166,7 +170,7 @@ class RoutingConfig(_Strict):
     """How requests are spread over deployments, retried and failed over."""
 
     strategy: Strategy = "priority"
-    max_retries: int | None = Field(None, ge=0)
+    max_retries: int | None = Field(None, ge=0, le=MAX_RETRIES)
     """Retries after the first attempt within a model group. ``None``: each deployment once."""
     retry_codes: list[RetryCode] = Field(default_factory=lambda: list(DEFAULT_RETRY_CODES))
     """Upstream statuses (and ``connection_error`` / ``timeout``) that move on to another attempt."""
