@@ -285,8 +285,8 @@ def fault_reply(fault: str, wire: Wire, request: Recorded) -> Reply:
 
 
 def _compressed_bomb(wire: Wire, request: Recorded, stream: bool) -> Reply:
-    """Gzip that decompresses to 16x ``ENORMOUS`` (a few KiB on the wire, well under the cap)."""
-    padding = "x" * (16 * ENORMOUS)
+    """Gzip that decompresses to 4x ``ENORMOUS`` (a few KiB on the wire, well under the cap)."""
+    padding = "x" * (4 * ENORMOUS)
     gzip = zlib.compressobj(wbits=31)
     headers = {"content-encoding": "gzip"}
     if not stream:

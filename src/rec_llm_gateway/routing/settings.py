@@ -81,6 +81,9 @@ class HealthCheckConfig(_Strict):
     """Consecutive failed checks that mark the provider unhealthy (its deployments are skipped)."""
     healthy_threshold: int = Field(1, ge=1)
     """Consecutive passed checks that mark it healthy again."""
+    path: str | None = Field(None, min_length=1)
+    """What to check instead of the provider's own cheap call (OpenAI: ``GET /models``): a path under
+    its ``base_url`` (``/health``) or a full http(s) URL, fetched with ``GET`` and no credentials."""
 
 
 class DeploymentConfig(RateLimitConfig):
