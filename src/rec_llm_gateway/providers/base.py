@@ -189,8 +189,11 @@ def stream_error(error: Any) -> GatewayError:
     """An error event inside an upstream stream (OpenAI-style ``{"error": {...}}``)."""
     if isinstance(error, dict):
         message = str(error.get("message") or "the upstream reported an error mid-stream")
+        code = error.get("code")  # an object or a list here used to break the error event
         return BadGatewayError(
-            message, error_type=str(error.get("type") or "upstream_error"), code=error.get("code")
+            message,
+            error_type=str(error.get("type") or "upstream_error"),
+            code=str(code) if isinstance(code, str | int) and not isinstance(code, bool) else None,
         )
     return BadGatewayError(f"the upstream reported an error mid-stream: {str(error)[:200]}")
 

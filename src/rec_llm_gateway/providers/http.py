@@ -17,9 +17,13 @@ import pydantic_core
 from ..config import ProviderConfig
 from ..errors import BadGatewayError, GatewayError, InvalidModelError, UpstreamTimeoutError, scrub_secrets
 from .base import DEFAULT_MAX_EVENT_BYTES, ChatResult, Provider, StreamTranslator, UpstreamCall, parse_json
+from .shapes import check_chunk, check_completion
 from .upstream_errors import error_from_openai_body
 
 __all__ = ["HTTPProvider", "body_parts", "path_segment"]
+
+_UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+"""What a translator raises on odd but valid JSON from an upstream."""
 
 
 class HTTPProvider(Provider):
@@ -105,13 +109,13 @@ class HTTPProvider(Provider):
             raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
         data = parse_json(body)
         try:
-            return self.parse_response(data, call)
+            result = self.parse_response(data, call)
         except GatewayError as exc:  # an error body sent with 200 may quote what it should not
             raise self._scrubbed(exc) from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise BadGatewayError(
-                f"upstream '{self.name}' returned a response the gateway cannot read ({type(exc).__name__})"
-            ) from None
+        except _UNREADABLE as exc:
+            raise self._unreadable(exc) from None
+        check_completion(result.response, self.name)
+        return result
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         request = await self.build_request_async(call)
@@ -149,11 +153,19 @@ class HTTPProvider(Provider):
                     chunks = translator.feed(data)
                 except GatewayError as exc:
                     raise self._scrubbed(exc) from None
+                except _UNREADABLE as exc:  # odd but valid JSON: the client gets an SSE error, not a cut
+                    raise self._unreadable(exc) from None
                 for chunk in chunks:
+                    check_chunk(chunk, self.name)
                     yield chunk
                 if translator.done:
                     break
-            for chunk in translator.finish():
+            try:
+                chunks = translator.finish()
+            except _UNREADABLE as exc:
+                raise self._unreadable(exc) from None
+            for chunk in chunks:
+                check_chunk(chunk, self.name)
                 yield chunk
         finally:
             await response.aclose()
@@ -184,16 +196,22 @@ class HTTPProvider(Provider):
             f"upstream '{self.name}' connection failed ({kind})", code="upstream_connection_error"
         )
 
+    def _unreadable(self, exc: Exception) -> GatewayError:
+        return BadGatewayError(
+            f"upstream '{self.name}' returned a response the gateway cannot read ({type(exc).__name__})",
+            code="invalid_upstream_response",
+        )
+
     def _scrubbed(self, error: GatewayError) -> GatewayError:
         """Every field the upstream could fill is scrubbed: an upstream echoed the auth header in
         ``param`` (the message alone used to be)."""
         secrets = self._secrets
-        error.message = scrub_secrets(error.message, secrets)
-        error.error_type = scrub_secrets(error.error_type, secrets)
+        error.message = scrub_secrets(str(error.message), secrets)
+        error.error_type = scrub_secrets(str(error.error_type), secrets)
         if error.code is not None:
-            error.code = scrub_secrets(error.code, secrets)
+            error.code = scrub_secrets(str(error.code), secrets)
         if error.param is not None:
-            error.param = scrub_secrets(error.param, secrets)
+            error.param = scrub_secrets(str(error.param), secrets)
         error.headers = {name: scrub_secrets(value, secrets) for name, value in error.headers.items()}
         return error
 
