@@ -16,6 +16,7 @@ import pydantic_core
 from .asgi import Scope, Send, send_json
 from .config import url_without_secrets
 from .errors import GatewayError, InvalidRequestError, NotFoundError
+from .usage import merge_keys
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -71,12 +72,12 @@ class AdminRoutes:
             body = (
                 await self._provider_health(provider)
                 if action == "health"
-                else self._provider_stats(provider)
+                else await self._provider_stats(provider)
             )
             await self._json(send, body, extra)
         elif path == "/usage":
             allow(method, "GET")
-            await self._json(send, self._usage_report(scope, self._usage_scope(headers)), extra)
+            await self._json(send, await self._usage_report(scope, self._usage_scope(headers)), extra)
         elif path == "/openapi.json":
             allow(method, "GET")
             from .openapi import openapi_json  # lazily: the description is built on first use
@@ -138,8 +139,8 @@ class AdminRoutes:
             status = await self.gateway.health.check(provider.name, self.gateway.http_client())
         return status.to_dict(provider.name)
 
-    def _provider_stats(self, provider: Provider) -> dict[str, Any]:
-        records = self.gateway.usage.get_by_provider(provider.name)
+    async def _provider_stats(self, provider: Provider) -> dict[str, Any]:
+        records = [record for record in await self.gateway.usage.arows() if record.provider == provider.name]
         calls = sum(record.calls for record in records)
         stats: dict[str, Any] = {
             "name": provider.name,
@@ -165,19 +166,20 @@ class AdminRoutes:
             return ""
         return self.gateway.auth.authenticate(headers)
 
-    def _usage_report(self, scope: Scope, key_id: str | None) -> dict[str, Any]:
-        # Blank values kept: `?date=` is a bad date, not "no filter". And only YYYY-MM-DD: fromisoformat
-        # alone also takes "20240101" and week dates such as "2024-W01-1" (found by schemathesis).
+    async def _usage_report(self, scope: Scope, key_id: str | None) -> dict[str, Any]:
+        """``?date=``, or ``?from=`` / ``?to=`` (inclusive), ``?provider=``; admins may add ``?key=``."""
+        # Blank values kept: `?date=` is a bad date, not "no filter".
         query = parse_qs((scope.get("query_string") or b"").decode("latin-1"), keep_blank_values=True)
-        records = self.gateway.usage.get_all() if key_id == "" else self.gateway.usage.get_by_key(key_id)
+        start, end = _date(query, "from"), _date(query, "to")
         if "date" in query:
-            try:
-                if not _ISO_DATE.fullmatch(query["date"][0]):
-                    raise ValueError
-                day = dt.date.fromisoformat(query["date"][0])
-            except ValueError:
-                raise InvalidRequestError("date must be YYYY-MM-DD", param="date") from None
-            records = [record for record in records if record.date == day]
+            start = end = _date(query, "date")
+        records = await self.gateway.usage.arows(start, end)
+        if key_id == "" and "key" in query:
+            key_id = query["key"][0]
+        if key_id == "":
+            records = merge_keys(records)  # everything, summed over keys
+        else:
+            records = [record for record in records if record.gateway_key_id == key_id]
         if "provider" in query:
             records = [record for record in records if record.provider == query["provider"][0]]
         return {
@@ -185,6 +187,19 @@ class AdminRoutes:
             "data": [record.to_dict() for record in records],
             "totals": self.gateway.usage.totals(records),
         }
+
+
+def _date(query: dict[str, list[str]], name: str) -> dt.date | None:
+    if name not in query:
+        return None
+    # Only YYYY-MM-DD: fromisoformat alone also takes "20240101" and week dates such as "2024-W01-1"
+    # (found by schemathesis).
+    try:
+        if not _ISO_DATE.fullmatch(query[name][0]):
+            raise ValueError
+        return dt.date.fromisoformat(query[name][0])
+    except ValueError:
+        raise InvalidRequestError(f"{name} must be YYYY-MM-DD", param=name) from None
 
 
 def allow(method: str, allowed: str) -> None:

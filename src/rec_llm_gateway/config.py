@@ -35,6 +35,7 @@ from .routing.settings import (
     RoutingConfig,
     check_references,
 )
+from .state.settings import StateConfig
 
 __all__ = [
     "AuthConfig",
@@ -50,6 +51,7 @@ __all__ = [
     "ProviderConfig",
     "RateLimitConfig",
     "RoutingConfig",
+    "StateConfig",
     "TelemetryConfig",
     "TimeoutConfig",
     "expand_env",
@@ -301,6 +303,8 @@ class GatewayConfig(_Strict):
     models: dict[str, GroupConfig] = Field(default_factory=dict)
     """Client-facing model names: a group of deployments, or an alias (a string) of another name."""
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    """Where limits, budgets, usage and breakers live: ``memory://``, ``sqlite:///file.db``, ``redis://...``."""
 
     @field_validator("providers")
     @classmethod

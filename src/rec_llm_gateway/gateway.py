@@ -19,7 +19,6 @@ from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, rout
 from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
-from .metric_labels import ModelLabels
 from .pipeline import CHAT, OperationHandler
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
@@ -30,6 +29,9 @@ from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
 from .routing.router import Router
 from .schema import ChatCompletion, ChatCompletionRequest
+from .state.ledger import Ledger
+from .state.signals import RoutingSync
+from .state.usage import SharedUsage
 from .telemetry import Telemetry
 from .usage import TokenUsage, UsageTracker
 
@@ -49,9 +51,7 @@ class _Runtime:
             timeout=httpx.Timeout(60.0, connect=10.0),
             follow_redirects=False,
             trust_env=config.trust_env,
-            # A cookie set by one upstream (or a client's image server) must neither grow without
-            # bound nor ride on another tenant's request: the client keeps none.
-            cookies=no_cookies(),
+            cookies=no_cookies(),  # one tenant's cookie must not ride on another's request
         )
         self.tasks: set[asyncio.Task[Any]] = set()
         """Background tasks (health checks): cancelled on close."""
@@ -111,13 +111,17 @@ class Gateway:
     ) -> None:
         self.config = GatewayConfig.load(config)
         self.plugins = make_plugin_manager()
-        self.usage = UsageTracker()
         self.telemetry = Telemetry(
             tracer_provider, meter_provider, capture_content=self.config.telemetry.capture_content
         )
+        self.ledger = Ledger(self.config.state, on_fallback=self.telemetry.record_state_fallback)
+        """The state store (``state.url``) and its write buffer."""
+        self.usage: UsageTracker = (
+            SharedUsage(self.ledger) if self.ledger.shared else self.ledger.local.usage_records
+        )
         self.hooks = HookCaller(self.plugins, on_failure=Telemetry.record_hook_failure)
         self.auth = GatewayAuth(self.config.auth.api_keys, self.config.auth.admin_keys, self.config.auth.keys)
-        self.keys = KeyGuard(self.auth.named)
+        self.keys = KeyGuard(self.auth.named, self.ledger)
         """Per-key limits and budgets (``auth.keys``)."""
         self.cors = Cors(self.config.cors) if self.config.cors else None
         self.pricing = PriceTable(self.config.pricing)
@@ -188,7 +192,9 @@ class Gateway:
             self.resolver, self.config, pricer=self.price, on_breaker=self._breaker_changed, check=not pending
         )
         self.health = HealthMonitor(self.router, self.providers)
-        self.telemetry.model_label = ModelLabels(self.config, self.providers).label
+        self.telemetry.know_models(self.config, self.providers)
+        self.keys.worst_case = self.router.worst_case
+        self._sync = RoutingSync.connect(self.ledger, self.router, self.health)
 
     def check(self) -> None:
         """Raise ``ConfigError`` for anything that cannot work (an unknown provider type, ...)."""
@@ -199,6 +205,8 @@ class Gateway:
         log = logger.warning if state == "open" else logger.info
         log("circuit of deployment %s is now %s", deployment, state)
         self.telemetry.record_breaker(deployment, state)
+        if self._sync is not None:
+            self._sync.breaker_changed(deployment, state)
 
     def price(self, provider: Provider, model: str, usage: TokenUsage | None) -> float | None:
         """The cost in USD of ``usage`` on ``provider``'s ``model`` (``None`` when unknown)."""
@@ -218,7 +226,8 @@ class Gateway:
 
         New requests are refused with a 503 from now on; requests in flight get
         ``limits.shutdown_grace_seconds`` to finish, then are cancelled; background tasks are
-        cancelled and connection pools closed. Usage recorded so far is kept.
+        cancelled and connection pools closed. Usage recorded so far is kept (and written to a
+        shared state store).
         """
         loop = asyncio.get_running_loop()
         runtime = self._runtimes.get(loop)
@@ -232,6 +241,7 @@ class Gateway:
                     if not other_loop.is_closed():
                         other_loop.call_soon_threadsafe(self._start_health, other)
                         break
+        await self.ledger.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 
@@ -255,7 +265,12 @@ class Gateway:
         return runtime
 
     def _start_health(self, runtime: _Runtime) -> None:
-        """Start the background health checks on ``runtime``'s loop unless another loop runs them."""
+        """Start the background health checks (and the state store's writer) on ``runtime``'s loop
+        unless another loop runs them."""
+        ledger = self.ledger
+        if ledger.shared and ledger.owner is None and runtime in self._runtimes.values():
+            ledger.owner = runtime
+            runtime.spawn(ledger.run())
         health = self.health
         if health.owner is None and health.configured and runtime in self._runtimes.values():
             health.owner = runtime

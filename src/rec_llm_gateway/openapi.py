@@ -318,7 +318,10 @@ def _build() -> dict[str, Any]:
             (400, 401, 405, 500),
             parameters=[
                 {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "provider", "in": "query", "schema": {"type": "string"}},
+                {"name": "key", "in": "query", "schema": {"type": "string"}},
             ],
         ),
     }

@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
+    from .config import GatewayConfig
     from .providers.base import Provider
     from .schema import ChatCompletionRequest
     from .usage import TokenUsage
@@ -89,7 +90,7 @@ class Telemetry:
     ) -> None:
         self.tracer = trace.get_tracer("rec_llm_gateway", _VERSION, tracer_provider=tracer_provider)
         self.model_label: Callable[[str], str] = str
-        """A model name as a metric attribute (the gateway sets ``ModelLabels.label``: bounded)."""
+        """A model name as a metric attribute (bounded once ``know_models`` was called)."""
         meter = metrics.get_meter("rec_llm_gateway", _VERSION, meter_provider=meter_provider)
         self.capture_content = capture_content
         self.duration = meter.create_histogram(
@@ -129,12 +130,23 @@ class Telemetry:
             unit="{transition}",
             description="Circuit breaker state changes of deployments",
         )
+        self.state_fallbacks = meter.create_counter(
+            "rec_llm.gateway.state.fallbacks",
+            unit="{operation}",
+            description="Operations served by the per-process fallback while the state store was unavailable",
+        )
         self.overhead = meter.create_histogram(
             "rec_llm.gateway.overhead",
             unit="s",
             description="Time the gateway itself spent on a request",
             explicit_bucket_boundaries_advisory=_OVERHEAD_BUCKETS,
         )
+
+    def know_models(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
+        """Label metrics with configured or catalogued model names only (``metric_labels.py``)."""
+        from .metric_labels import ModelLabels
+
+        self.model_label = ModelLabels(config, providers).label
 
     # -- the request span -------------------------------------------------------------------------
 
@@ -325,6 +337,9 @@ class Telemetry:
             self.skips.add(1, {"rec_llm.provider": deployment.partition(":")[0], "rec_llm.reason": kind})
             if recording:
                 span.add_event("rec_llm.skip", {"deployment": deployment, "reason": reason})
+
+    def record_state_fallback(self, operation: str) -> None:
+        self.state_fallbacks.add(1, {"rec_llm.operation": operation})
 
     def record_breaker(self, deployment: str, state: str) -> None:
         self.breaker_transitions.add(

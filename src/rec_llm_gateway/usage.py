@@ -7,7 +7,7 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["TokenUsage", "UsageRecord", "UsageTracker", "token_count"]
+__all__ = ["TokenUsage", "UsageRecord", "UsageTracker", "merge_keys", "token_count"]
 
 
 @dataclass(slots=True)
@@ -119,13 +119,15 @@ class UsageRecord:
 
 
 class UsageTracker:
-    """Thread-safe in-memory usage per (UTC date, provider, model).
+    """Thread-safe in-memory usage per (UTC date, provider, model, gateway key).
 
     Example::
 
         gateway.usage.get_all()                     # every record
         gateway.usage.get_by_date(date.today())     # one day (a date or "YYYY-MM-DD")
         gateway.usage.get_by_provider("openai")     # one provider
+
+    With a shared ``state.url`` the gateway's tracker reads the store (``state.usage.SharedUsage``).
     """
 
     def __init__(self) -> None:
@@ -163,27 +165,50 @@ class UsageTracker:
             if cost_usd is not None:
                 record.cost_usd = (record.cost_usd or 0.0) + cost_usd
 
+    def add(self, record: UsageRecord) -> None:
+        """Add an aggregated record (per gateway key) to this one's sums."""
+        key = (record.date, record.provider, record.model, record.gateway_key_id)
+        with self._lock:
+            total = self._records.get(key)
+            if total is None:
+                self._records[key] = replace(record)
+            else:
+                _add(total, record)
+
+    def drain(self) -> list[UsageRecord]:
+        """Take every record out (a write buffer hands them to the store)."""
+        with self._lock:
+            records, self._records = list(self._records.values()), {}
+        return records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def rows(self, start: dt.date | None = None, end: dt.date | None = None) -> list[UsageRecord]:
+        """Copies of the per-key records from ``start`` to ``end`` (inclusive; ``None``: open)."""
+        with self._lock:
+            # Snapshots: the live records keep changing under the lock.
+            return [
+                replace(record)
+                for record in self._records.values()
+                if (start is None or record.date >= start) and (end is None or record.date <= end)
+            ]
+
+    async def arows(self, start: dt.date | None = None, end: dt.date | None = None) -> list[UsageRecord]:
+        """``rows`` for async callers (a shared store reads over the network)."""
+        return self.rows(start, end)
+
     def get_all(self) -> list[UsageRecord]:
         """One record per (date, provider, model), summed over gateway keys."""
-        merged: dict[tuple[dt.date, str, str], UsageRecord] = {}
-        with self._lock:
-            for (day, provider, model, _), record in self._records.items():
-                total = merged.get((day, provider, model))
-                if total is None:
-                    merged[(day, provider, model)] = replace(record, gateway_key_id=None)
-                else:
-                    _add(total, record)
-        return list(merged.values())
+        return merge_keys(self.rows())
 
     def get_by_key(self, gateway_key_id: str | None) -> list[UsageRecord]:
         """The records of one gateway key (``context.gateway_key_id``), per (date, provider, model)."""
-        with self._lock:
-            # Snapshots: the live records keep changing under the lock.
-            return [replace(record) for key, record in self._records.items() if key[3] == gateway_key_id]
+        return [record for record in self.rows() if record.gateway_key_id == gateway_key_id]
 
     def get_by_date(self, day: dt.date | str) -> list[UsageRecord]:
         wanted = dt.date.fromisoformat(day) if isinstance(day, str) else day
-        return [record for record in self.get_all() if record.date == wanted]
+        return merge_keys(self.rows(wanted, wanted))
 
     def get_by_provider(self, provider: str) -> list[UsageRecord]:
         return [record for record in self.get_all() if record.provider == provider]
@@ -198,6 +223,19 @@ class UsageTracker:
             "total_tokens": sum(record.total_tokens for record in records),
             "cost_usd": sum(costs) if costs else None,
         }
+
+
+def merge_keys(records: list[UsageRecord]) -> list[UsageRecord]:
+    """Per-key records summed per (date, provider, model)."""
+    merged: dict[tuple[dt.date, str, str], UsageRecord] = {}
+    for record in records:
+        key = (record.date, record.provider, record.model)
+        total = merged.get(key)
+        if total is None:
+            merged[key] = replace(record, gateway_key_id=None)
+        else:
+            _add(total, record)
+    return list(merged.values())
 
 
 def _add(total: UsageRecord, record: UsageRecord) -> None:

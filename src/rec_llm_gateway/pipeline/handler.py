@@ -116,9 +116,9 @@ class OperationHandler:
             context.requested_model = request.model
             context.stream = operation.streams(request)
             gateway.telemetry.set_request_model(exchange.span, request.model, operation.name)
-            if gateway.keys.active:  # per-key limits and budget (auth.keys)
-                key_ticket = gateway.keys.admit(context.gateway_key_id, request)
             routes = gateway.router.candidates(request)
+            if gateway.keys.active:  # per-key limits and budget (auth.keys): one state store round trip
+                key_ticket = await gateway.keys.admit(context.gateway_key_id, request, routes)
             if context.stream:
                 await self._stream(exchange, request, routes, receive, send)
             else:

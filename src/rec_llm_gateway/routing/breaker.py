@@ -178,6 +178,15 @@ class CircuitBreaker:
                     return
         self.allow_probe(now)
 
+    def adopt_open(self, now: float, retry_in: float) -> None:
+        """Another process opened this circuit: keep it open here until the same moment."""
+        if not self.enabled:
+            return
+        with self._lock:
+            if self.state is not OPEN:
+                self._enter(OPEN, now)
+            self.opened_at = max(self.opened_at, now + retry_in - self.timeout)
+
     def allow_probe(self, now: float) -> None:
         """An open circuit goes half-open at once (a health check just succeeded)."""
         if self.state is OPEN:

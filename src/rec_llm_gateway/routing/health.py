@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import GatewayError
@@ -71,6 +71,8 @@ class HealthMonitor:
         }
         self.owner: object | None = None
         """The runtime whose event loop runs the background checks."""
+        self.on_record: Callable[[str, HealthStatus], None] | None = None
+        """Told each check's result (the state store shares it with other processes)."""
 
     def loops(self, http: httpx.AsyncClient) -> list[Coroutine[Any, Any, None]]:
         """The background check loops to start (one per configured provider)."""
@@ -134,6 +136,8 @@ class HealthMonitor:
             status = HEALTHY if healthy or previous != UNHEALTHY else UNHEALTHY
         result.status = status
         state.health = result
+        if self.on_record is not None:
+            self.on_record(state.name, result)
         state.unhealthy = status == UNHEALTHY
         for deployment in list(state.deployments):
             if status == UNHEALTHY:

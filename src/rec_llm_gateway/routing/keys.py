@@ -1,25 +1,34 @@
-"""Per gateway key limits and monthly budgets (``auth.keys``).
+"""Per gateway key limits and monthly budgets (``auth.keys``), kept in the state store.
 
-Checked after authentication and ``pre_request`` hooks, before routing: a key over a rate limit gets
-429 ``rate_limit_exceeded`` with ``Retry-After``; a key that has spent its ``monthly_budget_usd``
-this UTC month gets 429 ``budget_exceeded`` (``Retry-After``: until the month turns). Spend is the
-priced cost of the key's requests, added when each request ends, so requests already in flight
-when the budget runs out still finish (the overshoot is at most their cost).
+Checked after authentication, ``pre_request`` hooks and planning, before the first upstream call, in
+one store round trip: the key's rate buckets are taken and its budget reserved together, or nothing
+is. A key over a rate limit gets 429 ``rate_limit_exceeded`` with ``Retry-After``; a key that has spent
+its ``monthly_budget_usd`` this UTC month gets 429 ``budget_exceeded`` (``Retry-After``: until the
+month turns). The reservation is the request's worst case (estimated prompt plus ``max_tokens``, or
+the model's maximum output, at the highest price among the deployments it may go to); when the
+request ends it is replaced by the real cost. While other requests of the key are in flight, a
+request whose worst case does not fit beside theirs is refused (a burst cannot overspend); a lone
+request may start while anything is left (so the overshoot is at most its own cost).
 """
 
 from __future__ import annotations
 
 import calendar
-import threading
+import os
 import time
-from collections.abc import Callable, Iterable
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Final
 
 from ..errors import RateLimitError
 from ..schema import ChatCompletionRequest
-from .limits import Limiter, Ticket, make_limiter
+from ..state.base import BUDGET, Admission, BucketTake, BudgetTake, Refusal, Settlement
 from .settings import GatewayKeyConfig
 from .tokens import estimate_completion_tokens, estimate_prompt_tokens
+
+if TYPE_CHECKING:
+    from ..state.ledger import Ledger
+    from .group import Plan
+    from .resolve import Route
 
 __all__ = ["KeyGuard", "KeyTicket"]
 
@@ -28,102 +37,138 @@ _LIMIT_WORDS: Final = {
     "tokens_per_minute": "tokens per minute",
     "concurrent_requests": "concurrent requests",
 }
+UNKNOWN_MAX_OUTPUT: Final = 4096
+"""Completion tokens a budget reserves when neither the request nor the catalog bounds the answer."""
+
+WorstCase = Callable[["Plan | Sequence[Route]"], "tuple[float, float, int | None] | None"]
 
 
-class _KeyState:
-    __slots__ = ("budget", "limiter", "lock", "month", "name", "spent")
+class _Key:
+    __slots__ = ("bucket", "budget", "name")
 
-    def __init__(self, name: str, limiter: Limiter | None, budget: float | None) -> None:
+    def __init__(self, name: str, bucket: BucketTake | None, budget: float | None) -> None:
         self.name = name
-        self.limiter = limiter
+        self.bucket = bucket
         self.budget = budget
-        self.month = ""
-        self.spent = 0.0
-        self.lock = threading.Lock()
 
 
 class KeyTicket:
     """What one request holds against its key until it ends."""
 
-    __slots__ = ("state", "ticket")
+    __slots__ = ("admission",)
 
-    def __init__(self, state: _KeyState, ticket: Ticket | None) -> None:
-        self.state = state
-        self.ticket = ticket
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
 
 
 class KeyGuard:
-    """Limits and budgets of the keys that have any. ``clock`` is monotonic (windows), ``wallclock``
-    Unix time (the budget month); both may be replaced in tests."""
+    """Limits and budgets of the keys that have any. ``clock`` is monotonic (windows of the memory
+    store), ``wallclock`` Unix time (the budget month, and windows of shared stores); both may be
+    replaced in tests. ``worst_case`` gives (USD per input token, per output token, max output) for
+    the deployments a plan may use (set by the gateway from its router)."""
 
-    def __init__(self, keys: Iterable[tuple[str, GatewayKeyConfig]]) -> None:
+    def __init__(self, keys: Iterable[tuple[str, GatewayKeyConfig]], ledger: Ledger) -> None:
         self.clock: Callable[[], float] = time.monotonic
         self.wallclock: Callable[[], float] = time.time
-        self._states: dict[str, _KeyState] = {}
+        self.ledger = ledger
+        self.worst_case: WorstCase | None = None
+        self._keys: dict[str, _Key] = {}
         for key_id, config in keys:
-            limiter = make_limiter(config, f"key {key_id}")
-            if limiter is not None or config.monthly_budget_usd is not None:
-                self._states[key_id] = _KeyState(key_id, limiter, config.monthly_budget_usd)
-        self.active = bool(self._states)
+            bucket = None
+            if config.limited:
+                bucket = BucketTake(
+                    f"key:{key_id}",
+                    config.requests_per_minute,
+                    config.tokens_per_minute,
+                    config.concurrent_requests,
+                )
+            if bucket is not None or config.monthly_budget_usd is not None:
+                self._keys[key_id] = _Key(key_id, bucket, config.monthly_budget_usd)
+        self.active = bool(self._keys)
 
-    def admit(self, key_id: str | None, request: ChatCompletionRequest) -> KeyTicket | None:
+    async def admit(
+        self, key_id: str | None, request: ChatCompletionRequest, routes: Plan | Sequence[Route] | None = None
+    ) -> KeyTicket | None:
         """Raise ``RateLimitError`` when the key may not make this request now."""
-        state = self._states.get(key_id) if key_id is not None else None
-        if state is None:
+        key = self._keys.get(key_id) if key_id is not None else None
+        if key is None:
             return None
-        if state.budget is not None:
-            month, next_month = _month(self.wallclock())
-            spent = state.spent if state.month == month else 0.0
-            if spent >= state.budget:
-                raise RateLimitError(
-                    f"Gateway key '{state.name}' has used its monthly budget of ${state.budget:g} "
-                    f"(spent ${spent:.4f} in {month} UTC).",
-                    retry_after=next_month - self.wallclock(),
+        buckets: tuple[BucketTake, ...] = ()
+        bucket = key.bucket
+        if bucket is not None:
+            if bucket.tpm is not None:
+                tokens = estimate_prompt_tokens(request) + estimate_completion_tokens(request)
+                bucket = BucketTake(bucket.name, bucket.rpm, bucket.tpm, bucket.concurrent, tokens)
+            buckets = (bucket,)
+        budget = None
+        wallclock = self.wallclock()
+        if key.budget is not None:
+            month, _ = _month(wallclock)
+            budget = BudgetTake(f"key:{key.name}", month, key.budget, self._worst_cost(request, routes))
+        admission = Admission(
+            os.urandom(8).hex(),
+            wallclock if self.ledger.shared else self.clock(),
+            buckets,
+            budget,
+            self.ledger.config.reservation_seconds,
+        )
+        refusal = await self.ledger.admit(admission)
+        if refusal is not None:
+            raise self._refused(key, refusal, wallclock)
+        return KeyTicket(admission)
+
+    def _worst_cost(self, request: ChatCompletionRequest, routes: Plan | Sequence[Route] | None) -> float:
+        worst = self.worst_case(routes) if self.worst_case is not None and routes is not None else None
+        if worst is None:
+            return 0.0  # unpriced: nothing to reserve
+        per_input, per_output, max_output = worst
+        completion = estimate_completion_tokens(request) or max_output or UNKNOWN_MAX_OUTPUT
+        return estimate_prompt_tokens(request) * per_input + completion * per_output
+
+    @staticmethod
+    def _refused(key: _Key, refusal: Refusal, now: float) -> RateLimitError:
+        if refusal.limit == BUDGET:
+            if refusal.in_flight:
+                return RateLimitError(
+                    f"Gateway key '{key.name}' has requests in flight that hold the rest of its monthly "
+                    f"budget of ${key.budget:g}.",
+                    retry_after=1.0,
                     error_type="insufficient_quota",
                     code="budget_exceeded",
                 )
-        ticket = None
-        limiter = state.limiter
-        if limiter is not None:
-            now = self.clock()
-            tokens = 0
-            if limiter.tpm is not None:
-                tokens = estimate_prompt_tokens(request) + estimate_completion_tokens(request)
-            ticket = limiter.try_acquire(now, tokens)
-            if ticket is None:
-                limit, wait = limiter.refusal(now, tokens)
-                raise RateLimitError(
-                    f"Gateway key '{state.name}' is over its limit of {_limit_value(limiter, limit)} "
-                    f"{_LIMIT_WORDS.get(limit, limit)}.",
-                    retry_after=max(wait, 0.001),
-                )
-        return KeyTicket(state, ticket)
+            month, next_month = _month(now)
+            return RateLimitError(
+                f"Gateway key '{key.name}' has used its monthly budget of ${key.budget:g} "
+                f"(spent ${refusal.spent:.4f} in {month} UTC).",
+                retry_after=next_month - now,
+                error_type="insufficient_quota",
+                code="budget_exceeded",
+            )
+        bucket = key.bucket
+        value = {
+            "requests_per_minute": bucket.rpm if bucket else None,
+            "tokens_per_minute": bucket.tpm if bucket else None,
+            "concurrent_requests": bucket.concurrent if bucket else None,
+        }.get(refusal.limit)
+        return RateLimitError(
+            f"Gateway key '{key.name}' is over its limit of {value if value is not None else '?'} "
+            f"{_LIMIT_WORDS.get(refusal.limit, refusal.limit)}.",
+            retry_after=max(refusal.wait, 0.001),
+        )
 
     def finish(self, ticket: KeyTicket, tokens: int | None, cost_usd: float | None) -> None:
-        """The request ended: free its slot, settle its tokens, add its cost to the month's spend."""
-        state = ticket.state
-        if ticket.ticket is not None and state.limiter is not None:
-            state.limiter.release(ticket.ticket, tokens)
-            ticket.ticket = None
-        if cost_usd and state.budget is not None:
-            month, _ = _month(self.wallclock())
-            with state.lock:
-                if state.month != month:
-                    state.month, state.spent = month, 0.0
-                state.spent += cost_usd
+        """The request ended: free its slot, settle its tokens, turn its reservation into its cost."""
+        admission = ticket.admission
+        settlement = Settlement(admission.id, admission.buckets, tokens, admission.budget, cost_usd or 0.0)
+        self.ledger.settle(admission, settlement)
 
     def spent(self, key_id: str) -> float:
-        """What ``key_id`` has spent this UTC month (USD)."""
-        state = self._states.get(key_id)
-        if state is None:
-            return 0.0
-        return state.spent if state.month == _month(self.wallclock())[0] else 0.0
+        """What ``key_id`` has spent this UTC month (USD; what this process knows: see ``aspent``)."""
+        return self.ledger.local.spent_now(f"key:{key_id}", _month(self.wallclock())[0])
 
-
-def _limit_value(limiter: Limiter, limit: str) -> int | str:
-    attribute = {"requests_per_minute": "rpm", "tokens_per_minute": "tpm"}.get(limit, "concurrent")
-    value = getattr(limiter, attribute, None)
-    return value if isinstance(value, int) else "?"
+    async def aspent(self, key_id: str) -> float:
+        """What ``key_id`` has spent this UTC month, as the store says (every process)."""
+        return await self.ledger.store.spent(f"key:{key_id}", _month(self.wallclock())[0])
 
 
 def _month(now: float) -> tuple[str, float]:

@@ -81,6 +81,8 @@ class Router:
         self.random = random.Random()  # noqa: S311 - jitter, not cryptography
         self._pricer = pricer
         self._on_breaker = on_breaker
+        self.on_cooldown: Callable[[Deployment, float], None] | None = None
+        """Told of each 429 cooldown (the state store shares them with other processes)."""
         self.providers: dict[str, ProviderState] = {}
         for name, provider in resolver.providers.items():
             limits = provider.settings.rate_limits
@@ -305,6 +307,22 @@ class Router:
             deployment.price = price
         return None if price is _UNKNOWN_PRICE else price
 
+    def worst_case(self, candidates: Plan | Sequence[Route]) -> tuple[float, float, int | None] | None:
+        """The highest USD per input and per output token among the deployments of a plan, and the
+        largest output any of them allows (for budget reservations); ``None`` when one is unpriced."""
+        if not isinstance(candidates, Plan):
+            return None
+        per_input = per_output = 0.0
+        max_output: int | None = 0
+        for deployment in candidates.group.deployments:
+            price = self.price_of(deployment)
+            if price is None:
+                return None
+            per_input, per_output = max(per_input, price[0]), max(per_output, price[1])
+            output = _catalog_max_output(deployment.route)
+            max_output = None if output is None or max_output is None else max(max_output, output)
+        return per_input, per_output, max_output or None
+
     def group_names(self) -> list[str]:
         """The client-facing names under ``models:`` (for ``/v1/models``)."""
         return [name for name in self._configs if name != DEFAULT_ROUTE or self._default is None]
@@ -323,6 +341,13 @@ class Router:
         if state.limiter is not None:
             data["limits"] = state.limiter.headroom(now)
         return data
+
+
+def _catalog_max_output(route: Route) -> int | None:
+    from ..catalog import lookup
+
+    info = lookup(route.model, route.provider.type)
+    return info.max_output if info is not None else None
 
 
 def _catalog_window(route: Route) -> int | None:

@@ -212,6 +212,8 @@ class Walk:
         wait = retry_after(error)
         if wait:
             deployment.cooldown_until = max(deployment.cooldown_until, now + wait)
+            if self.router.on_cooldown is not None:  # shared with other processes (state store)
+                self.router.on_cooldown(deployment, wait)
         self.last_error = error
         if not is_connection_error(error):
             self._answered = error

@@ -1,0 +1,129 @@
+"""The store interface: the few atomic operations the gateway needs, each one round trip.
+
+    admit(Admission, Batch) -> Refusal | None
+                                           write the batch (this process's settlements so far), then
+                                           take from every rate bucket of a request and reserve its
+                                           budget, all or nothing (before the upstream call)
+    write(Batch)                           settle admissions (free slots, settle tokens and spend),
+                                           add usage, publish signals: one transaction
+    usage(start, end) -> rows              the usage aggregate, per (day, provider, model, key)
+    spent(name, month) -> USD              a budget's spend this month
+    signals() -> {name: value}             breakers, cooldowns and health published by any process
+
+Times are Unix seconds from the caller (the memory store takes a monotonic clock: it is never shared).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from ..usage import UsageRecord
+
+__all__ = [
+    "WINDOW_SECONDS",
+    "Admission",
+    "Batch",
+    "BucketTake",
+    "BudgetTake",
+    "Refusal",
+    "Settlement",
+    "Store",
+    "StoreUnavailable",
+]
+
+WINDOW_SECONDS: Final = 60.0
+BUDGET: Final = "monthly_budget_usd"
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer (down, slow, locked past the retry budget)."""
+
+
+@dataclass(slots=True, frozen=True)
+class BucketTake:
+    """One rate bucket a request takes from (a gateway key, a deployment, a provider)."""
+
+    name: str
+    rpm: int | None
+    tpm: int | None
+    concurrent: int | None
+    tokens: int = 0
+    """The request's estimated tokens (reserved against ``tpm``; settled later)."""
+
+
+@dataclass(slots=True, frozen=True)
+class BudgetTake:
+    """Reserve ``amount`` USD (the worst-case cost) of ``limit`` for ``month`` (``YYYY-MM``)."""
+
+    name: str
+    month: str
+    limit: float
+    amount: float
+
+
+@dataclass(slots=True)
+class Admission:
+    id: str
+    now: float
+    buckets: tuple[BucketTake, ...]
+    budget: BudgetTake | None = None
+    ttl: float = 3900.0
+    fallback: bool = False
+    """Admitted by the per-process fallback while the shared store was down."""
+
+
+@dataclass(slots=True, frozen=True)
+class Refusal:
+    bucket: str
+    limit: str
+    """``requests_per_minute``, ``tokens_per_minute``, ``concurrent_requests`` or ``monthly_budget_usd``."""
+    wait: float
+    """Seconds until the request might fit."""
+    spent: float = 0.0
+    """For a budget: what the month has spent (``limit`` reached) or has in flight."""
+    in_flight: bool = False
+    """For a budget: refused because requests in flight hold the rest of it."""
+
+
+@dataclass(slots=True)
+class Settlement:
+    """The end of one admission: free its slots, settle its tokens and its budget reservation."""
+
+    id: str
+    buckets: tuple[BucketTake, ...]
+    tokens: int | None
+    budget: BudgetTake | None
+    cost: float = 0.0
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one flush writes."""
+
+    settlements: list[Settlement] = field(default_factory=list)
+    spend: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(budget name, month) -> USD to add (spend of admissions whose reservation is already gone)."""
+    usage: list[UsageRecord] = field(default_factory=list)
+    signals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.settlements or self.spend or self.usage or self.signals)
+
+
+class Store(Protocol):
+    shared: bool
+    """Whether other processes see the same state (SQLite, Redis)."""
+
+    async def admit(self, admission: Admission, settled: Batch | None = None) -> Refusal | None: ...
+
+    async def write(self, batch: Batch) -> None: ...
+
+    async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]: ...
+
+    async def spent(self, name: str, month: str) -> float: ...
+
+    async def signals(self) -> dict[str, dict[str, Any]]: ...
+
+    async def aclose(self) -> None: ...

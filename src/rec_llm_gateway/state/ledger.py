@@ -1,0 +1,214 @@
+"""``Ledger``: the gateway's side of the store: admissions, the write-behind buffer, outages.
+
+Admissions go to the store at once (one round trip). Everything written after a request (its
+settlement, spend and usage) and the signals routing publishes are buffered and written together,
+at most ``state.flush_seconds`` later, by one background task, and once more when the gateway
+closes. With the memory store all of it is immediate and nothing awaits.
+
+When a shared store fails (``on_unavailable: open``), admissions fall back to a per-process memory
+store and writes stay buffered (settlements bounded by ``buffer_limit``; usage and spend are sums,
+so they stay small) until a flush succeeds. One warning per outage; the request span gets
+``rec_llm.state.fallback`` and the ``rec_llm.gateway.state.fallbacks`` counter counts each fallback.
+For ``closed``, admissions are refused with 503 ``state_unavailable`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from opentelemetry import trace
+
+from ..errors import ServiceUnavailableError, scrub_secrets
+from ..usage import UsageTracker
+from .base import Admission, Batch, Refusal, Settlement, Store
+from .memory import MemoryStore
+from .settings import StateConfig
+
+__all__ = ["Ledger"]
+
+logger = logging.getLogger("rec_llm_gateway.state")
+
+_RETRY_SECONDS: Final = 1.0  # after a failure, admissions skip the store this long (no per-request timeouts)
+
+
+class Ledger:
+    """Owns the store. ``on_fallback`` is called for each operation the fallback served (a metric)."""
+
+    def __init__(self, config: StateConfig, on_fallback: Callable[[str], None] | None = None) -> None:
+        from . import open_store
+
+        self.config = config
+        self.store: Store = open_store(config)
+        self.shared = self.store.shared
+        self.local: MemoryStore = self.store if isinstance(self.store, MemoryStore) else MemoryStore()
+        """The per-process store: the store itself for ``memory://``, else the fallback."""
+        self.pending = UsageTracker()
+        """Usage recorded here and not yet written (read back with the store's, so nothing is missed)."""
+        self._settlements: list[Settlement] = []
+        self._spend: dict[tuple[str, str], float] = {}
+        self._signals: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._skip_until = 0.0
+        self.outage = False
+        self.owner: object | None = None
+        """The runtime whose event loop runs the flush task."""
+        self._on_fallback = on_fallback
+        self.on_signals: Callable[[dict[str, dict[str, Any]]], None] | None = None
+
+    # -- admissions -----------------------------------------------------------------------------
+
+    async def admit(self, admission: Admission) -> Refusal | None:
+        if not self.shared:
+            return self.local.admit_now(admission)
+        if time.monotonic() >= self._skip_until:
+            # This process's settlements ride along: its finished requests free their reservations
+            # before it admits the next one, in the same round trip.
+            settled = self._take_settlements()
+            try:
+                async with asyncio.timeout(self.config.timeout_seconds):
+                    refusal = await self.store.admit(admission, settled)
+            except Exception as exc:  # any failure of the store means "unavailable"
+                if settled:
+                    self._put_back(settled)
+                self._failed(exc)
+            else:
+                self._recovered()
+                return refusal
+        if self.config.on_unavailable == "closed":
+            raise ServiceUnavailableError(
+                "The gateway's state store is unavailable; limits and budgets cannot be checked.",
+                code="state_unavailable",
+            )
+        self._fell_back("admit")
+        admission.fallback = True
+        return self.local.admit_now(admission)
+
+    def settle(self, admission: Admission, settlement: Settlement) -> None:
+        """The admitted request ended (never raises, never awaits)."""
+        if not self.shared:
+            self.local.write_now(Batch(settlements=[settlement]))
+            return
+        if admission.fallback:
+            take, settlement.budget = settlement.budget, None
+            self.local.write_now(Batch(settlements=[settlement]))
+            if take is not None and settlement.cost:
+                self.add_spend(take.name, take.month, settlement.cost)
+            return
+        with self._lock:
+            self._settlements.append(settlement)
+            if len(self._settlements) > self.config.buffer_limit:
+                # Slots and token reservations expire by themselves; the money must not be lost.
+                dropped = self._settlements.pop(0)
+                if dropped.budget is not None and dropped.cost:
+                    key = (dropped.budget.name, dropped.budget.month)
+                    self._spend[key] = self._spend.get(key, 0.0) + dropped.cost
+
+    def add_spend(self, name: str, month: str, amount: float) -> None:
+        with self._lock:
+            self._spend[(name, month)] = self._spend.get((name, month), 0.0) + amount
+
+    def signal(self, name: str, value: dict[str, Any]) -> None:
+        """Publish ``value`` under ``name`` to every process (with the next flush)."""
+        if self.shared:
+            with self._lock:
+                self._signals[name] = value
+
+    # -- the write-behind buffer ----------------------------------------------------------------
+
+    def _take_settlements(self) -> Batch | None:
+        if not self._settlements and not self._spend:
+            return None
+        with self._lock:
+            batch = Batch(self._settlements, self._spend)
+            self._settlements, self._spend = [], {}
+        return batch
+
+    def _take_batch(self) -> Batch:
+        with self._lock:
+            batch = Batch(self._settlements, self._spend, self.pending.drain(), self._signals)
+            self._settlements, self._spend, self._signals = [], {}, {}
+        return batch
+
+    def _put_back(self, batch: Batch) -> None:
+        with self._lock:
+            self._settlements[:0] = batch.settlements[-self.config.buffer_limit :]
+            for key, amount in batch.spend.items():
+                self._spend[key] = self._spend.get(key, 0.0) + amount
+            for name, value in batch.signals.items():
+                self._signals.setdefault(name, value)
+        for record in batch.usage:
+            self.pending.add(record)
+
+    async def flush(self) -> bool:
+        """Write what is buffered; ``False`` (and kept) when the store failed."""
+        if not self.shared:
+            return True
+        batch = self._take_batch()
+        if not batch:
+            return True
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds * 4):
+                await self.store.write(batch)
+        except Exception as exc:
+            self._put_back(batch)
+            self._failed(exc)
+            return False
+        self._recovered()
+        return True
+
+    async def run(self) -> None:
+        """The background task: flush every ``flush_seconds``, read signals every ``sync_seconds``."""
+        config = self.config
+        next_sync = 0.0
+        try:
+            while True:
+                await asyncio.sleep(config.flush_seconds)
+                await self.flush()
+                now = time.monotonic()
+                if self.on_signals is not None and now >= next_sync and not self.outage:
+                    next_sync = now + config.sync_seconds
+                    try:
+                        async with asyncio.timeout(config.timeout_seconds):
+                            signals = await self.store.signals()
+                    except Exception as exc:
+                        self._failed(exc)
+                    else:
+                        self.on_signals(signals)
+        finally:
+            self.owner = None
+
+    async def aclose(self) -> None:
+        """Write what is buffered (leaving ``async with gateway``)."""
+        if self.shared and not await self.flush():
+            logger.warning("the state store is unavailable at shutdown: buffered usage and spend are lost")
+
+    # -- outages --------------------------------------------------------------------------------
+
+    def _failed(self, exc: BaseException) -> None:
+        self._skip_until = time.monotonic() + _RETRY_SECONDS
+        if not self.outage:
+            self.outage = True
+            detail = scrub_secrets(str(exc))[:200] or type(exc).__name__
+            logger.warning(
+                "state store (%s) unavailable: %s; %s",
+                self.config.scheme,
+                detail,
+                "limits fall back to this process and usage is buffered until it is back"
+                if self.config.on_unavailable == "open"
+                else "requests that need it are refused (on_unavailable: closed)",
+            )
+
+    def _recovered(self) -> None:
+        if self.outage:
+            self.outage = False
+            logger.warning("state store (%s) is available again", self.config.scheme)
+
+    def _fell_back(self, operation: str) -> None:
+        trace.get_current_span().set_attribute("rec_llm.state.fallback", True)
+        if self._on_fallback is not None:
+            self._on_fallback(operation)

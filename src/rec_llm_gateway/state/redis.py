@@ -1,0 +1,169 @@
+"""``redis://`` / ``rediss://``: state in Redis (or Valkey), shared by every process on every machine.
+
+redis-py's asyncio client, one per event loop (a connection belongs to the loop that opened it).
+Admissions and settlements are Lua scripts (``redis_scripts.py``), registered once per client and
+called by SHA; a flush is one MULTI/EXEC pipeline. Keys are built inside the scripts from
+``state.key_prefix``, so Redis Cluster is not supported (one primary, with replicas if you like).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import weakref
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from ..usage import UsageRecord
+from .base import Admission, Batch, Refusal
+from .redis_scripts import ADMIT, SETTLE
+
+__all__ = ["RedisStore"]
+
+_SEP: Final = "\x1f"
+_COUNTS: Final = ("calls", "errors", "prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _limit(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+class _Client:
+    __slots__ = ("admit", "redis", "settle")
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.redis: Redis = Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+        )
+        self.admit = self.redis.register_script(ADMIT)
+        self.settle = self.redis.register_script(SETTLE)
+
+
+class RedisStore:
+    shared = True
+
+    def __init__(self, url: str, prefix: str, timeout: float) -> None:
+        self._url = url
+        self.prefix = prefix
+        self.timeout = timeout
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Client] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _client(self) -> _Client:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = _Client(self._url, self.timeout)
+        return client
+
+    async def admit(self, admission: Admission, settled: Batch | None = None) -> Refusal | None:
+        args: list[Any] = [
+            self.prefix,
+            admission.id,
+            repr(admission.now),
+            admission.ttl,
+            len(admission.buckets),
+        ]
+        for bucket in admission.buckets:
+            args += [
+                bucket.name,
+                _limit(bucket.rpm),
+                _limit(bucket.tpm),
+                _limit(bucket.concurrent),
+                bucket.tokens,
+            ]
+        budget = admission.budget
+        args += [budget.name, budget.month, repr(budget.limit), repr(budget.amount)] if budget else [""]
+        client = self._client()
+        if settled:  # the same round trip: a pipeline of the settlements, then the admission
+            pipe = await self._pipeline(client, settled, transaction=False)
+            await client.admit(keys=[], args=args, client=pipe)
+            reply = (await pipe.execute())[-1]
+        else:
+            reply = await client.admit(keys=[], args=args)
+        if not reply:
+            return None
+        limit, name, wait = reply[0], reply[1], float(reply[2])
+        if len(reply) > 3:  # a budget: spent (or held), in flight
+            return Refusal(name, limit, wait, float(reply[3]), in_flight=reply[4] == "1")
+        return Refusal(name, limit, wait)
+
+    async def write(self, batch: Batch) -> None:
+        client = self._client()
+        pipe = await self._pipeline(client, batch, transaction=True)
+        await pipe.execute()
+
+    async def _pipeline(self, client: _Client, batch: Batch, *, transaction: bool) -> Pipeline:
+        prefix = self.prefix
+        pipe = client.redis.pipeline(transaction=transaction)
+        for settlement in batch.settlements:
+            args: list[Any] = [
+                prefix,
+                settlement.id,
+                "" if settlement.tokens is None else settlement.tokens,
+                len(settlement.buckets),
+                *(bucket.name for bucket in settlement.buckets),
+            ]
+            take = settlement.budget
+            args += [take.name, take.month, repr(settlement.cost)] if take else [""]
+            await client.settle(keys=[], args=args, client=pipe)
+        for (name, month), amount in batch.spend.items():
+            pipe.incrbyfloat(f"{prefix}b:{name}:{month}", amount)
+        for record in batch.usage:
+            day = record.date.isoformat()
+            key = f"{prefix}u:{day}"
+            field = _SEP.join((record.provider, record.model, record.gateway_key_id or ""))
+            for name in _COUNTS:
+                pipe.hincrby(key, f"{field}{_SEP}{name}", getattr(record, name))
+            pipe.hincrbyfloat(key, f"{field}{_SEP}latency_ms", record.total_latency_ms)
+            if record.cost_usd is not None:
+                pipe.hincrbyfloat(key, f"{field}{_SEP}cost_usd", record.cost_usd)
+            pipe.sadd(f"{prefix}udays", day)
+        for name, value in batch.signals.items():
+            pipe.hset(f"{prefix}sig", name, json.dumps(value))
+        return pipe
+
+    async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        redis = self._client().redis
+        first, last = (start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()
+        members: set[str] = await redis.smembers(f"{self.prefix}udays")  # type: ignore[assignment]
+        days = sorted(day for day in members if first <= day <= last)
+        pipe = redis.pipeline(transaction=False)
+        for day in days:
+            pipe.hgetall(f"{self.prefix}u:{day}")
+        records: dict[tuple[str, str, str, str], UsageRecord] = {}
+        for day, fields in zip(days, await pipe.execute(), strict=True):
+            for field, value in fields.items():
+                provider, model, key, name = field.split(_SEP)
+                record = records.get((day, provider, model, key))
+                if record is None:
+                    record = records[(day, provider, model, key)] = UsageRecord(
+                        date=dt.date.fromisoformat(day),
+                        provider=provider,
+                        model=model,
+                        gateway_key_id=key or None,
+                    )
+                if name == "latency_ms":
+                    record.total_latency_ms = float(value)
+                elif name == "cost_usd":
+                    record.cost_usd = float(value)
+                else:
+                    setattr(record, name, int(value))
+        return list(records.values())
+
+    async def spent(self, name: str, month: str) -> float:
+        value = await self._client().redis.get(f"{self.prefix}b:{name}:{month}")
+        return float(value) if value else 0.0
+
+    async def signals(self) -> dict[str, dict[str, Any]]:
+        raw: dict[str, str] = await self._client().redis.hgetall(f"{self.prefix}sig")  # type: ignore[assignment]
+        return {name: json.loads(value) for name, value in raw.items()}
+
+    async def aclose(self) -> None:
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.redis.aclose()

@@ -1,0 +1,286 @@
+"""``sqlite:///path``: state in one SQLite file, shared by every worker process on the machine.
+
+The standard library's ``sqlite3`` on one connection, driven from one worker thread (so the event
+loop never blocks on the file and each operation is one transaction in that thread). WAL journal:
+readers never wait for the writer, and a committed transaction survives the process being killed.
+``BEGIN IMMEDIATE`` takes the write lock up front, so two workers admitting at once queue on the
+lock instead of failing to upgrade it; a lock held past ``busy_timeout`` is retried a bounded number
+of times, then the operation fails and the gateway treats the store as unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from ..usage import UsageRecord
+from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, StoreUnavailable
+from .memory import budget_refusal
+
+__all__ = ["SQLiteStore"]
+
+_T = TypeVar("_T")
+_ATTEMPTS: Final = 3
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS requests (bucket TEXT, id TEXT, at REAL, PRIMARY KEY (bucket, id));
+CREATE INDEX IF NOT EXISTS requests_at ON requests (bucket, at);
+CREATE TABLE IF NOT EXISTS tokens (bucket TEXT, id TEXT, at REAL, tokens INTEGER, PRIMARY KEY (bucket, id));
+CREATE INDEX IF NOT EXISTS tokens_at ON tokens (bucket, at);
+CREATE TABLE IF NOT EXISTS slots (bucket TEXT, id TEXT, expires REAL, PRIMARY KEY (bucket, id));
+CREATE TABLE IF NOT EXISTS budgets (name TEXT, month TEXT, spent REAL, PRIMARY KEY (name, month));
+CREATE TABLE IF NOT EXISTS reservations (
+    id TEXT PRIMARY KEY, name TEXT, month TEXT, amount REAL, expires REAL);
+CREATE TABLE IF NOT EXISTS usage (
+    day TEXT, provider TEXT, model TEXT, key TEXT, calls INTEGER, errors INTEGER,
+    prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER, cost_usd REAL,
+    latency_ms REAL, PRIMARY KEY (day, provider, model, key));
+CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, value TEXT);
+"""
+_ADD_USAGE: Final = """
+INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (day, provider, model, key) DO UPDATE SET
+    calls = calls + excluded.calls, errors = errors + excluded.errors,
+    prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = completion_tokens + excluded.completion_tokens,
+    total_tokens = total_tokens + excluded.total_tokens,
+    cost_usd = CASE WHEN excluded.cost_usd IS NULL THEN cost_usd
+                    ELSE coalesce(cost_usd, 0) + excluded.cost_usd END,
+    latency_ms = latency_ms + excluded.latency_ms
+"""
+_ADD_SPEND: Final = """
+INSERT INTO budgets VALUES (?, ?, ?) ON CONFLICT (name, month) DO UPDATE SET spent = spent + excluded.spent
+"""
+
+
+class SQLiteStore:
+    shared = True
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rec-llm-state")
+        self._db: sqlite3.Connection | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                self.path, timeout=self.timeout / _ATTEMPTS, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process; fsync per checkpoint
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in one write transaction, retrying a locked database a bounded number of times."""
+        for attempt in range(_ATTEMPTS):
+            db = self._connect()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if attempt + 1 == _ATTEMPTS:
+                    raise StoreUnavailable(f"sqlite: {exc}") from None
+                time.sleep(0.005 * (attempt + 1))
+                continue
+            try:
+                result = work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+        raise StoreUnavailable("sqlite: locked")  # pragma: no cover - the loop returns or raises
+
+    async def _run(self, work: Callable[[], _T]) -> _T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from None
+
+    # -- operations -----------------------------------------------------------------------------
+
+    async def admit(self, admission: Admission, settled: Batch | None = None) -> Refusal | None:
+        def work(db: sqlite3.Connection) -> Refusal | None:
+            if settled:
+                _write(db, settled)
+            return _admit(db, admission)
+
+        return await self._run(lambda: self._transaction(work))
+
+    async def write(self, batch: Batch) -> None:
+        await self._run(lambda: self._transaction(lambda db: _write(db, batch)))
+
+    async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        return await self._run(lambda: self.usage_now(start, end))
+
+    def usage_now(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        rows = self._connect().execute(
+            "SELECT * FROM usage WHERE day >= ? AND day <= ?",
+            ((start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()),
+        )
+        return [_record(row) for row in rows]
+
+    async def spent(self, name: str, month: str) -> float:
+        def read() -> float:
+            row = (
+                self._connect()
+                .execute("SELECT spent FROM budgets WHERE name = ? AND month = ?", (name, month))
+                .fetchone()
+            )
+            return float(row[0]) if row else 0.0
+
+        return await self._run(read)
+
+    async def signals(self) -> dict[str, dict[str, Any]]:
+        def read() -> dict[str, dict[str, Any]]:
+            return {
+                name: json.loads(value) for name, value in self._connect().execute("SELECT * FROM signals")
+            }
+
+        return await self._run(read)
+
+    async def aclose(self) -> None:
+        def close() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        self._executor.shutdown(wait=False)
+
+
+def _admit(db: sqlite3.Connection, admission: Admission) -> Refusal | None:
+    now = admission.now
+    take = admission.budget
+    if take is not None:
+        db.execute("DELETE FROM reservations WHERE expires <= ?", (now,))
+        row = db.execute("SELECT spent FROM budgets WHERE name = ? AND month = ?", (take.name, take.month))
+        spent = (row.fetchone() or (0.0,))[0]
+        row = db.execute(
+            "SELECT coalesce(sum(amount), 0) FROM reservations WHERE name = ? AND month = ?",
+            (take.name, take.month),
+        )
+        refusal = budget_refusal(take, spent, row.fetchone()[0])
+        if refusal is not None:
+            return refusal
+    for bucket in admission.buckets:
+        refusal = _bucket_refusal(db, bucket, now)
+        if refusal is not None:
+            return refusal
+    for bucket in admission.buckets:
+        if bucket.rpm is not None:
+            db.execute("INSERT INTO requests VALUES (?, ?, ?)", (bucket.name, admission.id, now))
+        if bucket.tpm is not None:
+            db.execute(
+                "INSERT INTO tokens VALUES (?, ?, ?, ?)", (bucket.name, admission.id, now, bucket.tokens)
+            )
+        if bucket.concurrent is not None:
+            db.execute("INSERT INTO slots VALUES (?, ?, ?)", (bucket.name, admission.id, now + admission.ttl))
+    if take is not None:
+        db.execute(
+            "INSERT INTO reservations VALUES (?, ?, ?, ?, ?)",
+            (admission.id, take.name, take.month, take.amount, now + admission.ttl),
+        )
+    return None
+
+
+def _bucket_refusal(db: sqlite3.Connection, bucket: BucketTake, now: float) -> Refusal | None:
+    cutoff = now - WINDOW_SECONDS
+    name = bucket.name
+    if bucket.concurrent is not None:
+        db.execute("DELETE FROM slots WHERE bucket = ? AND expires <= ?", (name, now))
+        (used,) = db.execute("SELECT count(*) FROM slots WHERE bucket = ?", (name,)).fetchone()
+        if used >= bucket.concurrent:
+            return Refusal(name, "concurrent_requests", 1.0)
+    if bucket.rpm is not None:
+        db.execute("DELETE FROM requests WHERE bucket = ? AND at <= ?", (name, cutoff))
+        (used,) = db.execute("SELECT count(*) FROM requests WHERE bucket = ?", (name,)).fetchone()
+        if used >= bucket.rpm:
+            (oldest,) = db.execute(
+                "SELECT at FROM requests WHERE bucket = ? ORDER BY at LIMIT 1 OFFSET ?",
+                (name, used - bucket.rpm),
+            ).fetchone()
+            return Refusal(name, "requests_per_minute", oldest + WINDOW_SECONDS - now)
+    if bucket.tpm is not None:
+        db.execute("DELETE FROM tokens WHERE bucket = ? AND at <= ?", (name, cutoff))
+        (used,) = db.execute(
+            "SELECT coalesce(sum(tokens), 0) FROM tokens WHERE bucket = ?", (name,)
+        ).fetchone()
+        if used + bucket.tokens > bucket.tpm:
+            return Refusal(name, "tokens_per_minute", _token_wait(db, bucket, used, now))
+    return None
+
+
+def _token_wait(db: sqlite3.Connection, bucket: BucketTake, used: int, now: float) -> float:
+    assert bucket.tpm is not None
+    if bucket.tokens > bucket.tpm:
+        return WINDOW_SECONDS  # never fits
+    excess = used + bucket.tokens - bucket.tpm
+    for at, amount in db.execute(
+        "SELECT at, tokens FROM tokens WHERE bucket = ? ORDER BY at", (bucket.name,)
+    ):
+        excess -= amount
+        if excess <= 0:
+            return max(0.0, float(at) + WINDOW_SECONDS - now)
+    return WINDOW_SECONDS
+
+
+def _write(db: sqlite3.Connection, batch: Batch) -> None:
+    for settlement in batch.settlements:
+        db.execute("DELETE FROM slots WHERE id = ?", (settlement.id,))
+        if settlement.tokens is not None:
+            db.execute("UPDATE tokens SET tokens = ? WHERE id = ?", (settlement.tokens, settlement.id))
+        take = settlement.budget
+        if take is not None:
+            db.execute("DELETE FROM reservations WHERE id = ?", (settlement.id,))
+            if settlement.cost:
+                db.execute(_ADD_SPEND, (take.name, take.month, settlement.cost))
+    for (name, month), amount in batch.spend.items():
+        db.execute(_ADD_SPEND, (name, month, amount))
+    for record in batch.usage:
+        db.execute(
+            _ADD_USAGE,
+            (
+                record.date.isoformat(),
+                record.provider,
+                record.model,
+                record.gateway_key_id or "",
+                record.calls,
+                record.errors,
+                record.prompt_tokens,
+                record.completion_tokens,
+                record.total_tokens,
+                record.cost_usd,
+                record.total_latency_ms,
+            ),
+        )
+    for name, value in batch.signals.items():
+        db.execute("INSERT OR REPLACE INTO signals VALUES (?, ?)", (name, json.dumps(value)))
+
+
+def _record(row: tuple[Any, ...]) -> UsageRecord:
+    day, provider, model, key, calls, errors, prompt, completion, total, cost, latency = row
+    return UsageRecord(
+        date=dt.date.fromisoformat(day),
+        provider=provider,
+        model=model,
+        gateway_key_id=key or None,
+        calls=calls,
+        errors=errors,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
+        cost_usd=cost,
+        total_latency_ms=latency,
+    )
