@@ -22,7 +22,7 @@ from .hooks import HookCaller, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
-from .providers.egress import no_cookies, redact_logged_urls
+from .providers.egress import upstream_client
 from .providers.registry import ProviderRegistry
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
@@ -44,15 +44,8 @@ class _Runtime:
     """What the gateway opens per event loop: the shared upstream HTTP client and background tasks."""
 
     def __init__(self, config: HttpConfig) -> None:
-        redact_logged_urls()
         self.transport = _transport(config)
-        self.http = httpx.AsyncClient(
-            transport=self.transport,
-            timeout=httpx.Timeout(60.0, connect=10.0),
-            follow_redirects=False,
-            trust_env=config.trust_env,
-            cookies=no_cookies(),  # one tenant's cookie must not ride on another's request
-        )
+        self.http = upstream_client(self.transport, trust_env=config.trust_env)
         self.tasks: set[asyncio.Task[Any]] = set()
         """Background tasks (health checks): cancelled on close."""
         self.requests: set[asyncio.Task[Any]] = set()

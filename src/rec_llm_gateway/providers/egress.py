@@ -22,7 +22,16 @@ from typing import Any, Final
 
 import httpx
 
-__all__ = ["Resolver", "embedded_ipv4", "is_public", "no_cookies", "pinned", "redact_logged_urls", "resolve"]
+__all__ = [
+    "Resolver",
+    "embedded_ipv4",
+    "is_public",
+    "no_cookies",
+    "pinned",
+    "redact_logged_urls",
+    "resolve",
+    "upstream_client",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -44,6 +53,18 @@ class _NoCookieJar(CookieJar):
 
     def set_cookie(self, cookie: Any) -> None:
         return None
+
+
+def upstream_client(transport: httpx.AsyncBaseTransport, *, trust_env: bool) -> httpx.AsyncClient:
+    """The shared upstream client: no redirects followed, no cookies kept, URLs logged without secrets."""
+    redact_logged_urls()
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(60.0, connect=10.0),
+        follow_redirects=False,
+        trust_env=trust_env,
+        cookies=no_cookies(),  # one tenant's cookie must not ride on another's request
+    )
 
 
 def no_cookies() -> CookieJar:
