@@ -266,7 +266,10 @@ def print_report(report: dict[str, Any]) -> None:
     cpu = report["gateway_cpu"]
     print(
         f"gateway CPU (in-process, no network): {cpu['cpu_per_request_us']} us per request, "
-        f"{cpu['cpu_per_stream_chunk_us']} us per stream chunk"
+        f"{cpu['cpu_per_stream_chunk_us']} us per stream chunk; /v1/responses: "
+        f"{cpu['responses_native_cpu_per_request_us']} us passed through, "
+        f"{cpu['responses_translated_cpu_per_request_us']} us translated, "
+        f"{cpu['responses_cpu_per_stream_chunk_us']} us per translated stream chunk"
     )
     costs = report["translation_us_per_event"]
     print("translation, us per stream event: " + ", ".join(f"{k} {v}" for k, v in costs.items()))

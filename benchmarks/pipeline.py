@@ -22,6 +22,25 @@ from rec_llm_gateway import Gateway
 from .servers import COMPLETION, openai_frames
 
 _CHUNKS = 200
+_RESPONSE = json.dumps(
+    {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": 1700000000,
+        "status": "completed",
+        "model": "gpt-4o-mini",
+        "output": [
+            {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "Hello! How can I help?", "annotations": []}],
+            }
+        ],
+        "usage": {"input_tokens": 9, "output_tokens": 7, "total_tokens": 16},
+    }
+).encode()
 _SCOPE = {
     "type": "http",
     "method": "POST",
@@ -51,6 +70,8 @@ class _Instant(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
+        if request.url.path.endswith("/responses"):
+            return httpx.Response(200, headers=[(b"content-type", b"application/json")], content=_RESPONSE)
         if b'"stream":true' in request.content:
             return httpx.Response(
                 200, headers=[(b"content-type", b"text/event-stream")], stream=_Frames(self._frames)
@@ -58,7 +79,7 @@ class _Instant(httpx.AsyncBaseTransport):
         return httpx.Response(200, headers=[(b"content-type", b"application/json")], content=COMPLETION)
 
 
-async def _drive(gateway: Gateway, body: bytes) -> int:
+async def _drive(gateway: Gateway, body: bytes, path: str = "/v1/chat/completions") -> int:
     sent: list[dict[str, Any]] = []
     finished = asyncio.Event()
     first = True
@@ -74,14 +95,26 @@ async def _drive(gateway: Gateway, body: bytes) -> int:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await gateway(dict(_SCOPE), receive, send)
+    await gateway({**_SCOPE, "path": path}, receive, send)
     finished.set()
     return len(sent)
 
 
 async def _measure(rounds: int) -> dict[str, float]:
     gateway = Gateway(
-        {"default_provider": "openai", "providers": {"openai": {"api_key": "k", "base_url": "http://up/v1"}}}
+        {
+            "default_provider": "openai",
+            "providers": {
+                "openai": {"api_key": "k", "base_url": "http://up/v1"},
+                # the same upstream asked through chat completions: /v1/responses is translated
+                "compat": {
+                    "type": "openai",
+                    "api_key": "k",
+                    "base_url": "http://up/v1",
+                    "responses_api": False,
+                },
+            },
+        }
     )
     gateway.runtime().transport = _Instant()
     plain = json.dumps(
@@ -106,6 +139,35 @@ async def _measure(rounds: int) -> dict[str, float]:
     return {
         "cpu_per_request_us": round(statistics.median(per_request) * 1e6, 1),
         "cpu_per_stream_chunk_us": round(statistics.median(per_chunk) * 1e6, 2),
+        **await _measure_responses(gateway, rounds),
+    }
+
+
+async def _measure_responses(gateway: Gateway, rounds: int) -> dict[str, float]:
+    """``/v1/responses``: passed through (native), translated through chat, and a translated stream
+    (every response is stored, as by default)."""
+    path = "/v1/responses"
+    native = json.dumps({"model": "gpt-4o-mini", "input": "Say hello", "max_output_tokens": 64}).encode()
+    translated = json.dumps({"model": "compat:gpt-4o-mini", "input": "Say hello"}).encode()
+    stream = json.dumps({"model": "compat:gpt-4o-mini", "input": "hi", "stream": True}).encode()
+    for body in (native, translated, stream):
+        for _ in range(100):
+            await _drive(gateway, body, path)
+    figures: dict[str, list[float]] = {"native": [], "translated": [], "chunk": []}
+    for _ in range(rounds):
+        for name, body in (("native", native), ("translated", translated)):
+            started = time.perf_counter()
+            for _ in range(1000):
+                await _drive(gateway, body, path)
+            figures[name].append((time.perf_counter() - started) / 1000)
+        started = time.perf_counter()
+        for _ in range(20):
+            assert await _drive(gateway, stream, path) > _CHUNKS
+        figures["chunk"].append((time.perf_counter() - started) / (20 * _CHUNKS))
+    return {
+        "responses_native_cpu_per_request_us": round(statistics.median(figures["native"]) * 1e6, 1),
+        "responses_translated_cpu_per_request_us": round(statistics.median(figures["translated"]) * 1e6, 1),
+        "responses_cpu_per_stream_chunk_us": round(statistics.median(figures["chunk"]) * 1e6, 2),
     }
 
 

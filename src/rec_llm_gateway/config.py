@@ -27,6 +27,7 @@ from pydantic import (
 from .config_checks import MASK, REVEAL, check_base_url, check_headers
 from .config_files import expand_env, load_config_file
 from .errors import ConfigError
+from .responses.settings import ResponsesConfig
 from .routing.settings import (
     GatewayKeyConfig,
     GroupConfig,
@@ -305,6 +306,8 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     """Where limits, budgets, usage and breakers live: ``memory://``, ``sqlite:///file.db``, ``redis://...``."""
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    """``/v1/responses``: conversation retention and built-in tools."""
 
     @field_validator("providers")
     @classmethod

@@ -20,10 +20,15 @@ from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
+from .pipeline.responses import ResponsesOperation
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.egress import upstream_client
 from .providers.registry import ProviderRegistry
+from .responses.flow import ResponsesFlow
+from .responses.routes import PREFIXES as RESPONSE_PREFIXES
+from .responses.routes import StoredResponseRoutes
+from .responses.store import open_conversations
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
@@ -135,6 +140,11 @@ class Gateway:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
         self._chat = OperationHandler(self, CHAT)
+        self.conversations = open_conversations(self.config.state, self.config.responses)
+        """Stored responses (``/v1/responses``): kept for ``previous_response_id`` and ``GET``."""
+        flow = ResponsesFlow(self.conversations, self.config.responses.builtin_tools)
+        self._responses = OperationHandler(self, ResponsesOperation(flow))
+        self._stored_responses = StoredResponseRoutes(self.auth, self.conversations)
         self._admin = AdminRoutes(self)
         _build_validators()
 
@@ -235,6 +245,7 @@ class Gateway:
                         other_loop.call_soon_threadsafe(self._start_health, other)
                         break
         await self.ledger.aclose()
+        await self.conversations.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 
@@ -307,6 +318,15 @@ class Gateway:
                 if self._pending_types:
                     self.check()
                 await self._chat(receive, send, headers, cors_headers)
+                return
+            if path in ("/v1/responses", "/responses"):
+                allow(method, "POST")
+                if self._pending_types:
+                    self.check()
+                await self._responses(receive, send, headers, cors_headers)
+                return
+            if path.startswith(RESPONSE_PREFIXES):
+                await self._stored_responses(method, path, headers, send, cors_headers)
                 return
             await self._admin(method, path, scope, headers, send, cors_headers)
         except GatewayError as error:

@@ -159,6 +159,7 @@ class OperationHandler:
                     (b"content-type", self.operation.content_type),
                     (b"content-length", str(len(body)).encode()),
                     *exchange.response_headers,
+                    *self.operation.response_headers(request),
                 ],
             }
         )
@@ -235,7 +236,11 @@ class OperationHandler:
                 {
                     "type": "http.response.start",
                     "status": 200,
-                    "headers": operation.stream_headers + exchange.response_headers,
+                    "headers": [
+                        *operation.stream_headers,
+                        *exchange.response_headers,
+                        *operation.response_headers(request),
+                    ],
                 }
             )
             exchange.responded = True
@@ -256,7 +261,7 @@ class OperationHandler:
             return ClientDisconnectedError("The client disconnected mid-stream.")
         except GatewayError as exc:
             with contextlib.suppress(OSError):
-                body = encoder.flush() + operation.stream_error(exc)
+                body = operation.stream_failure(exc, encoder)
                 await send({"type": "http.response.body", "body": body, "more_body": False})
             return exc
         except OSError:  # the server reports the client gone while we were sending

@@ -112,3 +112,12 @@ class Operation:
     def stream_error(self, error: GatewayError) -> bytes:
         """The final stream event that reports ``error`` once a stream has started."""
         return sse_event(error.to_dict())
+
+    def stream_failure(self, error: GatewayError, encoder: StreamEncoder) -> bytes:
+        """What ends a stream that fails after it started: what ``encoder`` still holds, then
+        ``stream_error``. Override when the error event depends on the stream so far."""
+        return encoder.flush() + self.stream_error(error)
+
+    def response_headers(self, request: Any) -> list[tuple[bytes, bytes]]:
+        """Headers this request's answer carries besides the gateway's own (known once answered)."""
+        return []

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from ..errors import GatewayError
 from ..hooks import RequestContext, hookimpl
+from ..responses.wire import ResponsesRequest
 from ..schema import ChatCompletion, ChatCompletionRequest
 
 __all__ = ["AuditLogPlugin"]
@@ -55,18 +56,25 @@ class AuditLogPlugin:
         self._lock = threading.Lock()  # several event loops may share one plugin
 
     @hookimpl
-    def pre_request(self, request: ChatCompletionRequest, context: RequestContext) -> None:
+    def pre_request(self, request: ChatCompletionRequest | ResponsesRequest, context: RequestContext) -> None:
         if self._include_content:
-            context.metadata["audit_messages"] = [
-                message.model_dump(mode="json", exclude_unset=True) for message in request.messages
-            ]
+            context.metadata["audit_messages"] = (
+                request.input_items()  # /v1/responses: its input items
+                if isinstance(request, ResponsesRequest)
+                else [message.model_dump(mode="json", exclude_unset=True) for message in request.messages]
+            )
 
     @hookimpl
     def post_response(self, response: ChatCompletion, context: RequestContext) -> None:
         line = self._line(context)
         if self._include_content:
             line["messages"] = context.metadata.get("audit_messages")
-            line["response"] = [choice.get("message") for choice in response.choices]
+            choices = getattr(response, "choices", None)
+            line["response"] = (
+                [choice.get("message") for choice in choices]
+                if choices is not None
+                else getattr(response, "output", None)  # /v1/responses: its output items
+            )
         self._write(line)
 
     @hookimpl

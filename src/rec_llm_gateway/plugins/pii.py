@@ -10,7 +10,8 @@ Example::
     #            options: {patterns: {employee_id: "EMP-\\d{6}"}}}]
 
 Every message's text is redacted (system, user, assistant, tool; text parts; tool-call arguments),
-for streaming and non-streaming requests alike. The number of replacements per kind is put in
+for streaming and non-streaming requests alike; on ``/v1/responses`` the instructions and every
+input item's text. The number of replacements per kind is put in
 ``context.metadata["pii_redactions"]``. Card numbers are only replaced when they pass the Luhn check,
 so order numbers and timestamps survive.
 """
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ..hooks import RequestContext, hookimpl
+from ..responses.wire import ResponsesRequest
 from ..schema import ChatCompletionRequest, TextPart
 
 __all__ = ["DEFAULT_PATTERNS", "PIIRedactionPlugin"]
@@ -93,8 +95,16 @@ class PIIRedactionPlugin:
         return replace
 
     @hookimpl(tryfirst=True)
-    def pre_request(self, request: ChatCompletionRequest, context: RequestContext) -> None:
+    def pre_request(self, request: ChatCompletionRequest | ResponsesRequest, context: RequestContext) -> None:
         counts: Counter[str] = Counter()
+        if isinstance(request, ResponsesRequest):
+            self._redact_responses(request, counts)
+        else:
+            self._redact_messages(request, counts)
+        if counts:
+            context.metadata["pii_redactions"] = dict(counts)
+
+    def _redact_messages(self, request: ChatCompletionRequest, counts: Counter[str]) -> None:
         for message in request.messages:
             content: Any = getattr(message, "content", None)
             if isinstance(content, str):
@@ -105,5 +115,21 @@ class PIIRedactionPlugin:
                         part.text = self.redact(part.text, counts)
             for call in getattr(message, "tool_calls", None) or ():
                 call.function.arguments = self.redact(call.function.arguments, counts)
-        if counts:
-            context.metadata["pii_redactions"] = dict(counts)
+
+    def _redact_responses(self, request: ResponsesRequest, counts: Counter[str]) -> None:
+        """``/v1/responses``: instructions, and the text of every input item (message content, text
+        parts, function call arguments and outputs). Earlier turns were redacted when they were sent."""
+        if request.instructions:
+            request.instructions = self.redact(request.instructions, counts)
+        if isinstance(request.input, str):
+            request.input = self.redact(request.input, counts)
+            return
+        for item in request.input or ():
+            for key in ("content", "output", "arguments"):
+                value = item.get(key)
+                if isinstance(value, str):
+                    item[key] = self.redact(value, counts)
+                elif isinstance(value, list):
+                    for part in value:
+                        if isinstance(part, dict) and isinstance(part.get("text"), str):
+                            part["text"] = self.redact(part["text"], counts)

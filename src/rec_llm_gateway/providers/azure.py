@@ -16,6 +16,7 @@ import httpx
 from pydantic import ConfigDict, Field, model_validator
 
 from ..config import ProviderConfig
+from ..responses.wire import ResponsesRequest
 from .base import ChatResult, StreamTranslator, UpstreamCall
 from .http import path_segment
 from .openai import OpenAIProvider, OpenAISettings, parse_openai_completion
@@ -53,6 +54,8 @@ class AzureProvider(OpenAIProvider):
         self.base_url = self.base_url.removesuffix("/openai")
         self._params = {"api-version": self.settings.api_version}
         self._urls: dict[str, httpx.URL] = {}
+        # Azure's v1 API (GA since 2025-08) takes the deployment as ``model`` and no api-version.
+        self._responses_url = httpx.URL(f"{self.base_url}/openai/v1/responses")
 
     def auth_headers(self) -> dict[str, str]:
         key = self.next_key()
@@ -68,6 +71,8 @@ class AzureProvider(OpenAIProvider):
         return list(dict.fromkeys([*super().configured_models(), *self.settings.deployments]))
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
+        if isinstance(call.request, ResponsesRequest):
+            return super().build_request(call)
         url = self._urls.get(call.model)
         if url is None:  # parsed once per deployment, not per request
             path = f"/openai/deployments/{path_segment(call.model)}/chat/completions"
@@ -85,6 +90,8 @@ class AzureProvider(OpenAIProvider):
         await self.check_health_with(http, request)
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
+        if isinstance(call.request, ResponsesRequest):
+            return super().parse_response(data, call)
         result = parse_openai_completion(data, call, self.name)
         for choice in result.response["choices"]:
             if isinstance(choice, dict) and "message" not in choice:
@@ -93,6 +100,8 @@ class AzureProvider(OpenAIProvider):
         return result
 
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
+        if isinstance(call.request, ResponsesRequest):
+            return super().stream_translator(call)
         return AzureStreamTranslator()
 
 

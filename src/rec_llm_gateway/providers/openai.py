@@ -15,6 +15,8 @@ from pydantic import ConfigDict
 
 from ..config import ProviderConfig
 from ..errors import BadGatewayError
+from ..responses.native import NativeEvents, native_payload, parse_native_response
+from ..responses.wire import ResponsesRequest
 from ..usage import TokenUsage
 from .base import ChatResult, StreamTranslator, UpstreamCall, stream_error
 from .http import HTTPProvider
@@ -29,6 +31,10 @@ class OpenAISettings(ProviderConfig):
     """Ask for usage in streams. Turn off for servers that reject ``stream_options``."""
     organization: str | None = None
     project: str | None = None
+    responses_api: bool | None = None
+    """Whether the server serves ``/responses`` itself (``/v1/responses`` then passes through);
+    otherwise it is asked through chat completions. Default: yes for ``openai`` and ``azure``, no for
+    the presets (groq, ollama, ...)."""
 
 
 class OpenAIProvider(HTTPProvider):
@@ -38,12 +44,20 @@ class OpenAIProvider(HTTPProvider):
     family_prefixes: tuple[str, ...] = ("gpt-", "o1", "o3", "o4", "chatgpt-", "codex-")
     default_base_url: str | None = "https://api.openai.com/v1"
     price_provider: str | None = "openai"
+    responses_by_default: ClassVar[bool] = True
 
     settings: OpenAISettings
 
     def __init__(self, name: str, settings: ProviderConfig) -> None:
         super().__init__(name, settings)
         self._url = httpx.URL(f"{self.base_url}/chat/completions")  # parsed once, not per request
+        self._responses_url = httpx.URL(f"{self.base_url}/responses")
+        self.speaks_responses = (
+            self.settings.responses_api
+            if self.settings.responses_api is not None
+            else self.responses_by_default
+        )
+        """Whether ``/v1/responses`` passes through to this upstream (see ``responses/native.py``)."""
         headers = {"content-type": "application/json", "accept": "application/json"}
         if self.settings.organization:
             headers["openai-organization"] = self.settings.organization
@@ -80,6 +94,13 @@ class OpenAIProvider(HTTPProvider):
         return payload
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
+        if isinstance(call.request, ResponsesRequest):
+            return self.make_request(
+                call,
+                self.responses_url(call),
+                json_body=native_payload(call.request, call.model, call.stream),
+                headers={**self._headers, **self.auth_headers()},
+            )
         return self.make_request(
             call,
             self._url,
@@ -87,7 +108,12 @@ class OpenAIProvider(HTTPProvider):
             headers={**self._headers, **self.auth_headers()},
         )
 
+    def responses_url(self, call: UpstreamCall) -> httpx.URL:
+        return self._responses_url
+
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
+        if isinstance(call.request, ResponsesRequest):
+            return parse_native_response(data, call, self.name)
         return parse_openai_completion(data, call, self.name)
 
     async def check_health(self, http: httpx.AsyncClient) -> None:
@@ -96,6 +122,8 @@ class OpenAIProvider(HTTPProvider):
         await self.check_health_with(http, httpx.Request("GET", f"{self.base_url}/models", headers=headers))
 
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
+        if isinstance(call.request, ResponsesRequest):
+            return NativeEvents()
         return StreamTranslator()
 
 
@@ -121,6 +149,7 @@ def _preset(type_name: str, base_url: str, otel_name: str) -> type[OpenAIProvide
             "otel_provider_name": otel_name,
             "price_provider": None,
             "family_prefixes": (),
+            "responses_by_default": False,
             "__doc__": f"OpenAI-compatible preset for {type_name} ({base_url}).",
         },
     )

@@ -11,8 +11,10 @@ the context-window fallback anyway. Limits are settled with the real count from 
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
+from ..responses.wire import ResponsesRequest
 from ..schema import ChatCompletionRequest, TextPart
 
 __all__ = ["DEFAULT_COMPLETION_TOKENS", "estimate_completion_tokens", "estimate_prompt_tokens"]
@@ -26,7 +28,9 @@ DEFAULT_COMPLETION_TOKENS: Final = 256
 """Completion length assumed by the ``cost`` strategy when the request sets no ``max_tokens``."""
 
 
-def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
+def estimate_prompt_tokens(request: ChatCompletionRequest | ResponsesRequest) -> int:
+    if isinstance(request, ResponsesRequest):
+        return _responses_prompt_tokens(request)
     chars = 0
     tokens = PER_REQUEST
     for message in request.messages:
@@ -52,6 +56,20 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
     return tokens + -(-chars // CHARS_PER_TOKEN)
 
 
-def estimate_completion_tokens(request: ChatCompletionRequest) -> int:
+def estimate_completion_tokens(request: ChatCompletionRequest | ResponsesRequest) -> int:
     """What the client allows the answer to take (``max_completion_tokens`` / ``max_tokens``), or 0."""
+    if isinstance(request, ResponsesRequest):
+        return request.max_output_tokens or 0
     return request.max_completion_tokens or request.max_tokens or 0
+
+
+def _responses_prompt_tokens(request: ResponsesRequest) -> int:
+    """``/v1/responses``: the JSON size of the instructions, input items and tools (the history of a
+    ``previous_response_id`` is not read yet when routing asks, so it is not counted)."""
+    tokens = PER_REQUEST + PER_MESSAGE * len(request.input_items())
+    chars = len(request.instructions or "")
+    if request.input is not None:
+        chars += len(request.input) if isinstance(request.input, str) else len(json.dumps(request.input))
+    if request.tools:
+        chars += len(json.dumps(request.tools))
+    return tokens + -(-chars // CHARS_PER_TOKEN)
