@@ -13,11 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
 
 from rec_llm_gateway.errors import BadGatewayError, GatewayError
+from rec_llm_gateway.providers import shapes
 
-from .support import chunks
+from .fuzz_support import fuzz_settings
+from .support import chunks, count_cases
 from .test_fault_regressions import PLAIN_KEY, Frames, call_for, provider, serving, sse
+from .upstream_fuzz_support import mutated, openai_events
 
 SSE_HEADERS = {"content-type": "text/event-stream"}
 
@@ -125,3 +129,19 @@ async def test_every_field_of_an_upstream_error_is_scrubbed(kind: str, status: i
     error = raised.value
     shown = json.dumps(error.to_dict()) + json.dumps(error.headers)
     assert PLAIN_KEY not in shown
+
+
+# -- 14: the per-chunk shape check's fast path agrees with the thorough one ---------------------------
+
+
+@fuzz_settings(300)
+@given(chunk=mutated(openai_events()[1], 3))
+def test_the_fast_chunk_check_never_accepts_what_the_thorough_one_refuses(chunk: Any) -> None:
+    count_cases("fuzz: chunk shape checks")
+    try:
+        shapes._check_chunk_thoroughly(chunk, "p")
+    except BadGatewayError:
+        with pytest.raises(BadGatewayError):
+            shapes.check_chunk(chunk, "p")
+    else:
+        shapes.check_chunk(chunk, "p")
