@@ -30,7 +30,7 @@ from rec_llm_gateway import gateway as gateway_module
 from . import bedrock_support
 from .fuzz_support import TIMEOUT, fuzz_settings
 from .support import count_cases
-from .upstream_fuzz_support import HUGE, WIRES, Answer, answers, openai_json
+from .upstream_fuzz_support import HUGE, WIRES, Answer, answers, openai_chunk, openai_json
 
 UPSTREAM = "http://upstream.test"
 MODELS = {
@@ -189,15 +189,7 @@ def test_every_upstream_answer_ends_well(env: Env, wire: str, stream: bool) -> N
 
 
 def _openai_chunk(**fields: Any) -> dict[str, Any]:
-    choice = {"index": 0, "delta": {"content": "hi"}, "finish_reason": None}
-    return {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "m",
-        "choices": [choice],
-        **fields,
-    }
+    return openai_chunk({"content": "hi"}, **fields)
 
 
 SEEDS_OPENAI_JSON = openai_json()

@@ -46,17 +46,21 @@ def openai_json() -> dict[str, Any]:
     }
 
 
-def openai_events() -> list[Any]:
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        return {
-            "id": "c1",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "m",
-            "choices": [choice],
-        }
+def openai_chunk(delta: dict[str, Any], finish: str | None = None, **fields: Any) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` with one choice (``fields`` replace or add top-level fields)."""
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [choice],
+        **fields,
+    }
 
+
+def openai_events() -> list[Any]:
+    chunk = openai_chunk
     tool = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     return [
