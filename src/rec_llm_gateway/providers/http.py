@@ -16,6 +16,7 @@ import pydantic_core
 
 from ..config import ProviderConfig
 from ..errors import BadGatewayError, GatewayError, InvalidModelError, UpstreamTimeoutError, scrub_secrets
+from ..schema import ChatCompletionRequest
 from .base import DEFAULT_MAX_EVENT_BYTES, ChatResult, Provider, StreamTranslator, UpstreamCall, parse_json
 from .shapes import check_chunk, check_completion
 from .upstream_errors import error_from_openai_body
@@ -114,7 +115,8 @@ class HTTPProvider(Provider):
             raise self._scrubbed(exc) from None
         except _UNREADABLE as exc:
             raise self._unreadable(exc) from None
-        check_completion(result.response, self.name)
+        if isinstance(call.request, ChatCompletionRequest):  # (native pass-throughs have their own shape)
+            check_completion(result.response, self.name)
         return result
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
@@ -138,6 +140,7 @@ class HTTPProvider(Provider):
                     response.stream, call.max_response_bytes, call.max_event_bytes
                 )
             translator = self.stream_translator(call)
+            check = check_chunk if isinstance(call.request, ChatCompletionRequest) else _unchecked
             events = self.iter_events(response).__aiter__()
             while True:
                 waited = time.perf_counter()
@@ -156,7 +159,7 @@ class HTTPProvider(Provider):
                 except _UNREADABLE as exc:  # odd but valid JSON: the client gets an SSE error, not a cut
                     raise self._unreadable(exc) from None
                 for chunk in chunks:
-                    check_chunk(chunk, self.name)
+                    check(chunk, self.name)
                     yield chunk
                 if translator.done:
                     break
@@ -165,7 +168,7 @@ class HTTPProvider(Provider):
             except _UNREADABLE as exc:
                 raise self._unreadable(exc) from None
             for chunk in chunks:
-                check_chunk(chunk, self.name)
+                check(chunk, self.name)
                 yield chunk
         finally:
             await response.aclose()
@@ -214,6 +217,10 @@ class HTTPProvider(Provider):
             error.param = scrub_secrets(str(error.param), secrets)
         error.headers = {name: scrub_secrets(value, secrets) for name, value in error.headers.items()}
         return error
+
+
+def _unchecked(chunk: Any, provider: str) -> None:
+    """Events of a native pass-through (``/v1/responses`` to OpenAI) are not chat chunks."""
 
 
 class _CappedStream(httpx.AsyncByteStream):
