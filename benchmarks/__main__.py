@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import suite
+from . import messages, suite
 from .harness import RESULTS, ROOT, server
 from .servers import LITELLM_CONFIG
 
@@ -75,11 +75,8 @@ def main() -> None:
         url = upstream.url
         proxy_path = "/llm/v1/chat/completions"
         targets = [suite.Target("direct", upstream, "/v1/chat/completions")]
-        targets.append(
-            suite.Target(
-                "bare httpx", stack.enter_context(server("bare", "bare", "--upstream", url)), proxy_path
-            )
-        )
+        bare_server = stack.enter_context(server("bare", "bare", "--upstream", url))
+        targets.append(suite.Target("bare httpx", bare_server, proxy_path))
         if have_aiohttp:
             aiohttp_server = stack.enter_context(server("aiohttp", "aiohttp", "--upstream", url))
             targets.append(suite.Target("bare aiohttp", aiohttp_server, proxy_path))
@@ -112,6 +109,11 @@ def main() -> None:
         suite.sequential(targets, rounds=3 if quick else 7, requests=100 if quick else 300)
         print("streaming ...", flush=True)
         suite.streaming(stream_targets, rounds=3 if quick else 5, streams=5 if quick else 20)
+        print("/v1/messages (native and translated) ...", flush=True)
+        messages_targets = messages.targets(upstream, bare_server, gateway_server)
+        messages.run(messages_targets, quick)
+        report["messages"] = {target.name: target.results for target in messages_targets}
+        report["messages_table"] = messages.table(messages_targets)
         print("throughput ...", flush=True)
         load_targets = [
             t
@@ -273,6 +275,8 @@ def print_report(report: dict[str, Any]) -> None:
     )
     costs = report["translation_us_per_event"]
     print("translation, us per stream event: " + ", ".join(f"{k} {v}" for k, v in costs.items()))
+    if report.get("messages_table"):
+        print("\n/v1/messages overhead over direct (same run):\n" + report["messages_table"])
     print("\ngoals (performance issue):")
     for goal in report["goals"]:
         mark = {True: "met", False: "NOT met", None: "n/a"}[goal["met"]]

@@ -124,8 +124,7 @@ def streaming(
                     continue
                 arrived = time.monotonic_ns()
                 data = json.loads(line[6:])
-                for choice in data.get("choices") or ():
-                    text = (choice.get("delta") or {}).get("content") or ""
+                for text in _texts(data):
                     if text.startswith("t"):
                         if first is None:
                             first = time.perf_counter() - started
@@ -155,6 +154,13 @@ def streaming(
             "chunk_delay_us": median([delay for _, delay in rows]) * 1e6,
             "chunk_added_delay_us": median([r[1] - d[1] for r, d in zip(rows, direct, strict=True)]) * 1e6,
         }
+
+
+def _texts(data: dict[str, Any]) -> list[str]:
+    """The text deltas of an OpenAI chunk, or of an Anthropic ``content_block_delta`` event."""
+    if data.get("type") == "content_block_delta":
+        return [data["delta"].get("text") or ""]
+    return [(choice.get("delta") or {}).get("content") or "" for choice in data.get("choices") or ()]
 
 
 # -- throughput ----------------------------------------------------------------------------------------------

@@ -36,9 +36,12 @@ def _text(content: Any) -> str:
 
 
 def responses_upstream(request: Recorded) -> Reply:
-    if request.path != "/v1/responses" or request.method != "POST":
+    if request.path not in ("/v1/responses", "/openai/v1/responses") or request.method != "POST":
         return error(404, f"no route {request.path}")
-    if request.headers.get("authorization") != f"Bearer {API_KEY}":
+    azure = request.path.startswith("/openai/")  # Azure's v1 API: the key in api-key, no api-version
+    if azure and (request.headers.get("api-key") != API_KEY or "api-version" in request.query):
+        return Reply(status=401, json={"error": {"code": "401", "message": "Access denied: bad api-key."}})
+    if not azure and request.headers.get("authorization") != f"Bearer {API_KEY}":
         return Reply(
             status=401,
             json={

@@ -145,3 +145,34 @@ def test_the_fast_chunk_check_never_accepts_what_the_thorough_one_refuses(chunk:
             shapes.check_chunk(chunk, "p")
     else:
         shapes.check_chunk(chunk, "p")
+
+
+# -- 6, 7: the native /v1/messages pass-through parses its SSE in linear time, capped per event ---------
+
+
+async def _native_frames(pieces: list[bytes], event_limit: int) -> list[Any]:
+    from rec_llm_gateway.messages.native import AnthropicTarget
+    from rec_llm_gateway.providers.http import _CappedStream
+
+    anthropic = provider({"type": "anthropic", "api_key": "k", "base_url": "http://a.test"})
+    response = httpx.Response(200, headers=SSE_HEADERS, stream=Frames(pieces))
+    response.stream = _CappedStream(response.stream, 1 << 26, event_limit)  # type: ignore[arg-type]
+    return [events async for events in AnthropicTarget(anthropic).frames(response)]
+
+
+async def test_native_messages_stream_a_long_event_in_small_pieces_is_linear() -> None:
+    data = json.dumps({"type": "content_block_delta", "delta": {"text": "z" * 12_000_000}}).encode()
+    pieces = [b"event: content_block_delta\ndata: "]
+    pieces += [data[at : at + 1024] for at in range(0, len(data), 1024)] + [b"\n\n"]
+    started = time.process_time()
+    [[(raw, payload)]] = await _native_frames(pieces, 1 << 25)
+    spent = time.process_time() - started
+    assert payload == data and raw.endswith(b"\n\n")
+    assert spent < 8, f"{spent:.1f} s of CPU for one 12 MB event"
+
+
+async def test_native_messages_stream_event_over_the_cap_is_a_502() -> None:
+    pieces = [b"event: ping\ndata: {}\n\n", b"event: x\ndata: " + b"y" * 100_000]
+    with pytest.raises(BadGatewayError) as raised:
+        await _native_frames(pieces, 65_536)
+    assert raised.value.code == "upstream_event_too_large"

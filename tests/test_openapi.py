@@ -54,6 +54,8 @@ def test_gateway_conforms_to_its_openapi_description(case: Any) -> None:
         # the gateway (like OpenAI) refuses a whole number written with a decimal point where an
         # integer belongs.
         error = json.loads(response.content)["error"]
+        if case.path == "/v1/responses" and str(error["param"]).endswith(".call_id"):
+            return  # a function_call_output answering no call: what a schema cannot say
         value = case.body.get(error["param"]) if isinstance(case.body, dict) else None
         assert error["code"] == "invalid_type" and isinstance(value, float) and value.is_integer(), (
             f"schema-valid request refused: {response.content!r} for {case.body!r}"
@@ -79,6 +81,8 @@ def test_the_description_is_served_at_every_mount(kind: str) -> None:
             "/providers/{name}/health",
             "/providers/{name}/stats",
             "/usage",
+            "/v1/responses",
+            "/v1/responses/{id}",
         }
         assert httpx.post(f"{url}/openapi.json").status_code == 405
 

@@ -65,6 +65,8 @@ def test_hooks_usage_and_spans(stream: bool) -> None:
     assert attempt.attributes["gen_ai.operation.name"] == "chat"
     assert attempt.attributes["gen_ai.usage.output_tokens"] == 4
     assert attempt.attributes["gen_ai.request.stream"] is stream
+    assert attempt.attributes["gen_ai.response.finish_reasons"] == ("completed",)
+    assert attempt.attributes["gen_ai.response.id"] == response.id
     assert spans["gateway chat echo-1"].attributes["gen_ai.operation.name"] == "chat"
 
 

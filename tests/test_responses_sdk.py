@@ -24,6 +24,7 @@ from .support import FakeUpstream, gateway_server, serve_fake
 
 MODELS = {
     "openai": "openai:gpt-4.1",
+    "azure": "azure:gpt-4.1",
     "anthropic": "anthropic:claude-sonnet-4-5",
     "gemini": "gemini:gemini-2.5-flash",
     "bedrock": "bedrock:us.amazon.nova-micro-v1:0",
@@ -57,6 +58,13 @@ def gateway_url(fakes: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPat
     config = {
         "providers": {
             "openai": {"api_key": OPENAI_KEY, "base_url": f"{fakes['openai'].url}/v1", "timeout": 5},
+            "azure": {
+                "api_key": OPENAI_KEY,
+                "base_url": fakes["openai"].url,
+                "api_version": "2024-10-21",
+                "deployments": {"gpt-4.1": "my-gpt41"},
+                "timeout": 5,
+            },
             "anthropic": {"api_key": ANTHROPIC_KEY, "base_url": fakes["anthropic"].url, "timeout": 5},
             "gemini": {
                 "api_key": "gemini-fake-key-1234",
@@ -139,7 +147,7 @@ class Answer(BaseModel):
     answer: str
 
 
-@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("kind", ["openai", "azure", "anthropic", "gemini"])
 def test_structured_output(client: openai.OpenAI, kind: str) -> None:
     # The fakes answer a JSON schema with {"answer": <text>} (OpenAI, Anthropic's forced tool) or echo
     # the text (Gemini), so the question is the JSON the schema wants.
@@ -180,6 +188,14 @@ def test_native_upstream_gets_the_history_inline(
     body = fakes["openai"].last.json
     assert "previous_response_id" not in body and body["model"] == "gpt-4.1"
     assert [item.get("role") or item["type"] for item in body["input"]] == ["user", "assistant", "user"]
+
+
+def test_azure_gets_the_deployment_as_model(client: openai.OpenAI, fakes: dict[str, FakeUpstream]) -> None:
+    fakes["openai"].reset()
+    response = client.responses.create(model=MODELS["azure"], input="hi azure")
+    assert response.output_text == "hi azure"
+    assert fakes["openai"].last.path == "/openai/v1/responses"
+    assert fakes["openai"].last.json["model"] == "my-gpt41"
 
 
 def test_translated_conversation_continues_on_another_provider(

@@ -20,6 +20,8 @@ from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
 from .hooks import HookCaller, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
+from .pipeline.endings import send_operation_error
+from .pipeline.messages import CountTokensOperation, MessagesOperation
 from .pipeline.responses import ResponsesOperation
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
@@ -29,6 +31,7 @@ from .responses.flow import ResponsesFlow
 from .responses.routes import PREFIXES as RESPONSE_PREFIXES
 from .responses.routes import StoredResponseRoutes
 from .responses.store import open_conversations
+from .responses.wire import ResponsesRequest
 from .routing.health import HealthMonitor
 from .routing.keys import KeyGuard
 from .routing.resolve import ModelResolver
@@ -139,12 +142,21 @@ class Gateway:
         if self.config.load_entry_points:
             self.plugins.load_setuptools_entrypoints("rec_llm_gateway")
         self._build_providers(strict=False)
-        self._chat = OperationHandler(self, CHAT)
         self.conversations = open_conversations(self.config.state, self.config.responses)
         """Stored responses (``/v1/responses``): kept for ``previous_response_id`` and ``GET``."""
         flow = ResponsesFlow(self.conversations, self.config.responses.builtin_tools)
-        self._responses = OperationHandler(self, ResponsesOperation(flow))
         self._stored_responses = StoredResponseRoutes(self.auth, self.conversations)
+        chat = OperationHandler(self, CHAT)
+        responses = OperationHandler(self, ResponsesOperation(flow))
+        messages = OperationHandler(self, MessagesOperation(self.hooks))
+        self._operations: dict[str, OperationHandler] = {
+            "/v1/chat/completions": chat,
+            "/chat/completions": chat,
+            "/v1/responses": responses,
+            "/responses": responses,
+            "/v1/messages": messages,
+            "/v1/messages/count_tokens": OperationHandler(self, CountTokensOperation(self.hooks)),
+        }
         self._admin = AdminRoutes(self)
         _build_validators()
 
@@ -313,17 +325,16 @@ class Gateway:
                 await send({"type": "http.response.start", "status": 204, "headers": preflight})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            if path in ("/v1/chat/completions", "/chat/completions"):
-                allow(method, "POST")
+            handler = self._operations.get(path)
+            if handler is not None:
+                try:
+                    allow(method, "POST")
+                except GatewayError as error:  # in the envelope of the API the client speaks
+                    await send_operation_error(send, handler.operation, error, cors_headers)
+                    return
                 if self._pending_types:
                     self.check()
-                await self._chat(receive, send, headers, cors_headers)
-                return
-            if path in ("/v1/responses", "/responses"):
-                allow(method, "POST")
-                if self._pending_types:
-                    self.check()
-                await self._responses(receive, send, headers, cors_headers)
+                await handler(receive, send, headers, cors_headers)
                 return
             if path.startswith(RESPONSE_PREFIXES):
                 await self._stored_responses(method, path, headers, send, cors_headers)
@@ -377,6 +388,7 @@ def _build_validators() -> None:
     """The wire models are built lazily (``defer_build``) to keep the import light; build them now,
     at construction, so that the first request does not pay for it."""
     ChatCompletionRequest.model_rebuild()
+    ResponsesRequest.model_rebuild()
     ChatCompletion.model_rebuild()
 
 

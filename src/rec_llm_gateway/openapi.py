@@ -15,6 +15,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from .responses import openapi as responses_doc
 from .schema import ChatCompletion, ChatCompletionRequest
 
 __all__ = ["openapi_document", "openapi_json"]
@@ -158,14 +159,14 @@ _ERRORS = {
     400: "Invalid request: not JSON, wrong types, a malformed model name, a bad query parameter.",
     401: "Missing or wrong gateway key (only when the gateway is configured with keys).",
     403: "Rejected by a pre_request hook.",
-    404: "Unknown model, provider or route.",
+    404: "Unknown model, provider or route; a stored response that does not exist (any more).",
     405: "Wrong method (the Allow header names the right one).",
     408: "The body did not fully arrive within limits.body_timeout_seconds.",
     413: "Body larger than limits.max_body_bytes.",
     429: "Rate limited upstream (Retry-After passed on).",
     500: "A bug in the gateway or a provider (details only in the log).",
     502: "Upstream unreachable, 5xx, cut off or answered garbage.",
-    503: "No healthy provider, or the gateway is shutting down.",
+    503: "No healthy provider, the gateway is shutting down, or the state store is unavailable.",
     504: "Upstream timeout.",
 }
 # OpenAPI 3.1 describes an event stream one event at a time: each `data` is a chunk as JSON, an error
@@ -253,10 +254,16 @@ def _build() -> dict[str, Any]:
             (ProviderHealth, "serialization"),
             (ProviderStats, "serialization"),
             (UsageReport, "serialization"),
+            *[
+                (model, "validation" if model is responses_doc.ResponsesCreate else "serialization")
+                for model in responses_doc.DOC_MODELS
+            ],
         ],
         ref_template=_REF,
     )
     schemas = top.get("$defs", {})
+    schemas["ResponsesCreate"]["properties"]["model"].update(pattern=_model_pattern())
+    responses_doc.patch_schemas(schemas, _REF)
     schemas["ChatCompletionRequest"]["properties"]["model"].update(
         pattern=_model_pattern(),
         description="A model name, or provider:model (split on the first colon; neither part empty, "
@@ -325,6 +332,7 @@ def _build() -> dict[str, Any]:
             ],
         ),
     }
+    paths.update(responses_doc.paths(_REF, _error, _CHAT_ERRORS))
     return {
         "openapi": "3.1.0",
         "info": {

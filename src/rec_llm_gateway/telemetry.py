@@ -290,6 +290,8 @@ class Telemetry:
                     for choice in response.get("choices") or ()
                     if isinstance(choice, dict) and choice.get("finish_reason")
                 ]
+                if not reasons and response.get("object") == "response" and response.get("status"):
+                    reasons = [str(response["status"])]  # /v1/responses: completed, incomplete
                 if reasons:
                     span.set_attribute("gen_ai.response.finish_reasons", reasons)
                 if self.capture_content:

@@ -108,7 +108,7 @@ class OperationHandler:
             body = await read_body(
                 receive, limits.max_body_bytes, headers.get("content-length"), limits.body_timeout_seconds
             )
-            request = operation.parse(body, limits)
+            request = operation.parse_request(body, limits, headers)
             if gateway.hooks.has("pre_request"):
                 request = await gateway.hooks.pre_request(
                     request, context, exchange.span, operation.request_model
@@ -150,6 +150,7 @@ class OperationHandler:
         latency = exchange.elapsed()
         if gateway.config.include_extensions:
             response["x_rec_llm"] = extension(exchange, latency)
+        answer_headers = self.operation.answer_headers(response)
         body = self.operation.json_body(response)
         await send(
             {
@@ -160,6 +161,7 @@ class OperationHandler:
                     (b"content-length", str(len(body)).encode()),
                     *exchange.response_headers,
                     *self.operation.response_headers(request),
+                    *answer_headers,
                 ],
             }
         )

@@ -83,6 +83,11 @@ class Operation:
         """The validated request; raise ``InvalidRequestError`` (naming the parameter) when not."""
         raise NotImplementedError
 
+    def parse_request(self, body: bytes, limits: LimitsConfig, headers: dict[str, str]) -> Any:
+        """``parse``, for an operation that also reads the request's headers (Anthropic's version
+        and betas); the pipeline calls this one."""
+        return self.parse(body, limits)
+
     def streams(self, request: Any) -> bool:
         return bool(getattr(request, "stream", False))
 
@@ -95,6 +100,10 @@ class Operation:
         raise NotImplementedError
 
     # -- the client's wire shape ----------------------------------------------------------------
+
+    def answer_headers(self, response: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+        """Extra headers for a complete answer (read before ``json_body``); none by default."""
+        return []
 
     def json_body(self, response: dict[str, Any]) -> bytes:
         return pydantic_core.to_json(response)

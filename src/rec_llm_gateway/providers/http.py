@@ -21,7 +21,7 @@ from .base import DEFAULT_MAX_EVENT_BYTES, ChatResult, Provider, StreamTranslato
 from .shapes import check_chunk, check_completion
 from .upstream_errors import error_from_openai_body
 
-__all__ = ["HTTPProvider", "body_parts", "path_segment"]
+__all__ = ["HTTPProvider", "body_parts", "event_limit", "event_too_large", "path_segment"]
 
 _UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
 """What a translator raises on odd but valid JSON from an upstream."""
@@ -95,8 +95,9 @@ class HTTPProvider(Provider):
             extensions={"timeout": self._timeout},
         )
 
-    async def complete(self, call: UpstreamCall) -> ChatResult:
-        request = await self.build_request_async(call)
+    async def fetch(self, call: UpstreamCall, request: httpx.Request) -> bytes:
+        """Send ``request`` and read the whole answer (capped); an error status raises the mapped,
+        scrubbed error. The wait counts as upstream time."""
         started = time.perf_counter()
         try:
             response = await self._send(call, request)
@@ -108,6 +109,10 @@ class HTTPProvider(Provider):
             call.upstream_seconds += time.perf_counter() - started
         if response.status_code >= 400:
             raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
+        return body
+
+    async def complete(self, call: UpstreamCall) -> ChatResult:
+        body = await self.fetch(call, await self.build_request_async(call))
         data = parse_json(body)
         try:
             result = self.parse_response(data, call)
@@ -231,7 +236,9 @@ class _CappedStream(httpx.AsyncByteStream):
     a content-encoded body is capped again after decoding (``body_parts``): 2 MB of gzip can become
     gigabytes. ``event_limit`` bounds one SSE line or event (``limits.max_event_bytes``)."""
 
-    def __init__(self, stream: httpx.AsyncByteStream, limit: int, event_limit: int) -> None:
+    def __init__(
+        self, stream: httpx.AsyncByteStream, limit: int, event_limit: int = DEFAULT_MAX_EVENT_BYTES
+    ) -> None:
         self._stream = stream
         self.limit = limit
         self.event_limit = event_limit
@@ -252,7 +259,7 @@ def _too_large(limit: int) -> BadGatewayError:
     return BadGatewayError(f"the upstream response is larger than {limit} bytes")
 
 
-def _event_too_large(limit: int) -> BadGatewayError:
+def event_too_large(limit: int) -> BadGatewayError:
     return BadGatewayError(
         f"the upstream sent a stream event longer than {limit} bytes", code="upstream_event_too_large"
     )
@@ -268,6 +275,12 @@ def body_parts(response: httpx.Response) -> AsyncIterator[bytes]:
             return _capped(response.aiter_bytes(), response.stream.limit)
         return response.aiter_bytes()
     return response.stream.__aiter__()
+
+
+def event_limit(response: httpx.Response) -> int:
+    """The longest stream event allowed on ``response`` (``limits.max_event_bytes`` of its call)."""
+    stream = response.stream
+    return stream.event_limit if isinstance(stream, _CappedStream) else DEFAULT_MAX_EVENT_BYTES
 
 
 async def _capped(parts: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
@@ -289,8 +302,7 @@ async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
     A line or an event longer than the event limit is a 502. Reads without a line end are collected
     and joined once the line ends (joining them on every read cost quadratic CPU on a long line).
     """
-    stream = response.stream
-    limit = stream.event_limit if isinstance(stream, _CappedStream) else DEFAULT_MAX_EVENT_BYTES
+    limit = event_limit(response)
     pending: list[bytes] = []
     pending_size = 0
     data_lines: list[bytes] = []
@@ -300,7 +312,7 @@ async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
             pending.append(received)
             pending_size += len(received)
             if pending_size > limit:
-                raise _event_too_large(limit)
+                raise event_too_large(limit)
             continue
         if pending:
             pending.append(received)
@@ -319,13 +331,13 @@ async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
                     data_lines.append(line[6:] if line[5:6] == b" " else line[5:])
                     data_size += len(line)
                     if data_size > limit:
-                        raise _event_too_large(limit)
+                        raise event_too_large(limit)
             elif data_lines:
                 yield b"\n".join(data_lines)
                 data_lines.clear()
                 data_size = 0
         if pending_size > limit:
-            raise _event_too_large(limit)
+            raise event_too_large(limit)
     last = b"".join(pending).rstrip(b"\r")
     if last.startswith(b"data:"):
         data_lines.append(last[6:] if last[5:6] == b" " else last[5:])

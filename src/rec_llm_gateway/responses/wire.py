@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from ..errors import InvalidRequestError
 from ..schema import MAX_MODEL_LENGTH, FastList, _as_invalid_request, _maybe_non_finite, _non_finite, _Open
@@ -116,7 +117,7 @@ TRANSLATED_ITEM_TYPES = tuple(_ITEM_MODELS)
 
 
 class TextFormat(_Open):
-    type: str = "text"
+    type: str
     name: str | None = None
     schema_: dict[str, Any] | None = Field(None, alias="schema")
     strict: bool | None = None
@@ -149,7 +150,7 @@ class ResponsesRequest(_Open):
     _state: RequestState = PrivateAttr(default_factory=RequestState)
 
     model: Annotated[str, Field(max_length=MAX_MODEL_LENGTH)]
-    input: str | FastList[dict[str, Any]] | None = None
+    input: str | Annotated[list[dict[str, Any]], Field(min_length=1, fail_fast=True)] | None = None
     instructions: str | None = None
     tools: FastList[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -167,6 +168,14 @@ class ResponsesRequest(_Open):
     stream: bool | None = None
     user: str | None = None
     safety_identifier: str | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _typed_tools(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for tool in tools or ():
+            if not isinstance(tool.get("type"), str):
+                raise PydanticCustomError("tool_type", "every tool needs a string 'type'")
+        return tools
 
     @classmethod
     def from_json(cls, body: bytes) -> ResponsesRequest:

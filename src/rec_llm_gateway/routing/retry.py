@@ -1,6 +1,6 @@
 """What an attempt's error means for routing, and how long to wait before trying a deployment again.
 
-- ``RETRY``: the status is in ``routing.retry_codes`` (default 429, 500, 502, 503, 504, connection
+- ``RETRY``: the status is in ``routing.retry_codes`` (default 429, 500, 502, 503, 504, 529, connection
   errors and timeouts): move on to the next attempt.
 - ``POLICY``: the provider refused on content policy: only ``content_policy_fallbacks`` may help.
 - ``CONTEXT``: the request is too long for the model: only ``context_window_fallbacks`` may help.

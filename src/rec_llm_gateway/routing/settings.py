@@ -37,7 +37,8 @@ STRATEGIES: Final = ("priority", "round_robin", "weighted", "cost", "latency", "
 CONNECTION_ERROR: Final = "connection_error"
 TIMEOUT: Final = "timeout"
 RetryCode = int | Literal["connection_error", "timeout"]
-DEFAULT_RETRY_CODES: Final[tuple[RetryCode, ...]] = (429, 500, 502, 503, 504, CONNECTION_ERROR, TIMEOUT)
+# 529 is Anthropic's "overloaded": the deployment works but sheds load, so another may answer.
+DEFAULT_RETRY_CODES: Final[tuple[RetryCode, ...]] = (429, 500, 502, 503, 504, 529, CONNECTION_ERROR, TIMEOUT)
 DEFAULT_POLICY_CODES: Final = ("content_policy_violation", "content_filter")
 
 

@@ -1,0 +1,91 @@
+"""``/v1/messages`` overhead: python -m benchmarks.messages [--quick]
+
+Anthropic-shaped requests from the same client, same run, against:
+
+- ``direct``: the fake upstream's own ``/v1/messages`` (the baseline every overhead is measured from);
+- ``bare httpx``: the bare pass-through proxy (forwards bytes, parses nothing);
+- ``native``: the gateway to Anthropic (``anthropic:`` model): the client's bytes out, Anthropic's back,
+  with the usage read on the way;
+- ``translated``: the gateway to an OpenAI upstream: the request translated, the answer re-emitted as
+  Anthropic's named events.
+
+Sequential JSON latency and streams (time to first chunk, delay added per chunk), reported as
+medians over interleaved rounds, with the overhead relative to the bare pass-through.
+``python -m benchmarks`` runs the same as part of the full suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import suite
+from .harness import Server, server
+
+MESSAGES = {
+    "model": "claude-bench",
+    "max_tokens": 64,
+    "system": "You are a helpful assistant.",
+    "messages": [{"role": "user", "content": "Say hello in one short sentence, please."}],
+    "temperature": 0.2,
+}
+PATH = "/v1/messages"
+
+
+@dataclass
+class MessagesTarget(suite.Target):
+    """A target that speaks Anthropic's Messages API."""
+
+    def body(self, model: str = "claude-bench", **extra: Any) -> bytes:
+        return json.dumps({**MESSAGES, "model": self.model_prefix + model, **extra}).encode()
+
+
+def targets(upstream: Server, bare: Server, gateway: Server) -> list[suite.Target]:
+    return [
+        MessagesTarget("messages: direct", upstream, PATH),
+        MessagesTarget("messages: bare httpx", bare, "/llm" + PATH),
+        # "claude-..." routes to Anthropic by its family prefix, as Claude Code's model names do
+        MessagesTarget("messages: native", gateway, "/llm" + PATH, "claude-"),
+        MessagesTarget("messages: translated", gateway, "/llm" + PATH, "openai:"),
+    ]
+
+
+def run(messages_targets: list[suite.Target], quick: bool) -> None:
+    suite.sequential(messages_targets, rounds=3 if quick else 7, requests=100 if quick else 300)
+    suite.streaming(messages_targets, rounds=3 if quick else 5, streams=5 if quick else 20)
+
+
+def table(messages_targets: list[suite.Target]) -> str:
+    """Overheads in ms (JSON p50, time to first chunk) and us (per chunk), and the ratio to bare."""
+    bare = messages_targets[1].results
+    lines = [f"{'target':<24}{'over p50 ms':>13}{'TTFC +ms':>10}{'chunk +us':>11}{'x bare (p50)':>14}"]
+    for target in messages_targets[1:]:
+        sequential, streaming = target.results["sequential"], target.results["streaming"]
+        ratio = sequential["overhead_p50_ms"] / bare["sequential"]["overhead_p50_ms"]
+        lines.append(
+            f"{target.name:<24}{sequential['overhead_p50_ms']:>13.3f}{streaming['ttfc_overhead_ms']:>10.3f}"
+            f"{streaming['chunk_added_delay_us']:>11.0f}{ratio:>14.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, not for quoting)")
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(server("upstream", "upstream"))
+        bare = stack.enter_context(server("bare", "bare", "--upstream", upstream.url))
+        gateway = stack.enter_context(server("gateway", "gateway", "--upstream", upstream.url))
+        messages_targets = targets(upstream, bare, gateway)
+        run(messages_targets, args.quick)
+    print(table(messages_targets))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""``/v1/responses`` in the gateway's OpenAPI description (imported by ``openapi.py`` only).
+
+The request is described as every upstream takes it (the gateway's wire model also keeps what only
+OpenAI and Azure take through: other item and tool types, unknown fields): input items that are
+messages, function calls and their outputs; function tools or built-in ones (dropped for translated
+upstreams); a text, JSON-object or JSON-schema format.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["DOC_MODELS", "patch_schemas", "paths"]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class InputText(_Doc):
+    type: Literal["input_text", "output_text"]
+    text: str
+
+
+class InputImage(_Doc):
+    type: Literal["input_image"]
+    image_url: str = Field(
+        min_length=1, description="An https URL or a data: URL (file ids need OpenAI's storage)."
+    )
+    detail: str | None = None
+
+
+class InputFile(_Doc):
+    type: Literal["input_file"]
+    file_data: str = Field(
+        min_length=1, description="The file inline (file ids and URLs need OpenAI's storage)."
+    )
+    filename: str | None = None
+
+
+class Refusal(_Doc):
+    type: Literal["refusal"]
+    refusal: str
+
+
+Part = Annotated[InputText | InputImage | InputFile | Refusal, Field(discriminator="type")]
+
+
+class Message(_Doc):
+    type: Literal["message"] = "message"
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[Part]
+
+
+class FunctionCall(_Doc):
+    type: Literal["function_call"]
+    call_id: str
+    name: str
+    arguments: str = Field(description="JSON text.")
+
+
+class FunctionCallOutput(_Doc):
+    """Answers a ``function_call`` earlier in the conversation (same ``call_id``), else a 400."""
+
+    type: Literal["function_call_output"]
+    call_id: str
+    output: str | list[Part]
+
+
+class FunctionTool(_Doc):
+    type: Literal["function"]
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+# Any other type is a built-in tool (web_search, file_search, ...): run by OpenAI, left out for other
+# upstreams (named in x-rec-llm-dropped-tools) or refused with responses.builtin_tools: reject.
+_BUILTIN_TOOL = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"type": "string", "not": {"const": "function"}}},
+    "description": "A built-in tool (web_search, file_search, ...), run by OpenAI only.",
+}
+
+
+class NamedFunction(_Doc):
+    type: Literal["function"]
+    name: str
+
+
+class JSONSchemaFormat(_Doc):
+    type: Literal["json_schema"]
+    name: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class PlainFormat(_Doc):
+    type: Literal["text", "json_object"]
+
+
+class TextConfig(_Doc):
+    format: Annotated[JSONSchemaFormat | PlainFormat, Field(discriminator="type")] | None = None
+    verbosity: str | None = None
+
+
+class Reasoning(_Doc):
+    effort: str | None = Field(None, description="minimal, low, medium or high (reasoning_effort).")
+    summary: str | None = None
+
+
+class ResponsesCreate(_Doc):
+    """``POST /v1/responses``. ``store`` (default true) keeps the response for ``GET`` and for a next
+    turn's ``previous_response_id`` (a missing or expired one is a 404)."""
+
+    model: str
+    input: (
+        str
+        | Annotated[
+            list[Annotated[Message | FunctionCall | FunctionCallOutput, Field(discriminator="type")]],
+            Field(min_length=1),
+        ]
+    )
+    instructions: str | None = None
+    tools: list[FunctionTool] | None = Field(None, description="Function tools, or built-in ones.")
+    tool_choice: Literal["auto", "none", "required"] | NamedFunction | None = None
+    text: TextConfig | None = None
+    reasoning: Reasoning | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    previous_response_id: str | None = None
+    include: list[str] | None = None
+    prompt_cache_key: str | None = None
+    parallel_tool_calls: bool | None = None
+    stream: bool | None = None
+    user: str | None = None
+    safety_identifier: str | None = None
+
+
+class ResponseObject(_Doc):
+    """A Response: ``output`` holds ``message``, ``function_call`` and ``reasoning`` items."""
+
+    id: str
+    object: Literal["response"]
+    status: Literal["completed", "incomplete", "failed", "in_progress"]
+    model: str
+    output: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+class DeletedResponse(_Doc):
+    id: str
+    object: Literal["response"]
+    deleted: Literal[True]
+
+
+def patch_schemas(schemas: dict[str, Any], ref: str) -> None:
+    """What pydantic cannot say: a tool is a function tool or any built-in one (its type is not
+    ``function``)."""
+    tools = schemas["ResponsesCreate"]["properties"]["tools"]
+    array = next(option for option in tools["anyOf"] if option.get("type") == "array")
+    array["items"] = {"anyOf": [{"$ref": ref.format(model="FunctionTool")}, _BUILTIN_TOOL]}
+
+
+DOC_MODELS: list[type[BaseModel]] = [ResponsesCreate, ResponseObject, DeletedResponse]
+"""Described in ``components.schemas`` (``ResponsesCreate`` as a request, the others as answers)."""
+
+
+def paths(ref: str, error: Any, errors: tuple[int, ...]) -> dict[str, Any]:
+    """The path items; ``ref`` formats a schema reference, ``error(status)`` describes an error."""
+    response_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    stream_event = {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "description": "The event's type: response.created, ..."},
+            "data": {"type": "string", "contentMediaType": "application/json"},
+        },
+    }
+    create = {
+        "operationId": "createResponse",
+        "summary": "OpenAI's Responses API, to any provider (JSON, or typed SSE events)",
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": ref.format(model="ResponsesCreate")}}},
+        },
+        "responses": {
+            "200": {
+                "description": "A Response; with stream: true, its events (response.created ... "
+                "response.completed, or error and response.failed).",
+                "headers": {
+                    "x-request-id": {"schema": {"type": "string"}},
+                    "x-rec-llm-dropped-tools": {"schema": {"type": "string"}},
+                },
+                "content": {
+                    "application/json": {"schema": {"$ref": ref.format(model="ResponseObject")}},
+                    "text/event-stream": {"schema": stream_event},
+                },
+            },
+            **{str(status): error(status) for status in errors},
+        },
+    }
+    stored_errors = {str(status): error(status) for status in (401, 404, 405, 500, 503)}
+    stored = {
+        "parameters": [response_id],
+        "get": {
+            "operationId": "retrieveResponse",
+            "summary": "A stored response",
+            "responses": {
+                "200": {
+                    "description": "The response",
+                    "content": {"application/json": {"schema": {"$ref": ref.format(model="ResponseObject")}}},
+                },
+                **stored_errors,
+            },
+        },
+        "delete": {
+            "operationId": "deleteResponse",
+            "summary": "Delete a stored response",
+            "responses": {
+                "200": {
+                    "description": "Deleted",
+                    "content": {
+                        "application/json": {"schema": {"$ref": ref.format(model="DeletedResponse")}}
+                    },
+                },
+                **stored_errors,
+            },
+        },
+    }
+    return {"/v1/responses": {"post": create}, "/v1/responses/{id}": stored}
