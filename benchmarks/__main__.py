@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -88,6 +89,7 @@ def main() -> None:
                 server(variant, "gateway", "--upstream", url, "--variant", variant)
             )
             targets.append(suite.Target(f"gateway+{variant}", variant_server, proxy_path))
+        targets += state_targets(stack, url, proxy_path)
         if litellm is not None:
             config = RESULTS / "litellm.yaml"
             config.write_text(LITELLM_CONFIG.format(upstream=url))
@@ -99,7 +101,7 @@ def main() -> None:
             command = [str(litellm), "--config", str(config), "--port", "{port}", "--num_workers", "1"]
             litellm_server = stack.enter_context(server("litellm", command=command, env=env))
             targets.append(suite.Target("litellm proxy", litellm_server, "/v1/chat/completions"))
-        stream_targets = list(targets)
+        stream_targets = [target for target in targets if not target.name.startswith("state ")]
         if "anthropic" in BUILTIN_TYPES:
             stream_targets.append(
                 suite.Target("gateway (anthropic sse)", gateway_server, proxy_path, "anthropic:")
@@ -107,6 +109,7 @@ def main() -> None:
 
         print("sequential latency ...", flush=True)
         suite.sequential(targets, rounds=3 if quick else 7, requests=100 if quick else 300)
+        _state_overheads(targets)
         print("streaming ...", flush=True)
         suite.streaming(stream_targets, rounds=3 if quick else 5, streams=5 if quick else 20)
         print("/v1/messages (native and translated) ...", flush=True)
@@ -119,6 +122,7 @@ def main() -> None:
             t
             for t in targets
             if t.name in ("direct", "bare httpx", "bare aiohttp", "gateway", "litellm proxy")
+            or t.name.startswith("state ")
         ]
         report["load_generator"] = suite.throughput(
             load_targets, [16, 64], seconds=2 if quick else 5, rounds=1 if quick else 3
@@ -126,7 +130,10 @@ def main() -> None:
         print("1,000 concurrent streams ...", flush=True)
         for target in (t for t in targets if t.name in ("bare httpx", "bare aiohttp", "gateway")):
             suite.concurrent_streams(target, 200 if quick else 1000)
-        report["targets"] = {target.name: target.results for target in stream_targets}
+        report["targets"] = {
+            target.name: target.results
+            for target in [*stream_targets, *(t for t in targets if t.name.startswith("state "))]
+        }
     print("footprint and translation ...", flush=True)
     report["import_seconds"] = {
         "rec_llm_gateway": suite.import_time(sys.executable, "rec_llm_gateway"),
@@ -142,6 +149,53 @@ def main() -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwritten to {args.json}")
+
+
+def state_targets(stack: contextlib.ExitStack[Any], upstream: str, path: str) -> list[suite.Target]:
+    """The gateway with a provider rate limit kept in each state store (memory, SQLite, Redis when
+    redis-server is installed), and with SQLite and two workers against one."""
+    stores = {"memory": "memory://", "sqlite": f"sqlite:///{RESULTS}/bench-state.db"}
+    for leftover in RESULTS.glob("bench-state.db*"):
+        leftover.unlink()
+    redis_server = shutil.which("redis-server")
+    if redis_server:
+        redis = stack.enter_context(
+            server("redis", command=[redis_server, "--port", "{port}", "--save", "", "--appendonly", "no"])
+        )
+        stores["redis"] = f"redis://127.0.0.1:{redis.port}/0"
+    targets = []
+    for name, url in stores.items():
+        process = stack.enter_context(
+            server(f"state-{name}", "gateway", "--upstream", upstream, "--state", url)
+        )
+        targets.append(suite.Target(f"state {name}", process, path))
+    two = stack.enter_context(
+        server(
+            "state-sqlite-2w",
+            "gateway",
+            "--upstream",
+            upstream,
+            "--state",
+            stores["sqlite"],
+            "--workers",
+            "2",
+        )
+    )
+    targets.append(suite.Target("state sqlite, 2 workers", two, path))
+    return targets
+
+
+def _state_overheads(targets: list[suite.Target]) -> None:
+    """Each store's overhead p50 over the memory store's (same run, same rounds)."""
+    by_name = {target.name: target for target in targets}
+    memory = by_name.get("state memory")
+    if memory is None:
+        return
+    base = memory.results["sequential"]["overhead_p50_ms"]
+    for name in ("state sqlite", "state redis"):
+        if name in by_name:
+            results = by_name[name].results
+            results["over_memory_p50_ms"] = results["sequential"]["overhead_p50_ms"] - base
 
 
 def _get(report: dict[str, Any], target: str, *path: str) -> float | None:
@@ -202,6 +256,24 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         ("import rec_llm_gateway (ms)", imported * 1000 if imported else None, 150.0, "<="),
         ("RSS after first requests (MiB)", _get(report, gw, "rss_after_warmup_mib"), 80.0, "<="),
+        (
+            "state SQLite overhead p50 over memory (ms)",
+            _get(report, "state sqlite", "over_memory_p50_ms"),
+            0.5,
+            "<=",
+        ),
+        (
+            "state Redis overhead p50 over memory (ms)",
+            _get(report, "state redis", "over_memory_p50_ms"),
+            0.3,
+            "<=",
+        ),
+        (
+            "(throughput c64, 2 workers / 1, SQLite)",
+            ratio(rps("state sqlite, 2 workers"), rps("state sqlite")),
+            None,
+            ">=",
+        ),
     ]
     results = []
     for name, value, limit, direction in rows:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -289,8 +290,10 @@ def aiohttp_proxy(upstream: str) -> Any:
     return app
 
 
-def gateway_app(upstream: str, variant: str = "plain") -> Any:
-    """The gateway mounted at /llm in FastAPI, pointed at the fake upstream."""
+def gateway_app(upstream: str, variant: str = "plain", state: str = "") -> Any:
+    """The gateway mounted at /llm in FastAPI, pointed at the fake upstream. With ``state`` (a
+    ``state.url``), the provider gets a rate limit too high to bite, so every request takes it in
+    the state store (the one round trip before the upstream call) and writes its usage there."""
     import contextlib
 
     from fastapi import FastAPI
@@ -304,6 +307,9 @@ def gateway_app(upstream: str, variant: str = "plain") -> Any:
     if "anthropic" in BUILTIN_TYPES:
         providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream}
     config: dict[str, Any] = {"default_provider": "openai", "providers": providers}
+    if state:
+        providers["openai"]["rate_limits"] = {"requests_per_minute": 100_000_000}
+        config["state"] = {"url": state}
     if variant == "httpx-transport":
         config["http"] = {"transport": "httpx"}
     kwargs: dict[str, Any] = {}
@@ -361,12 +367,19 @@ def gateway_app(upstream: str, variant: str = "plain") -> Any:
     return app
 
 
+def gateway_from_env() -> Any:
+    """``gateway_app`` in a worker process of ``--workers N``."""
+    return gateway_app(os.environ["BENCH_UPSTREAM"], os.environ["BENCH_VARIANT"], os.environ["BENCH_STATE"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=["upstream", "bare", "aiohttp", "gateway"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", default="")
     parser.add_argument("--variant", default="plain", help="plain | hooks | otel-sdk | httpx-transport")
+    parser.add_argument("--state", default="", help="a state.url (the provider then has a rate limit)")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
 
     import uvicorn
@@ -377,8 +390,21 @@ def main() -> None:
         app = bare_proxy(args.upstream)
     elif args.kind == "aiohttp":
         app = aiohttp_proxy(args.upstream)
+    elif args.workers > 1:  # worker processes import the app: pass the settings in the environment
+        os.environ.update(BENCH_UPSTREAM=args.upstream, BENCH_VARIANT=args.variant, BENCH_STATE=args.state)
+        uvicorn.run(
+            "benchmarks.servers:gateway_from_env",
+            factory=True,
+            workers=args.workers,
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=120,
+        )
+        return
     else:
-        app = gateway_app(args.upstream, args.variant)
+        app = gateway_app(args.upstream, args.variant, args.state)
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -20,7 +20,7 @@ import pytest
 from rec_llm_gateway import Gateway
 from rec_llm_gateway.errors import InvalidRequestError
 from rec_llm_gateway.providers import egress
-from rec_llm_gateway.providers.bedrock_images import ImageFetchSettings, fetch_images
+from rec_llm_gateway.providers.bedrock.images import ImageFetchSettings, fetch_images
 
 from .bedrock_support import PNG
 from .support import FakeUpstream, Recorded, Reply, serve_fake

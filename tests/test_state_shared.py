@@ -67,6 +67,23 @@ def test_a_rate_limit_is_exact_over_three_processes(store_url: str, tmp_path: Pa
             assert usage_totals(url, key="team")["calls"] == 30
 
 
+def test_provider_and_deployment_limits_hold_over_processes(store_url: str, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "gateway.json",
+        store_url,
+        providers={"echo": {"rate_limits": {"requests_per_minute": 25}}},
+        models={"g": {"deployments": [{"model": "echo:m", "rpm": 15}]}},
+        routing={"max_retries": 0},
+    )
+    with gateways(config, 1, 2) as processes:
+        urls = [process.url for process in processes]
+        grouped = asyncio.run(_post_all(urls, 40, {}, {**chat_body(), "model": "g"}))
+        assert grouped.count(200) == 15  # the deployment's own limit
+        direct = asyncio.run(_post_all(urls, 40, {}, chat_body()))
+        assert direct.count(200) == 10  # what the provider's limit has left
+        assert eventually_calls(urls[0], 25)["calls"] == 25
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
 def test_usage_and_a_spent_budget_survive_a_restart(store_url: str, tmp_path: Path, stop: int) -> None:
     # Each request costs $0.003 (3 output tokens at $0.001); the budget is spent after the second.

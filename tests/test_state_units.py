@@ -289,3 +289,38 @@ async def test_with_open_a_store_that_is_down_falls_back_and_says_so_once(
         for point in metric.data.data_points
     ]
     assert sum(points) == 5
+
+
+# -- issue 16: a budget never fails open ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key_setting", "global_setting", "allowed"),
+    [(None, None, False), ("allow", None, True), (None, "allow", True), ("deny", "allow", False)],
+)
+async def test_a_budgeted_key_may_not_use_an_unpriced_model_silently(
+    upstream: Any, key_setting: str | None, global_setting: str | None, allowed: bool
+) -> None:
+    key: dict[str, Any] = {"key": "budget-key-00001", "name": "payer", "monthly_budget_usd": 5}
+    if key_setting:
+        key["unpriced"] = key_setting
+    auth: dict[str, Any] = {"keys": [key, {"key": "free-key-000001", "name": "free"}]}
+    if global_setting:
+        auth["unpriced"] = global_setting
+    config = {
+        "providers": {"local": {"type": "openai", "api_key": "sk-x", "base_url": f"{upstream.url}/v1"}},
+        "auth": auth,
+    }
+    body = {"model": "local:house-model-without-a-price", "messages": [{"role": "user", "content": "hi"}]}
+    async with client(Gateway(config)) as http:
+        response = await http.post(CHAT, json=body, headers={"x-api-key": "budget-key-00001"})
+        if allowed:
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 400
+            error = response.json()["error"]
+            assert (error["code"], error["param"]) == ("unpriced_model", "model")
+            assert "has no known price" in error["message"] and "unpriced: allow" in error["message"]
+            assert upstream.requests == []  # refused before any upstream call
+        # A key without a budget is not concerned.
+        assert (await http.post(CHAT, json=body, headers={"x-api-key": "free-key-000001"})).status_code == 200

@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from rec_llm_gateway.providers.bedrock_eventstream import encode_frame
+from rec_llm_gateway.providers.bedrock.eventstream import encode_frame
 
 WIRES = ("openai", "anthropic", "gemini", "bedrock")
 HUGE = 200_000

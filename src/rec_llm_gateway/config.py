@@ -185,6 +185,9 @@ class AuthConfig(_Strict):
     api_keys: list[SecretStr] = Field(default_factory=list)
     keys: list[GatewayKeyConfig] = Field(default_factory=list)
     admin_keys: list[SecretStr] = Field(default_factory=list)
+    unpriced: Literal["allow", "deny"] = "deny"
+    """Whether keys with a ``monthly_budget_usd`` may use models with no known price (each key may
+    say otherwise): ``deny`` refuses with 400 ``unpriced_model`` instead of letting spend stand still."""
 
     @field_validator("keys")
     @classmethod

@@ -122,7 +122,9 @@ class Gateway:
         )
         self.hooks = HookCaller(self.plugins, on_failure=Telemetry.record_hook_failure)
         self.auth = GatewayAuth(self.config.auth.api_keys, self.config.auth.admin_keys, self.config.auth.keys)
-        self.keys = KeyGuard(self.auth.named, self.ledger)
+        self.keys = KeyGuard(
+            self.auth.named, self.ledger, shared_limits=self.ledger.shared, unpriced=self.config.auth.unpriced
+        )
         """Per-key limits and budgets (``auth.keys``)."""
         self.cors = Cors(self.config.cors) if self.config.cors else None
         self.pricing = PriceTable(self.config.pricing)

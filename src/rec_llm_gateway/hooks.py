@@ -114,6 +114,8 @@ class CostEvent:
     timestamp: float
     cached_tokens: int = 0
     gateway_key_id: str | None = None
+    estimated: bool = False
+    """The tokens (and so the cost) are the gateway's estimate: the upstream never reported usage."""
 
 
 class FailoverEvent(Mapping[str, Any]):

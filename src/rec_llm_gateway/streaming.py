@@ -76,7 +76,16 @@ class StreamAssembler:
     two thousand tokens than after two, where every text piece would cost ~60 bytes.
     """
 
-    __slots__ = ("_choices", "_keep_text", "created", "id", "model", "system_fingerprint", "usage")
+    __slots__ = (
+        "_choices",
+        "_keep_text",
+        "created",
+        "id",
+        "model",
+        "output_chars",
+        "system_fingerprint",
+        "usage",
+    )
 
     def __init__(self, keep_text: bool = True) -> None:
         self._keep_text = keep_text
@@ -85,6 +94,8 @@ class StreamAssembler:
         self.created = 0
         self.system_fingerprint: Any = None
         self.usage: dict[str, Any] | None = None
+        self.output_chars = 0
+        """Characters of generated text and tool arguments (to estimate usage the upstream never sent)."""
         self._choices: dict[int, dict[str, Any]] = {}
 
     def add(self, chunk: dict[str, Any]) -> None:
@@ -115,6 +126,7 @@ class StreamAssembler:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self._add_delta(state, delta, self._keep_text)
+                self.output_chars += _delta_chars(delta)
             if choice.get("finish_reason"):
                 state["finish_reason"] = choice["finish_reason"]
 
@@ -179,3 +191,16 @@ class StreamAssembler:
         if self.system_fingerprint:
             response["system_fingerprint"] = self.system_fingerprint
         return response
+
+
+def _delta_chars(delta: dict[str, Any]) -> int:
+    chars = 0
+    for name in ("content", "reasoning_content", "refusal"):
+        text = delta.get(name)
+        if isinstance(text, str):
+            chars += len(text)
+    for call in delta.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            chars += len(function["arguments"])
+    return chars

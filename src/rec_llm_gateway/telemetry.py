@@ -299,6 +299,8 @@ class Telemetry:
             if usage is not None:
                 span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+                if usage.estimated:
+                    span.set_attribute("rec_llm.usage.estimated", True)
             if error_type:
                 span.set_attribute("error.type", error_type)
                 span.set_status(Status(StatusCode.ERROR))

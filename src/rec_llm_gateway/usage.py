@@ -24,6 +24,9 @@ class TokenUsage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    estimated: bool = False
+    """The upstream never reported usage (a stream cut off before its usage chunk): the gateway's
+    estimate, from the request and what was streamed, so generated tokens are never unaccounted."""
 
     @classmethod
     def from_openai(cls, usage: Any) -> TokenUsage | None:
@@ -100,6 +103,8 @@ class UsageRecord:
     """Set on records of one gateway key (``get_by_key``); ``None`` on totals over all keys."""
     calls: int = 0
     errors: int = 0
+    estimated_calls: int = 0
+    """Calls whose tokens the gateway estimated (the upstream never reported usage)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -159,6 +164,7 @@ class UsageTracker:
             record.errors += error
             record.total_latency_ms += latency_ms
             if usage is not None:
+                record.estimated_calls += usage.estimated
                 record.prompt_tokens += usage.prompt_tokens
                 record.completion_tokens += usage.completion_tokens
                 record.total_tokens += usage.total_tokens
@@ -241,6 +247,7 @@ def merge_keys(records: list[UsageRecord]) -> list[UsageRecord]:
 def _add(total: UsageRecord, record: UsageRecord) -> None:
     total.calls += record.calls
     total.errors += record.errors
+    total.estimated_calls += record.estimated_calls
     total.prompt_tokens += record.prompt_tokens
     total.completion_tokens += record.completion_tokens
     total.total_tokens += record.total_tokens

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import GatewayError
 from ..hooks import FailoverEvent
 from ..providers.base import UpstreamCall
+from ..routing.admission import admitted
 from ..routing.deployment import Lease
 from .exchange import Attempt, Exchange
 
@@ -43,6 +44,8 @@ async def run_attempts(
         step = walk.next()
         lease = step if isinstance(step, Lease) else await _next_lease(gateway, walk, step)
     while True:
+        if exchange.ticket is not None:  # the one state store round trip before the upstream call
+            lease, walk = await admitted(gateway, exchange, request, routes, walk, lease)
         try:
             result = await attempt(exchange, request, lease)
         except GatewayError as error:

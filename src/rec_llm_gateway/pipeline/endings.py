@@ -8,6 +8,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from ..asgi import Send
 from ..errors import ClientDisconnectedError, GatewayError
 from ..hooks import CostEvent
@@ -50,8 +52,11 @@ def extension(exchange: Exchange, latency: float) -> dict[str, Any]:
 
 
 def _conclude(gateway: Gateway, exchange: Exchange, latency: float, *, status: int, outcome: str) -> None:
-    """Fill in the outcome and record usage for the last attempt, if there was one."""
+    """Fill in the outcome and record usage for the last attempt, if there was one (once: a
+    failure after the client had its answer, in a hook, must not count the request again)."""
     context = exchange.context
+    if context.outcome == "success":
+        return
     context.latency_ms = round(latency * 1000, 3)
     context.status_code = status
     context.outcome = outcome
@@ -80,7 +85,17 @@ async def succeeded(
     _conclude(gateway, exchange, latency, status=200, outcome="success")
     await fire_cost(gateway, exchange, usage, latency)
     if gateway.hooks.has("post_response"):
-        model = operation.response_model.model_validate(response)
+        try:
+            model = operation.response_model.model_validate(response)
+        except ValidationError as exc:
+            # The client has its answer; a hook cannot be given a response of the expected shape.
+            logger.warning(
+                "request %s: post_response skipped, the response does not fit %s (%d errors)",
+                exchange.context.request_id,
+                operation.response_model.__name__,
+                exc.error_count(),
+            )
+            return
         await gateway.hooks.call(
             "post_response", exchange.span, request=request, response=model, context=exchange.context
         )
@@ -105,6 +120,7 @@ async def fire_cost(gateway: Gateway, exchange: Exchange, usage: TokenUsage | No
             timestamp=time.time(),
             cached_tokens=usage.cached_tokens,
             gateway_key_id=context.gateway_key_id,
+            estimated=usage.estimated,
         )
         await gateway.hooks.call("on_cost", exchange.span, event=event)
 

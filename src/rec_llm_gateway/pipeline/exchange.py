@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..hooks import RequestContext
     from ..providers.base import UpstreamCall
     from ..routing.deployment import Lease
+    from ..routing.keys import KeyTicket
     from ..routing.resolve import Route
     from ..routing.walk import Walk
     from ..telemetry import Telemetry
@@ -40,6 +41,8 @@ class Exchange:
     responded: bool = False
     failovers: list[dict[str, Any]] = field(default_factory=list)
     walk: Walk | None = None
+    ticket: KeyTicket | None = None
+    """What the request holds in the state store (key limits and budget, shared deployment limits)."""
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

@@ -28,6 +28,7 @@ from ..errors import (
 from ..hooks import RequestContext
 from ..providers.base import ChatResult
 from ..routing.retry import is_server_failure
+from ..routing.tokens import stream_usage
 from ..usage import TokenUsage
 from .attempts import run_attempts, start_attempt
 from .disconnect import DisconnectWatch
@@ -102,7 +103,6 @@ class OperationHandler:
         operation = self.operation
         limits = gateway.config.limits
         context = exchange.context
-        key_ticket = None
         try:
             context.gateway_key_id = gateway.auth.authenticate(headers)
             body = await read_body(
@@ -117,8 +117,8 @@ class OperationHandler:
             context.stream = operation.streams(request)
             gateway.telemetry.set_request_model(exchange.span, request.model, operation.name)
             routes = gateway.router.candidates(request)
-            if gateway.keys.active:  # per-key limits and budget (auth.keys): one state store round trip
-                key_ticket = await gateway.keys.admit(context.gateway_key_id, request, routes)
+            if gateway.keys.active:  # key limits, budget, shared deployment limits: taken per attempt
+                exchange.ticket = gateway.keys.open(context.gateway_key_id, request, routes)
             if context.stream:
                 await self._stream(exchange, request, routes, receive, send)
             else:
@@ -132,9 +132,19 @@ class OperationHandler:
             logger.exception("internal error in request %s", context.request_id)
             internal = InternalError(f"Internal gateway error ({type(exc).__name__}).")
             await fail(gateway, operation, exchange, internal, send)
+        except asyncio.CancelledError:
+            # Cut off by a shutdown (the host's graceful timeout, shutdown_grace_seconds): counted,
+            # charged and reported like any failure, then the cancellation goes on.
+            stopped = ServiceUnavailableError(
+                "The gateway shut down before the request finished.", code="shutdown"
+            )
+            with contextlib.suppress(Exception):
+                await fail(gateway, operation, exchange, stopped, send)
+                await fire_cost(gateway, exchange, context.usage, exchange.elapsed())
+            raise
         finally:
-            if key_ticket is not None:
-                gateway.keys.finish(key_ticket, total_tokens(context.usage), context.cost_usd)
+            if exchange.ticket is not None:
+                gateway.keys.finish(exchange.ticket, total_tokens(context.usage), context.cost_usd)
 
     # -- a complete answer ------------------------------------------------------------------------
 
@@ -203,7 +213,7 @@ class OperationHandler:
             )
             async with attempt:
                 error = await self._send_stream(exchange, attempt, request, assembler, watch, send)
-                usage = TokenUsage.from_openai(assembler.usage)
+                usage = typed_stream_usage(attempt, request, assembler)
                 if error is not None:
                     if is_server_failure(error):
                         attempt.lease.broke_off(gateway.router.clock())  # it broke after it started
@@ -254,11 +264,13 @@ class OperationHandler:
                     f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
                     code="upstream_stream_truncated",
                 )
-            price(gateway, exchange, attempt, TokenUsage.from_openai(assembler.usage))
+            price(gateway, exchange, attempt, typed_stream_usage(attempt, request, assembler))
             ext = extension(exchange, exchange.elapsed()) if gateway.config.include_extensions else None
             await send({"type": "http.response.body", "body": encoder.finish(ext), "more_body": False})
         except asyncio.CancelledError:
             if not watch.absorb():
+                # Cut off by a shutdown: price what was generated before the cancellation goes on.
+                price(gateway, exchange, attempt, typed_stream_usage(attempt, request, assembler))
                 raise
             return ClientDisconnectedError("The client disconnected mid-stream.")
         except GatewayError as exc:
@@ -271,7 +283,7 @@ class OperationHandler:
         finally:
             watch.stop()
             await attempt.close_stream()  # closes the upstream response
-            attempt.lease.release(total_tokens(TokenUsage.from_openai(assembler.usage)))
+            attempt.lease.release(total_tokens(typed_stream_usage(attempt, request, assembler)))
         return None
 
     async def _attempt_open_stream(self, exchange: Exchange, request: Any, lease: Lease) -> Attempt:
@@ -315,3 +327,10 @@ class OperationHandler:
             raise UpstreamTimeoutError(
                 f"the stream exceeded limits.max_stream_seconds ({limit:g}s)"
             ) from None
+
+
+def typed_stream_usage(attempt: Attempt, request: Any, assembler: Assembler) -> TokenUsage:
+    """A stream's usage: typed, as the provider reported it on the call; else read from the usage
+    chunk (custom providers that do not report it), else estimated (``routing.tokens``)."""
+    usage = attempt.call.usage
+    return usage if usage is not None else stream_usage(request, assembler.usage, assembler.output_chars)

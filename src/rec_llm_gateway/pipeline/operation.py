@@ -57,6 +57,8 @@ class Assembler(Protocol):
     """What a stream amounted to: usage, finish reasons, the response ``post_response`` sees."""
 
     usage: dict[str, Any] | None
+    output_chars: int
+    """Characters generated so far (to estimate usage when the upstream never reports it)."""
 
     def add(self, chunk: dict[str, Any]) -> None: ...
 

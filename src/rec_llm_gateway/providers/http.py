@@ -126,6 +126,7 @@ class HTTPProvider(Provider):
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         request = await self.build_request_async(call)
+        translator: StreamTranslator | None = None
         started = time.perf_counter()
         try:
             response = await self._send(call, request)
@@ -176,6 +177,8 @@ class HTTPProvider(Provider):
                 check(chunk, self.name)
                 yield chunk
         finally:
+            if translator is not None:
+                call.usage = translator.usage
             await response.aclose()
 
     async def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:

@@ -83,13 +83,18 @@ class ResponsesAssembler:
     """What a Responses stream amounted to, in the pipeline's terms: the final Response, its status
     as the finish reason, and its usage as an OpenAI ``usage`` object (for pricing and limits)."""
 
-    __slots__ = ("_response", "usage")
+    __slots__ = ("_response", "output_chars", "usage")
 
     def __init__(self) -> None:
         self.usage: dict[str, Any] | None = None
+        self.output_chars = 0
+        """Characters of generated text and arguments (to estimate usage that never arrives)."""
         self._response: dict[str, Any] | None = None
 
     def add(self, event: dict[str, Any]) -> None:
+        delta = event.get("delta")
+        if isinstance(delta, str):  # output_text / reasoning / function_call_arguments deltas
+            self.output_chars += len(delta)
         if event.get("type") in TERMINAL_EVENTS and isinstance(event.get("response"), dict):
             self._response = event["response"]
             usage = usage_from_responses(self._response.get("usage"))

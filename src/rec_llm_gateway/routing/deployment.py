@@ -9,9 +9,11 @@ use. State is shared across event loops: see ``breaker.py`` and ``limits.py`` fo
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from ..state.base import BucketTake
 from .breaker import ADMIT, CLOSED, PROBE, REFUSE, CircuitBreaker
 from .limits import Limiter, Ticket
 from .window import LatencyWindow
@@ -52,11 +54,22 @@ class HealthStatus:
 class ProviderState:
     """What every deployment of one provider shares: its limits and its health."""
 
-    __slots__ = ("deployments", "failed_checks", "health", "limiter", "name", "passed_checks", "unhealthy")
+    __slots__ = (
+        "bucket",
+        "deployments",
+        "failed_checks",
+        "health",
+        "limiter",
+        "name",
+        "passed_checks",
+        "unhealthy",
+    )
 
-    def __init__(self, name: str, limiter: Limiter | None) -> None:
+    def __init__(self, name: str, limiter: Limiter | None, bucket: BucketTake | None = None) -> None:
         self.name = name
         self.limiter = limiter
+        self.bucket = bucket
+        """The provider's ``rate_limits`` in a shared state store (then ``limiter`` is ``None``)."""
         self.health = HealthStatus()
         self.deployments: list[Deployment] = []
         self.failed_checks = 0
@@ -71,6 +84,7 @@ class Deployment:
     __slots__ = (
         "_lock",
         "breaker",
+        "buckets",
         "context_window",
         "cooldown_until",
         "counts_tokens",
@@ -119,6 +133,9 @@ class Deployment:
         """Counted only when a ``least_busy`` group uses this deployment (it costs a lock)."""
         self.counts_tokens = False
         """Whether admission needs the request's token estimate (a ``tokens_per_minute`` limit)."""
+        self.buckets: tuple[BucketTake, ...] = ()
+        """Its own and its provider's limits when they live in a shared state store (taken by the
+        pipeline in the request's one store round trip; ``limiter`` is then ``None``)."""
         self.price: tuple[float, float] | None = None
         """USD per (input, output) token, looked up on first use by the ``cost`` strategy."""
         self._lock = threading.Lock()
@@ -191,7 +208,16 @@ class Deployment:
 class Lease:
     """One admitted call on a deployment. ``release`` it exactly once when the call ends."""
 
-    __slots__ = ("admission", "deployment", "provider_ticket", "released", "started", "ticket", "timeout")
+    __slots__ = (
+        "admission",
+        "deployment",
+        "on_release",
+        "provider_ticket",
+        "released",
+        "started",
+        "ticket",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -207,6 +233,8 @@ class Lease:
         self.provider_ticket = provider_ticket
         self.started = started
         self.released = False
+        self.on_release: Callable[[int | None], None] | None = None
+        """Settles what the state store holds for this call (its deployment's shared buckets)."""
         self.timeout: float = deployment.timeout
         """Seconds this attempt may take (the provider's ``timeout.total``, or less near a deadline)."""
 
@@ -230,17 +258,21 @@ class Lease:
         """A stream that had started failed (too late to fail over; its breaker still counts it)."""
         self.deployment.breaker.failure(now)
 
-    def release(self, tokens: int | None = None) -> None:
-        """Free the call's slots; ``tokens`` (the real count, when known) settles reservations."""
+    def release(self, tokens: int | None = None, *, cancelled: bool = False) -> None:
+        """Free the call's slots; ``tokens`` (the real count, when known) settles reservations.
+        ``cancelled``: the call never started (the state store refused it): give everything back."""
         if self.released:
             return
         self.released = True
-        ticket, self.ticket = self.ticket, None
-        if ticket is not None:
-            ticket.limiter.release(ticket, tokens)
-        ticket, self.provider_ticket = self.provider_ticket, None
-        if ticket is not None:
-            ticket.limiter.release(ticket, tokens)
+        for ticket in (self.ticket, self.provider_ticket):
+            if ticket is not None:
+                if cancelled:
+                    ticket.limiter.cancel(ticket)
+                else:
+                    ticket.limiter.release(ticket, tokens)
+        self.ticket = self.provider_ticket = None
+        if self.on_release is not None:
+            self.on_release(tokens)
         deployment = self.deployment
         if deployment.track_in_flight:
             with deployment._lock:

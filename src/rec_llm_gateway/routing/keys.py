@@ -17,16 +17,19 @@ import calendar
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from ..errors import RateLimitError
+from ..errors import InvalidRequestError, RateLimitError
 from ..schema import ChatCompletionRequest
 from ..state.base import BUDGET, Admission, BucketTake, BudgetTake, Refusal, Settlement
+from .limits import shared_bucket
 from .settings import GatewayKeyConfig
 from .tokens import estimate_completion_tokens, estimate_prompt_tokens
 
 if TYPE_CHECKING:
     from ..state.ledger import Ledger
+    from .deployment import Lease
     from .group import Plan
     from .resolve import Route
 
@@ -44,83 +47,136 @@ WorstCase = Callable[["Plan | Sequence[Route]"], "tuple[float, float, int | None
 
 
 class _Key:
-    __slots__ = ("bucket", "budget", "name")
+    __slots__ = ("allow_unpriced", "bucket", "budget", "name")
 
-    def __init__(self, name: str, bucket: BucketTake | None, budget: float | None) -> None:
+    def __init__(
+        self, name: str, bucket: BucketTake | None, budget: float | None, allow_unpriced: bool
+    ) -> None:
         self.name = name
         self.bucket = bucket
         self.budget = budget
+        self.allow_unpriced = allow_unpriced
 
 
 class KeyTicket:
-    """What one request holds against its key until it ends."""
+    """What one request holds in the state store: its key's part (taken with its first attempt) and
+    the parts its attempts' deployments took."""
 
-    __slots__ = ("admission",)
+    __slots__ = ("admission", "budget", "key", "tokens")
 
-    def __init__(self, admission: Admission) -> None:
-        self.admission = admission
+    def __init__(self, key: _Key | None, budget: BudgetTake | None, tokens: int) -> None:
+        self.key = key
+        self.budget = budget
+        self.tokens = tokens
+        """The request's estimated tokens (reserved against ``tokens_per_minute`` limits)."""
+        self.admission: Admission | None = None
+        """The admission that took the key's part, once taken."""
 
 
 class KeyGuard:
-    """Limits and budgets of the keys that have any. ``clock`` is monotonic (windows of the memory
-    store), ``wallclock`` Unix time (the budget month, and windows of shared stores); both may be
-    replaced in tests. ``worst_case`` gives (USD per input token, per output token, max output) for
-    the deployments a plan may use (set by the gateway from its router)."""
+    """Limits and budgets of the keys that have any, and the shared deployment limits of attempts.
 
-    def __init__(self, keys: Iterable[tuple[str, GatewayKeyConfig]], ledger: Ledger) -> None:
+    ``clock`` is monotonic (windows of the memory store), ``wallclock`` Unix time (the budget month,
+    and windows of shared stores); both may be replaced in tests. ``worst_case`` gives (USD per input
+    token, per output token, max output) for the deployments a plan may use (set from the router)."""
+
+    def __init__(
+        self,
+        keys: Iterable[tuple[str, GatewayKeyConfig]],
+        ledger: Ledger,
+        *,
+        shared_limits: bool = False,
+        unpriced: str = "deny",
+    ) -> None:
         self.clock: Callable[[], float] = time.monotonic
         self.wallclock: Callable[[], float] = time.time
         self.ledger = ledger
         self.worst_case: WorstCase | None = None
         self._keys: dict[str, _Key] = {}
         for key_id, config in keys:
-            bucket = None
-            if config.limited:
-                bucket = BucketTake(
-                    f"key:{key_id}",
-                    config.requests_per_minute,
-                    config.tokens_per_minute,
-                    config.concurrent_requests,
-                )
+            bucket = shared_bucket(f"key:{key_id}", config)
             if bucket is not None or config.monthly_budget_usd is not None:
-                self._keys[key_id] = _Key(key_id, bucket, config.monthly_budget_usd)
-        self.active = bool(self._keys)
+                allow = (config.unpriced or unpriced) == "allow"
+                self._keys[key_id] = _Key(key_id, bucket, config.monthly_budget_usd, allow)
+        self.shared_limits = shared_limits
+        self.active = bool(self._keys) or shared_limits
 
-    async def admit(
+    def open(
         self, key_id: str | None, request: ChatCompletionRequest, routes: Plan | Sequence[Route] | None = None
     ) -> KeyTicket | None:
-        """Raise ``RateLimitError`` when the key may not make this request now."""
+        """The request's ticket (no I/O yet), or ``None`` when there is nothing to take."""
         key = self._keys.get(key_id) if key_id is not None else None
-        if key is None:
+        if key is None and not self.shared_limits:
             return None
-        buckets: tuple[BucketTake, ...] = ()
-        bucket = key.bucket
-        if bucket is not None:
-            if bucket.tpm is not None:
-                tokens = estimate_prompt_tokens(request) + estimate_completion_tokens(request)
-                bucket = BucketTake(bucket.name, bucket.rpm, bucket.tpm, bucket.concurrent, tokens)
-            buckets = (bucket,)
         budget = None
+        if key is not None and key.budget is not None:
+            worst = self._worst_cost(request, routes)
+            if worst is None and not key.allow_unpriced:
+                raise InvalidRequestError(
+                    f"The model '{request.model}' has no known price, and gateway key '{key.name}' has a "
+                    "monthly budget its requests must count against: add the model under pricing:, or "
+                    "set unpriced: allow (for the key, or auth.unpriced).",
+                    param="model",
+                    code="unpriced_model",
+                )
+            budget = BudgetTake(f"key:{key.name}", _month(self.wallclock())[0], key.budget, worst or 0.0)
+        counts_tokens = self.shared_limits or (key is not None and key.bucket is not None and key.bucket.tpm)
+        tokens = estimate_prompt_tokens(request) + estimate_completion_tokens(request) if counts_tokens else 0
+        return KeyTicket(key, budget, tokens)
+
+    async def take(self, ticket: KeyTicket, lease: Lease | None) -> tuple[str, float] | None:
+        """One store round trip before an attempt: the key's part (the first time) and the lease's
+        deployment and provider buckets, all or nothing. Raises ``RateLimitError`` when the key may
+        not go on; returns (reason, seconds) when only the deployment is full (try another)."""
+        key = ticket.key
+        buckets: list[BucketTake] = []
+        budget = None
+        if key is not None and ticket.admission is None:
+            if key.bucket is not None:
+                buckets.append(_with_tokens(key.bucket, ticket.tokens))
+            budget = ticket.budget
+        shared = [_with_tokens(bucket, ticket.tokens) for bucket in lease.deployment.buckets] if lease else []
+        if not buckets and not shared and budget is None:
+            return None
         wallclock = self.wallclock()
-        if key.budget is not None:
-            month, _ = _month(wallclock)
-            budget = BudgetTake(f"key:{key.name}", month, key.budget, self._worst_cost(request, routes))
         admission = Admission(
             os.urandom(8).hex(),
             wallclock if self.ledger.shared else self.clock(),
-            buckets,
+            (*buckets, *shared),
             budget,
             self.ledger.config.reservation_seconds,
         )
         refusal = await self.ledger.admit(admission)
         if refusal is not None:
-            raise self._refused(key, refusal, wallclock)
-        return KeyTicket(admission)
+            if key is not None and (refusal.limit == BUDGET or refusal.bucket == f"key:{key.name}"):
+                raise self._refused(key, refusal, wallclock)
+            return f"rate_limited ({refusal.bucket} {refusal.limit})", refusal.wait
+        if key is not None and ticket.admission is None:
+            ticket.admission = admission
+        if shared and lease is not None:
+            settled = tuple(shared)
+            ledger = self.ledger
+            lease.on_release = lambda tokens: ledger.settle(
+                admission, Settlement(admission.id, settled, tokens, None)
+            )
+        return None
 
-    def _worst_cost(self, request: ChatCompletionRequest, routes: Plan | Sequence[Route] | None) -> float:
+    async def admit(
+        self, key_id: str | None, request: ChatCompletionRequest, routes: Plan | Sequence[Route] | None = None
+    ) -> KeyTicket | None:
+        """The key's part alone (no deployment): raise ``RateLimitError`` when it may not go on."""
+        ticket = self.open(key_id, request, routes)
+        if ticket is not None and ticket.key is not None:
+            await self.take(ticket, None)
+        return ticket
+
+    def _worst_cost(
+        self, request: ChatCompletionRequest, routes: Plan | Sequence[Route] | None
+    ) -> float | None:
+        """The request's worst-case cost; ``None`` when a deployment it may use has no price."""
         worst = self.worst_case(routes) if self.worst_case is not None and routes is not None else None
         if worst is None:
-            return 0.0  # unpriced: nothing to reserve
+            return None
         per_input, per_output, max_output = worst
         completion = estimate_completion_tokens(request) or max_output or UNKNOWN_MAX_OUTPUT
         return estimate_prompt_tokens(request) * per_input + completion * per_output
@@ -157,10 +213,12 @@ class KeyGuard:
         )
 
     def finish(self, ticket: KeyTicket, tokens: int | None, cost_usd: float | None) -> None:
-        """The request ended: free its slot, settle its tokens, turn its reservation into its cost."""
+        """The request ended: free its key's slot, settle its tokens, turn its reservation into its cost."""
         admission = ticket.admission
-        settlement = Settlement(admission.id, admission.buckets, tokens, admission.budget, cost_usd or 0.0)
-        self.ledger.settle(admission, settlement)
+        if admission is not None:
+            key_buckets = tuple(bucket for bucket in admission.buckets if bucket.name.startswith("key:"))
+            settlement = Settlement(admission.id, key_buckets, tokens, admission.budget, cost_usd or 0.0)
+            self.ledger.settle(admission, settlement)
 
     def spent(self, key_id: str) -> float:
         """What ``key_id`` has spent this UTC month (USD; what this process knows: see ``aspent``)."""
@@ -169,6 +227,10 @@ class KeyGuard:
     async def aspent(self, key_id: str) -> float:
         """What ``key_id`` has spent this UTC month, as the store says (every process)."""
         return await self.ledger.store.spent(f"key:{key_id}", _month(self.wallclock())[0])
+
+
+def _with_tokens(bucket: BucketTake, tokens: int) -> BucketTake:
+    return replace(bucket, tokens=tokens) if bucket.tpm else bucket
 
 
 def _month(now: float) -> tuple[str, float]:

@@ -20,9 +20,10 @@ import threading
 from collections import deque
 from typing import Any, Final, Protocol
 
+from ..state.base import BucketTake
 from .settings import RateLimitConfig
 
-__all__ = ["WINDOW_SECONDS", "Limiter", "MemoryLimiter", "Ticket", "make_limiter"]
+__all__ = ["WINDOW_SECONDS", "Limiter", "MemoryLimiter", "Ticket", "make_limiter", "shared_bucket"]
 
 WINDOW_SECONDS: Final = 60.0
 _UNKNOWN_WAIT: Final = 1.0  # a concurrency slot frees when some call ends: suggest a short wait
@@ -170,6 +171,13 @@ class MemoryLimiter:
 
 def _row(limit: int, used: int) -> dict[str, int]:
     return {"limit": limit, "used": used, "remaining": max(0, limit - used)}
+
+
+def shared_bucket(name: str, config: RateLimitConfig | None) -> BucketTake | None:
+    """``config`` as a bucket of a shared state store (``None`` when it limits nothing)."""
+    if config is None or not config.limited:
+        return None
+    return BucketTake(name, config.requests_per_minute, config.tokens_per_minute, config.concurrent_requests)
 
 
 def make_limiter(config: RateLimitConfig | None, name: str) -> Limiter | None:

@@ -26,11 +26,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ConfigError, GatewayError
+from ..state.base import BucketTake
 from ..usage import TokenUsage
 from .breaker import ADMIT, CLOSED, CircuitBreaker
 from .deployment import Deployment, Lease, ProviderState
 from .group import ERRORS, Group, Plan
-from .limits import make_limiter
+from .limits import make_limiter, shared_bucket
 from .resolve import ModelResolver, Route
 from .retry import CONTEXT, POLICY, RETRY, RetryPolicy
 from .settings import DeploymentConfig, GroupConfig, RoutingConfig
@@ -83,10 +84,15 @@ class Router:
         self._on_breaker = on_breaker
         self.on_cooldown: Callable[[Deployment, float], None] | None = None
         """Told of each 429 cooldown (the state store shares them with other processes)."""
+        self.shared_limits = config is not None and config.state.scheme != "memory"
+        """Rate limits live in the shared state store (taken per attempt by the pipeline)."""
         self.providers: dict[str, ProviderState] = {}
         for name, provider in resolver.providers.items():
             limits = provider.settings.rate_limits
-            self.providers[name] = ProviderState(name, make_limiter(limits, f"provider {name}"))
+            if self.shared_limits:
+                self.providers[name] = ProviderState(name, None, shared_bucket(f"provider:{name}", limits))
+            else:
+                self.providers[name] = ProviderState(name, make_limiter(limits, f"provider {name}"))
         self._configs: Mapping[str, GroupConfig] = config.models if config is not None else {}
         self._plans: dict[str, Plan] = {}
         self._static: dict[str, Plan] = {}
@@ -137,18 +143,27 @@ class Router:
         model = model if colon else requested
         route = Route(provider, provider.upstream_model(model), model)
         if not adhoc:
-            return self._deployment(route, entry, index)
+            return self._deployment(route, entry, index, where)
         key = (DEFAULT_ROUTE, index, route.model)
         deployment = self._adhoc.get(key)
         if deployment is None:
             deployment = self._adhoc[key] = self._deployment(route, entry, index)
         return deployment
 
-    def _deployment(self, route: Route, entry: DeploymentConfig | None = None, index: int = 0) -> Deployment:
+    def _deployment(
+        self, route: Route, entry: DeploymentConfig | None = None, index: int = 0, where: str = ""
+    ) -> Deployment:
         settings = self.settings
         name = f"{route.provider.name}:{route.model}"
-        limiter = make_limiter(entry, f"deployment {name}") if entry is not None else None
         provider = self.providers[route.provider.name]
+        buckets: tuple[BucketTake, ...] = ()
+        if self.shared_limits:
+            # Named by where they are configured: the same in every process.
+            own = shared_bucket(f"deployment:{where}", entry) if entry is not None and where else None
+            buckets = tuple(bucket for bucket in (own, provider.bucket) if bucket is not None)
+            limiter = None
+        else:
+            limiter = make_limiter(entry, f"deployment {name}") if entry is not None else None
         deployment = Deployment(
             route,
             provider,
@@ -162,6 +177,7 @@ class Router:
             index=index,
             context_window=(entry.context_window if entry is not None else None) or _catalog_window(route),
         )
+        deployment.buckets = buckets
         deployment.counts_tokens = bool(
             (limiter is not None and limiter.tpm is not None)
             or (provider.limiter is not None and provider.limiter.tpm is not None)
@@ -310,11 +326,15 @@ class Router:
     def worst_case(self, candidates: Plan | Sequence[Route]) -> tuple[float, float, int | None] | None:
         """The highest USD per input and per output token among the deployments of a plan, and the
         largest output any of them allows (for budget reservations); ``None`` when one is unpriced."""
-        if not isinstance(candidates, Plan):
+        if isinstance(candidates, Plan):
+            deployments = candidates.group.deployments
+        else:
+            deployments = tuple(self._adhoc_for(route) for route in candidates)
+        if not deployments:
             return None
         per_input = per_output = 0.0
         max_output: int | None = 0
-        for deployment in candidates.group.deployments:
+        for deployment in deployments:
             price = self.price_of(deployment)
             if price is None:
                 return None

@@ -210,6 +210,9 @@ class GatewayKeyConfig(RateLimitConfig):
     name: str | None = Field(None, min_length=1, max_length=128)
     monthly_budget_usd: float | None = Field(None, ge=0)
     """Refuse the key's requests (429 ``budget_exceeded``) once it has spent this much this UTC month."""
+    unpriced: Literal["allow", "deny"] | None = None
+    """With a budget: may the key use a model with no known price (its spend would not move)? Default
+    ``auth.unpriced`` (``deny``)."""
 
 
 def _error(path: str, detail: str) -> PydanticCustomError:

@@ -12,12 +12,19 @@ the context-window fallback anyway. Limits are settled with the real count from 
 from __future__ import annotations
 
 import json
-from typing import Final
+from typing import Any, Final
 
 from ..responses.wire import ResponsesRequest
 from ..schema import ChatCompletionRequest, TextPart
+from ..usage import TokenUsage
 
-__all__ = ["DEFAULT_COMPLETION_TOKENS", "estimate_completion_tokens", "estimate_prompt_tokens"]
+__all__ = [
+    "DEFAULT_COMPLETION_TOKENS",
+    "estimate_completion_tokens",
+    "estimate_prompt_tokens",
+    "estimate_usage",
+    "stream_usage",
+]
 
 CHARS_PER_TOKEN: Final = 4
 PER_MESSAGE: Final = 4  # role and separators, as OpenAI's chat format counts them
@@ -54,6 +61,26 @@ def estimate_prompt_tokens(request: ChatCompletionRequest | ResponsesRequest) ->
         # Tool schemas count toward the prompt; their JSON size is a fair proxy.
         chars += sum(len(tool.model_dump_json(exclude_unset=True)) for tool in request.tools)
     return tokens + -(-chars // CHARS_PER_TOKEN)
+
+
+def estimate_usage(request: Any, output_chars: int) -> TokenUsage:
+    """Usage the upstream never reported (a stream cut off before its usage chunk): the prompt
+    estimate and what was streamed, marked ``estimated``."""
+    prompt = (
+        estimate_prompt_tokens(request)
+        if isinstance(request, ChatCompletionRequest | ResponsesRequest)
+        else 0
+    )
+    completion = -(-output_chars // CHARS_PER_TOKEN)
+    return TokenUsage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion, estimated=True
+    )
+
+
+def stream_usage(request: Any, reported: Any, output_chars: int) -> TokenUsage:
+    """A stream's usage: what the upstream reported, else the estimate (never nothing: the
+    provider bills the tokens it generated whether or not its usage chunk arrived)."""
+    return TokenUsage.from_openai(reported) or estimate_usage(request, output_chars)
 
 
 def estimate_completion_tokens(request: ChatCompletionRequest | ResponsesRequest) -> int:

@@ -89,7 +89,9 @@ class Refusal:
 
 @dataclass(slots=True)
 class Settlement:
-    """The end of one admission: free its slots, settle its tokens and its budget reservation."""
+    """The end of (part of) one admission: free the slots of ``buckets``, settle their tokens and the
+    budget reservation. A request settles its deployment's buckets when its attempt ends and its
+    key's buckets and budget when it ends."""
 
     id: str
     buckets: tuple[BucketTake, ...]

@@ -45,7 +45,8 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._limiters: dict[str, MemoryLimiter] = {}
-        self._tickets: dict[str, list[Ticket]] = {}
+        self._tickets: dict[str, dict[str, Ticket]] = {}
+        """Admission id -> bucket name -> what it holds (an admission may be settled in parts)."""
         self._budgets: dict[tuple[str, str], _Budget] = {}
         self._signals: dict[str, dict[str, Any]] = {}
         self.usage_records = UsageTracker()
@@ -77,16 +78,16 @@ class MemoryStore:
                 refusal = budget_refusal(take, budget.spent, sum(budget.reservations.values()))
                 if refusal is not None:
                     return refusal
-            tickets: list[Ticket] = []
+            tickets: dict[str, Ticket] = {}
             for bucket in admission.buckets:
                 limiter = self.limiter(bucket)
                 ticket = limiter.try_acquire(now, bucket.tokens)
                 if ticket is None:
-                    for taken in tickets:
+                    for taken in tickets.values():
                         taken.limiter.cancel(taken)
                     limit, wait = limiter.refusal(now, bucket.tokens)
                     return Refusal(bucket.name, limit, wait)
-                tickets.append(ticket)
+                tickets[bucket.name] = ticket
             if tickets:
                 self._tickets[admission.id] = tickets
             if budget is not None and take is not None:
@@ -107,8 +108,14 @@ class MemoryStore:
             self.usage_records.add(record)
 
     def _settle(self, settlement: Settlement) -> None:
-        for ticket in self._tickets.pop(settlement.id, ()):
-            ticket.limiter.release(ticket, settlement.tokens)
+        tickets = self._tickets.get(settlement.id)
+        if tickets is not None:
+            for bucket in settlement.buckets:
+                ticket = tickets.pop(bucket.name, None)
+                if ticket is not None:
+                    ticket.limiter.release(ticket, settlement.tokens)
+            if not tickets:
+                del self._tickets[settlement.id]
         take = settlement.budget
         if take is not None:
             budget = self._budgets.setdefault((take.name, take.month), _Budget())

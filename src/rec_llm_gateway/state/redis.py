@@ -24,7 +24,7 @@ from .redis_scripts import ADMIT, SETTLE
 __all__ = ["RedisStore"]
 
 _SEP: Final = "\x1f"
-_COUNTS: Final = ("calls", "errors", "prompt_tokens", "completion_tokens", "total_tokens")
+_COUNTS: Final = ("calls", "errors", "estimated_calls", "prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _limit(value: int | None) -> int:

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS requests (bucket TEXT, id TEXT, at REAL, PRIMARY KEY 
 CREATE INDEX IF NOT EXISTS requests_at ON requests (bucket, at);
 CREATE TABLE IF NOT EXISTS tokens (bucket TEXT, id TEXT, at REAL, tokens INTEGER, PRIMARY KEY (bucket, id));
 CREATE INDEX IF NOT EXISTS tokens_at ON tokens (bucket, at);
+CREATE TABLE IF NOT EXISTS counts (bucket TEXT PRIMARY KEY, requests INTEGER, tokens INTEGER);
 CREATE TABLE IF NOT EXISTS slots (bucket TEXT, id TEXT, expires REAL, PRIMARY KEY (bucket, id));
 CREATE TABLE IF NOT EXISTS budgets (name TEXT, month TEXT, spent REAL, PRIMARY KEY (name, month));
 CREATE TABLE IF NOT EXISTS reservations (
@@ -40,11 +41,11 @@ CREATE TABLE IF NOT EXISTS reservations (
 CREATE TABLE IF NOT EXISTS usage (
     day TEXT, provider TEXT, model TEXT, key TEXT, calls INTEGER, errors INTEGER,
     prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER, cost_usd REAL,
-    latency_ms REAL, PRIMARY KEY (day, provider, model, key));
+    latency_ms REAL, estimated_calls INTEGER, PRIMARY KEY (day, provider, model, key));
 CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, value TEXT);
 """
 _ADD_USAGE: Final = """
-INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (day, provider, model, key) DO UPDATE SET
     calls = calls + excluded.calls, errors = errors + excluded.errors,
     prompt_tokens = prompt_tokens + excluded.prompt_tokens,
@@ -52,7 +53,12 @@ ON CONFLICT (day, provider, model, key) DO UPDATE SET
     total_tokens = total_tokens + excluded.total_tokens,
     cost_usd = CASE WHEN excluded.cost_usd IS NULL THEN cost_usd
                     ELSE coalesce(cost_usd, 0) + excluded.cost_usd END,
-    latency_ms = latency_ms + excluded.latency_ms
+    latency_ms = latency_ms + excluded.latency_ms,
+    estimated_calls = estimated_calls + excluded.estimated_calls
+"""
+_COUNT: Final = """
+INSERT INTO counts VALUES (?, ?, ?) ON CONFLICT (bucket) DO UPDATE SET
+    requests = requests + excluded.requests, tokens = tokens + excluded.tokens
 """
 _ADD_SPEND: Final = """
 INSERT INTO budgets VALUES (?, ?, ?) ON CONFLICT (name, month) DO UPDATE SET spent = spent + excluded.spent
@@ -185,6 +191,8 @@ def _admit(db: sqlite3.Connection, admission: Admission) -> Refusal | None:
             db.execute(
                 "INSERT INTO tokens VALUES (?, ?, ?, ?)", (bucket.name, admission.id, now, bucket.tokens)
             )
+        if bucket.rpm is not None or bucket.tpm is not None:
+            db.execute(_COUNT, (bucket.name, int(bucket.rpm is not None), bucket.tokens if bucket.tpm else 0))
         if bucket.concurrent is not None:
             db.execute("INSERT INTO slots VALUES (?, ?, ?)", (bucket.name, admission.id, now + admission.ttl))
     if take is not None:
@@ -203,9 +211,24 @@ def _bucket_refusal(db: sqlite3.Connection, bucket: BucketTake, now: float) -> R
         (used,) = db.execute("SELECT count(*) FROM slots WHERE bucket = ?", (name,)).fetchone()
         if used >= bucket.concurrent:
             return Refusal(name, "concurrent_requests", 1.0)
+    if bucket.rpm is None and bucket.tpm is None:
+        return None
+    # The window's sums are kept in `counts` as entries come and go: counting the log on every
+    # admission would cost time in proportion to the requests of the last minute.
+    expired = db.execute("DELETE FROM requests WHERE bucket = ? AND at <= ?", (name, cutoff)).rowcount
+    gone = sum(
+        row[0]
+        for row in db.execute(
+            "DELETE FROM tokens WHERE bucket = ? AND at <= ? RETURNING tokens", (name, cutoff)
+        )
+    )
+    if expired > 0 or gone:
+        db.execute(_COUNT, (name, -max(expired, 0), -gone))
+    requests, tokens = db.execute(
+        "SELECT requests, tokens FROM counts WHERE bucket = ?", (name,)
+    ).fetchone() or (0, 0)
     if bucket.rpm is not None:
-        db.execute("DELETE FROM requests WHERE bucket = ? AND at <= ?", (name, cutoff))
-        (used,) = db.execute("SELECT count(*) FROM requests WHERE bucket = ?", (name,)).fetchone()
+        used = requests
         if used >= bucket.rpm:
             (oldest,) = db.execute(
                 "SELECT at FROM requests WHERE bucket = ? ORDER BY at LIMIT 1 OFFSET ?",
@@ -213,10 +236,7 @@ def _bucket_refusal(db: sqlite3.Connection, bucket: BucketTake, now: float) -> R
             ).fetchone()
             return Refusal(name, "requests_per_minute", oldest + WINDOW_SECONDS - now)
     if bucket.tpm is not None:
-        db.execute("DELETE FROM tokens WHERE bucket = ? AND at <= ?", (name, cutoff))
-        (used,) = db.execute(
-            "SELECT coalesce(sum(tokens), 0) FROM tokens WHERE bucket = ?", (name,)
-        ).fetchone()
+        used = tokens
         if used + bucket.tokens > bucket.tpm:
             return Refusal(name, "tokens_per_minute", _token_wait(db, bucket, used, now))
     return None
@@ -238,9 +258,18 @@ def _token_wait(db: sqlite3.Connection, bucket: BucketTake, used: int, now: floa
 
 def _write(db: sqlite3.Connection, batch: Batch) -> None:
     for settlement in batch.settlements:
-        db.execute("DELETE FROM slots WHERE id = ?", (settlement.id,))
-        if settlement.tokens is not None:
-            db.execute("UPDATE tokens SET tokens = ? WHERE id = ?", (settlement.tokens, settlement.id))
+        for bucket in settlement.buckets:  # an admission may be settled in parts (deployment, key)
+            db.execute("DELETE FROM slots WHERE bucket = ? AND id = ?", (bucket.name, settlement.id))
+            if settlement.tokens is not None and bucket.tpm is not None:
+                row = db.execute(
+                    "SELECT tokens FROM tokens WHERE bucket = ? AND id = ?", (bucket.name, settlement.id)
+                ).fetchone()
+                if row is not None:  # still in the window
+                    db.execute(
+                        "UPDATE tokens SET tokens = ? WHERE bucket = ? AND id = ?",
+                        (settlement.tokens, bucket.name, settlement.id),
+                    )
+                    db.execute(_COUNT, (bucket.name, 0, settlement.tokens - row[0]))
         take = settlement.budget
         if take is not None:
             db.execute("DELETE FROM reservations WHERE id = ?", (settlement.id,))
@@ -263,6 +292,7 @@ def _write(db: sqlite3.Connection, batch: Batch) -> None:
                 record.total_tokens,
                 record.cost_usd,
                 record.total_latency_ms,
+                record.estimated_calls,
             ),
         )
     for name, value in batch.signals.items():
@@ -270,7 +300,7 @@ def _write(db: sqlite3.Connection, batch: Batch) -> None:
 
 
 def _record(row: tuple[Any, ...]) -> UsageRecord:
-    day, provider, model, key, calls, errors, prompt, completion, total, cost, latency = row
+    day, provider, model, key, calls, errors, prompt, completion, total, cost, latency, estimated = row
     return UsageRecord(
         date=dt.date.fromisoformat(day),
         provider=provider,
@@ -283,4 +313,5 @@ def _record(row: tuple[Any, ...]) -> UsageRecord:
         total_tokens=total,
         cost_usd=cost,
         total_latency_ms=latency,
+        estimated_calls=estimated,
     )

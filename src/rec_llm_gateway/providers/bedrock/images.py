@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import GatewayError, InvalidRequestError
-from .bedrock_messages import IMAGE_FORMATS, ImageBlock
-from .egress import Resolver, pinned, resolve
+from ...errors import GatewayError, InvalidRequestError
+from ..egress import Resolver, pinned, resolve
+from .messages import IMAGE_FORMATS, ImageBlock
 
 __all__ = ["ImageFetchSettings", "fetch_images"]
 
