@@ -30,11 +30,11 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_top(data: dict[str, Any], provider: str, kind: str) -> None:
-    for name in ("id", "model", "object"):
+    # ``object`` and ``created`` pass through unread (a ``post_response`` hook that cannot be given
+    # the response is skipped, see pipeline/endings.py); ``id`` and ``model`` reach telemetry.
+    for name in ("id", "model"):
         if name in data and not isinstance(data[name], str):
             raise _misfit(provider, f"{kind}.{name}", "is not a string")
-    if "created" in data and not _is_int(data["created"]):
-        raise _misfit(provider, f"{kind}.created", "is not an integer")
     if data.get("usage") is not None and not isinstance(data["usage"], dict):
         raise _misfit(provider, f"{kind}.usage", "is not an object")
     if not isinstance(data.get("choices"), list):
@@ -90,8 +90,6 @@ def check_completion(data: Any, provider: str) -> None:
     if not isinstance(data, dict):
         raise _misfit(provider, "the response", "is not an object")
     _check_top(data, provider, "response")
-    if not isinstance(data.get("id"), str) or not isinstance(data.get("model"), str):
-        raise _misfit(provider, "response.id or .model", "is missing")
     for position, choice in enumerate(data["choices"]):
         _check_choice(choice, provider, f"choices[{position}]", "message")
 
@@ -112,8 +110,6 @@ def check_chunk(chunk: Any, provider: str) -> None:
             type(choices) is list
             and type(chunk.get("id", "")) is str
             and type(chunk.get("model", "")) is str
-            and type(chunk.get("object", "")) is str
-            and type(chunk.get("created", 0)) is int
             and type(chunk.get("usage")) in _USAGE_TYPES
         ):
             for choice in choices:
