@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given
 
 from rec_llm_gateway import Gateway, hookimpl
-from rec_llm_gateway import gateway as gateway_module
+from rec_llm_gateway import runtime as runtime_module
 
 from . import bedrock_support
 from .fuzz_support import TIMEOUT, fuzz_settings
@@ -86,7 +86,7 @@ def env() -> Iterator[Env]:
         return httpx.MockTransport(lambda request: holder[0].upstream(request))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(gateway_module, "_transport", transport)
+        patch.setattr(runtime_module, "upstream_transport", transport)
         runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)
         plugin = Responses()
         gateway = Gateway(CONFIG, plugins=[plugin])

@@ -25,7 +25,8 @@ from pydantic import (
 )
 
 from .config_checks import MASK, REVEAL, check_base_url, check_headers
-from .config_files import expand_env, load_config_file
+from .config_files import load_config_file
+from .envvars import expand_env
 from .errors import ConfigError
 from .responses.settings import ResponsesConfig
 from .routing.settings import (
@@ -105,6 +106,10 @@ class ProviderConfig(BaseModel):
     """Limits for the provider as a whole (every deployment and direct request on it)."""
     health_check: HealthCheckConfig | None = None
     """Background health checks (``GET /providers/{name}/health`` checks on demand without them)."""
+    prices_from: str | None = None
+    """The genai-prices provider whose prices apply (``openai``, ``anthropic``, ``google``, ...), for
+    an endpoint at a custom ``base_url`` that charges another provider's prices (a proxy in front of
+    OpenAI). Without it such an endpoint is priced by its URL, or not at all: never a guess."""
 
     @field_validator("base_url")
     @classmethod
@@ -323,13 +328,14 @@ class GatewayConfig(_Strict):
         return providers
 
     @model_validator(mode="after")
-    def _check_default(self) -> GatewayConfig:
+    def _check_references(self) -> GatewayConfig:
+        problems = []
         if self.default_provider is not None and self.default_provider not in self.providers:
             known = ", ".join(sorted(self.providers)) or "none configured"
-            raise ValueError(
-                f"default_provider {self.default_provider!r} is not a configured provider ({known})"
+            problems.append(
+                ("default_provider", f"{self.default_provider!r} is not a configured provider ({known})")
             )
-        check_references(self.models, self.routing, self.providers)
+        check_references(self.models, self.routing, self.providers, problems)  # raises all of them
         return self
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Config files and the environment: ``load_config_file`` (YAML, TOML or JSON) and ``expand_env``.
+"""Config files: ``load_config_file`` (YAML, TOML or JSON; ``${VAR}`` is expanded later, ``envvars.py``).
 
 A key given twice in one mapping is an error (YAML and JSON kept the last one silently; TOML refuses
 it itself), and a parse error says where without quoting the line, which may hold an inline key.
@@ -7,49 +7,12 @@ it itself), and a parse error says where without quoting the line, which may hol
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["expand_env", "load_config_file"]
-
-
-_ENV_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(data: Any, path: str = "") -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``data`` (recursively)."""
-    if isinstance(data, str):
-        return _expand_string(data, path)
-    if isinstance(data, Mapping):
-        return {key: expand_env(value, f"{path}.{key}" if path else str(key)) for key, value in data.items()}
-    if isinstance(data, list):
-        return [expand_env(value, f"{path}[{index}]") for index, value in enumerate(data)]
-    return data
-
-
-def _expand_string(text: str, path: str) -> str:
-    if "${" not in text:
-        return text
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$${":
-            return "${"
-        name, default = match.group(1), match.group(2)
-        value = os.environ.get(name)
-        if value is not None and (value or default is None):
-            return value
-        if default is not None:
-            return default
-        raise ConfigError(
-            f"{path or '(top level)'}: environment variable {name} is not set "
-            f"(set it, or write ${{{name}:-default}} to fall back)"
-        )
-
-    return _ENV_REFERENCE.sub(replace, text)
+__all__ = ["load_config_file"]
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
