@@ -12,8 +12,8 @@ import json
 import time
 from collections.abc import Callable
 
-from rec_llm_gateway.providers.bedrock_eventstream import EventStreamDecoder, encode_frame
-from rec_llm_gateway.providers.bedrock_response import ConverseStreamTranslator
+from rec_llm_gateway.providers.bedrock.eventstream import EventStreamDecoder, encode_frame
+from rec_llm_gateway.providers.bedrock.stream import ConverseStreamTranslator
 
 
 def frame(event_type: str, payload: dict[str, object]) -> bytes:

@@ -58,6 +58,13 @@ SAMPLES: dict[str, tuple[dict[str, Any], Any]] = {
             }
         ).encode(),
     ),
+    "bedrock": (
+        {"api_key": "k", "region": "us-east-1"},
+        (
+            {":message-type": "event", ":event-type": "contentBlockDelta"},
+            b'{"contentBlockIndex":0,"delta":{"text":" capital"},"p":"abcdefghij"}',
+        ),
+    ),
 }
 
 

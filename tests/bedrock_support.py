@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rec_llm_gateway.providers.bedrock_eventstream import encode_frame
+from rec_llm_gateway.providers.bedrock.eventstream import encode_frame
 
 from .support import Recorded, Reply
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from rec_llm_gateway.providers.bedrock_eventstream import encode_frame
+from rec_llm_gateway.providers.bedrock.eventstream import encode_frame
 
 from . import anthropic_fake, bedrock_support, gemini_support
 from .conftest import PROVIDER_KEY

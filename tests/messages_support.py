@@ -16,7 +16,7 @@ import base64
 import json
 from typing import Any
 
-from rec_llm_gateway.providers.bedrock_eventstream import encode_frame
+from rec_llm_gateway.providers.bedrock.eventstream import encode_frame
 
 from . import anthropic_fake
 from .anthropic_fake import API_KEY, frame, message, validate

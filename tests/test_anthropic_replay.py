@@ -19,7 +19,7 @@ import pytest
 
 from rec_llm_gateway.errors import GatewayError
 from rec_llm_gateway.providers.anthropic import AnthropicProvider, AnthropicSettings
-from rec_llm_gateway.providers.anthropic_response import error_from_anthropic
+from rec_llm_gateway.providers.anthropic.errors import error_from_anthropic
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.schema import ChatCompletionRequest
 from rec_llm_gateway.streaming import StreamAssembler

@@ -20,13 +20,10 @@ from rec_llm_gateway.errors import (
     UpstreamError,
 )
 from rec_llm_gateway.providers.anthropic import AnthropicProvider, AnthropicSettings
-from rec_llm_gateway.providers.anthropic_response import (
-    error_from_anthropic,
-    from_anthropic,
-    stream_error_from_anthropic,
-    usage_from_anthropic,
-)
-from rec_llm_gateway.providers.anthropic_stream import AnthropicStreamTranslator
+from rec_llm_gateway.providers.anthropic.errors import error_from_anthropic, stream_error_from_anthropic
+from rec_llm_gateway.providers.anthropic.response import from_anthropic as anthropic_result
+from rec_llm_gateway.providers.anthropic.response import usage_from_anthropic
+from rec_llm_gateway.providers.anthropic.stream import AnthropicStreamTranslator
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.providers.upstream_errors import upstream_status_error
 from rec_llm_gateway.schema import ChatCompletionRequest
@@ -48,6 +45,11 @@ def message(*blocks: dict[str, Any], stop_reason: str = "end_turn", **usage: int
         "stop_sequence": None,
         "usage": {"input_tokens": 5, "output_tokens": 7, **usage},
     }
+
+
+def from_anthropic(data: Any, json_tool: str | None = None) -> tuple[dict[str, Any], TokenUsage | None]:
+    result = anthropic_result(data, json_tool)
+    return result.response, result.usage
 
 
 def text(value: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rec_llm_gateway.errors import InvalidRequestError
-from rec_llm_gateway.providers.anthropic_translate import json_tool_name, to_anthropic
+from rec_llm_gateway.providers.anthropic.request import json_tool_name, to_anthropic
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 MODEL = "claude-sonnet-4-5"
@@ -228,7 +228,6 @@ def test_images() -> None:
     "url",
     [
         "data:image/bmp;base64,Qk0=",
-        "data:image/png,raw-not-base64",
         "ftp://x.test/a.png",
         "data:image/png;base64,",
     ],
@@ -236,6 +235,19 @@ def test_images() -> None:
 def test_unusable_images_are_400(url: str) -> None:
     error = rejected(messages=user_parts({"type": "image_url", "image_url": {"url": url}}))
     assert error.param == "messages[0].content[0].image_url.url"
+
+
+def test_percent_encoded_data_urls_are_sent_as_base64() -> None:
+    # Fixed disagreement: Bedrock and Gemini always took non-base64 data URLs; Anthropic answered 400.
+    payload = translate(
+        messages=user_parts({"type": "image_url", "image_url": {"url": "data:image/png,%89PNG"}})
+    )
+    [block] = payload["messages"][0]["content"]
+    assert block["source"] == {
+        "type": "base64",
+        "media_type": "image/png",
+        "data": base64.b64encode(b"\x89PNG").decode(),
+    }
 
 
 def test_files() -> None:

@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from rec_llm_gateway.errors import BadGatewayError
-from rec_llm_gateway.providers.bedrock_eventstream import EventStreamDecoder, encode_frame
+from rec_llm_gateway.providers.bedrock.eventstream import EventStreamDecoder, encode_frame
 
 from .bedrock_support import event, text_frames
 from .support import traffic_dir

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from rec_llm_gateway.errors import InvalidRequestError
-from rec_llm_gateway.providers.bedrock_images import ImageFetchSettings, _check_public, fetch_images
+from rec_llm_gateway.providers.bedrock.images import ImageFetchSettings, _check_public, fetch_images
 
 from .bedrock_support import PNG
 from .support import FakeUpstream, Recorded, Reply, serve_fake

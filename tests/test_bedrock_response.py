@@ -9,13 +9,9 @@ import httpx
 import pytest
 
 from rec_llm_gateway.errors import BadGatewayError, GatewayError, RateLimitError, UpstreamError
-from rec_llm_gateway.providers.bedrock_eventstream import EventStreamDecoder, encode_frame
-from rec_llm_gateway.providers.bedrock_response import (
-    ConverseStreamTranslator,
-    finish_reason,
-    parse_converse_response,
-    usage_from,
-)
+from rec_llm_gateway.providers.bedrock.eventstream import EventStreamDecoder, encode_frame
+from rec_llm_gateway.providers.bedrock.response import finish_reason, parse_converse_response, usage_from
+from rec_llm_gateway.providers.bedrock.stream import ConverseStreamTranslator
 from rec_llm_gateway.streaming import StreamAssembler
 
 from .bedrock_support import converse, event, exception_frame, text_frames, tool_frames

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from rec_llm_gateway.errors import InvalidRequestError
-from rec_llm_gateway.providers.bedrock_messages import image_urls, tool_use_id
-from rec_llm_gateway.providers.bedrock_translate import build_converse_body, json_tool_name, model_family
+from rec_llm_gateway.providers.bedrock.messages import image_urls, tool_use_id
+from rec_llm_gateway.providers.bedrock.request import build_converse_body, json_tool_name, model_family
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from .bedrock_support import PNG
@@ -87,8 +87,9 @@ def test_model_family() -> None:
 
 def test_reasoning_effort() -> None:
     result = body(reasoning_effort="medium")
-    assert result["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 4096}}
-    assert result["inferenceConfig"]["maxTokens"] > 4096
+    # the same budget as Claude on Anthropic directly (it was 4,096 here and 8,192 there)
+    assert result["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 8192}}
+    assert result["inferenceConfig"]["maxTokens"] == 8192 + 8192
     # a max_tokens below the budget shrinks the budget; too small to think at all is a 400
     assert (
         body(reasoning_effort="high", max_tokens=3000)["additionalModelRequestFields"]["thinking"][
@@ -96,7 +97,7 @@ def test_reasoning_effort() -> None:
         ]
         == 2999
     )
-    rejects("max_tokens above 1024", reasoning_effort="low", max_tokens=1000)
+    rejects("max_tokens must be above 1024", reasoning_effort="low", max_tokens=1000)
     assert "additionalModelRequestFields" not in body(reasoning_effort="none")
     nova = body("us.amazon.nova-2-lite-v1:0", reasoning_effort="high")["additionalModelRequestFields"]
     assert nova == {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "high"}}
@@ -247,7 +248,7 @@ def test_tool_history_without_tools_is_rendered_as_text(request_tools: dict[str,
 def test_invalid_tool_arguments_are_a_400() -> None:
     messages = history()
     messages[1]["tool_calls"][0]["function"]["arguments"] = "{not json"
-    error = rejects("not valid JSON", messages=messages, tools=[WEATHER])
+    error = rejects("must be a JSON object", messages=messages, tools=[WEATHER])
     assert error.param == "messages[1].tool_calls[0].function.arguments"
 
 
@@ -314,7 +315,7 @@ def test_images() -> None:
     ("url", "match"),
     [
         ("data:image/bmp;base64,Qk0=", "image type 'image/bmp'"),
-        ("data:image/png;base64", "not a valid data: URL"),
+        ("data:image/png;base64", "not a valid data URL"),
         ("ftp://example.com/a.png", "must be data: or http"),
         ("https://example.com/not-fetched.png", "must be data: or http"),
     ],
@@ -402,6 +403,8 @@ def test_response_format_with_client_tools_and_json_object() -> None:
         "toolChoice"
     ] == {"tool": {"name": "get_weather"}}
     assert "toolConfig" not in body(response_format={"type": "text"})
+    # A schema named like a client tool: the JSON tool is renamed (it was a 400 here; Anthropic renamed)
     clash = {"type": "json_schema", "json_schema": {"name": "get_weather", "schema": {"type": "object"}}}
-    rejects("also the name of a tool", tools=[WEATHER], response_format=clash)
+    renamed = body(tools=[WEATHER], response_format=clash)["toolConfig"]["tools"]
+    assert [tool["toolSpec"]["name"] for tool in renamed] == ["get_weather", "get_weather_2"]
     rejects("response_format.type", response_format={"type": "yaml"})

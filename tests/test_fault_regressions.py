@@ -306,7 +306,7 @@ def test_the_gateway_config_repr_hides_type_specific_secrets() -> None:
 def test_botocore_debug_logs_never_show_the_session_token(caplog: pytest.LogCaptureFixture) -> None:
     """With temporary credentials the signed ``x-amz-security-token`` header is part of the canonical
     request, which botocore logs at DEBUG."""
-    from rec_llm_gateway.providers.bedrock_auth import AWSSigner
+    from rec_llm_gateway.providers.bedrock.auth import AWSSigner
 
     session_token = "FwoGZXIvYXdzSESSIONtokenLOG0123456789"
     signer = AWSSigner(

@@ -21,10 +21,12 @@ from rec_llm_gateway import Gateway
 from rec_llm_gateway.errors import UpstreamError
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.providers.gemini import VertexProvider
-from rec_llm_gateway.providers.gemini_response import GeminiStreamTranslator, translate_response
-from rec_llm_gateway.providers.gemini_translate import build_body, split_tool_call_id, tool_call_id
+from rec_llm_gateway.providers.gemini.auth import GoogleCredentials, Token, TokenCache
+from rec_llm_gateway.providers.gemini.messages import split_tool_call_id, tool_call_id
+from rec_llm_gateway.providers.gemini.request import build_body
+from rec_llm_gateway.providers.gemini.response import translate_response
+from rec_llm_gateway.providers.gemini.stream import GeminiStreamTranslator
 from rec_llm_gateway.providers.http import HTTPProvider
-from rec_llm_gateway.providers.vertex_auth import GoogleCredentials, Token, TokenCache
 from rec_llm_gateway.schema import ChatCompletionRequest
 from rec_llm_gateway.streaming import StreamAssembler
 
@@ -230,7 +232,11 @@ async def test_generate_with_system_instruction() -> None:
         gemini(), "pydantic-ai_generate_system_instruction", "gemini-2.5-flash", {"messages": messages}
     )
     [choice] = result.response["choices"]
-    assert choice["message"] == {"role": "assistant", "content": "Hello! How can I help you today?"}
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": "Hello! How can I help you today?",
+        "refusal": None,
+    }
     assert choice["finish_reason"] == "stop"
     assert usage_numbers(result.response["usage"]) == (9, 43, 52, 34)  # completion = candidates + thoughts
 
@@ -379,7 +385,7 @@ async def test_finish_safety() -> None:
     }
     result = await replay(gemini(), "pydantic-ai_finish_SAFETY", "gemini-1.5-flash", fields)
     [choice] = result.response["choices"]
-    assert choice["message"] == {"role": "assistant", "content": ""}
+    assert choice["message"] == {"role": "assistant", "content": "", "refusal": None}
     assert choice["finish_reason"] == "content_filter"
     assert usage_numbers(result.response["usage"]) == (14, 0, 14, 0)
 
@@ -484,7 +490,7 @@ def replay_array(stem: str, model: str, messages: list[dict[str, Any]]) -> list[
     translator = GeminiStreamTranslator(UpstreamCall(request, model, None, "r", stream=True), "gemini")  # type: ignore[arg-type]
     elements = recording(stem, "response")["body"]
     chunks = [chunk for element in elements for chunk in translator.feed_event(element)] + translator.finish()
-    last, _ = translate_response(elements[-1], model)  # the non-stream translation agrees on the call
+    last = translate_response(elements[-1], model).response  # the non-stream translation agrees on the call
     assert last["choices"][0]["finish_reason"] == "tool_calls"
     return chunks
 

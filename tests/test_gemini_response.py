@@ -10,15 +10,20 @@ import pytest
 
 from rec_llm_gateway.errors import BadGatewayError, RateLimitError, UpstreamError
 from rec_llm_gateway.providers.base import UpstreamCall
-from rec_llm_gateway.providers.gemini_errors import google_error
-from rec_llm_gateway.providers.gemini_response import (
-    GeminiStreamTranslator,
-    map_finish_reason,
-    translate_response,
-    usage_from,
-)
-from rec_llm_gateway.providers.gemini_translate import split_tool_call_id
+from rec_llm_gateway.providers.gemini.errors import google_error
+from rec_llm_gateway.providers.gemini.messages import split_tool_call_id
+from rec_llm_gateway.providers.gemini.response import map_finish_reason, usage_from
+from rec_llm_gateway.providers.gemini.response import translate_response as gemini_result
+from rec_llm_gateway.providers.gemini.stream import GeminiStreamTranslator
 from rec_llm_gateway.schema import ChatCompletionRequest
+from rec_llm_gateway.usage import TokenUsage
+
+
+def translate_response(
+    data: Any, model: str, *, single_call: bool = False
+) -> tuple[dict[str, Any], TokenUsage | None]:
+    result = gemini_result(data, model, single_call=single_call)
+    return result.response, result.usage
 
 
 def candidate(*parts: dict[str, Any], finish: str | None = "STOP", **extra: Any) -> dict[str, Any]:
@@ -64,7 +69,12 @@ def test_text_thoughts_and_usage() -> None:
     assert response["choices"] == [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "Hello there", "reasoning_content": "Let me think."},
+            "message": {
+                "role": "assistant",
+                "content": "Hello there",
+                "refusal": None,  # OpenAI's schema requires it (issue 12: it was missing)
+                "reasoning_content": "Let me think.",
+            },
             "logprobs": None,
             "finish_reason": "stop",
         }

@@ -12,13 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rec_llm_gateway.errors import InvalidRequestError
-from rec_llm_gateway.providers.gemini_schema import openapi_schema
-from rec_llm_gateway.providers.gemini_translate import (
-    SIGNATURE_MARK,
-    build_body,
-    split_tool_call_id,
-    tool_call_id,
-)
+from rec_llm_gateway.providers.gemini.messages import SIGNATURE_MARK, split_tool_call_id, tool_call_id
+from rec_llm_gateway.providers.gemini.request import build_body
+from rec_llm_gateway.providers.gemini.schema import openapi_schema
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from .support import WEATHER

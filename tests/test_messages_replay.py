@@ -21,8 +21,8 @@ import httpx
 import httpx2
 import pytest
 
-from rec_llm_gateway.providers.anthropic_response import FINISH_REASONS, from_anthropic
-from rec_llm_gateway.providers.anthropic_stream import AnthropicStreamTranslator
+from rec_llm_gateway.providers.anthropic.response import FINISH_REASONS, from_anthropic
+from rec_llm_gateway.providers.anthropic.stream import AnthropicStreamTranslator
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.schema import ChatCompletionRequest
 
@@ -108,7 +108,7 @@ def test_native_replay_is_byte_for_byte(
 def openai_answer(status: int, answer: bytes, content_type: str, model: str) -> Reply:
     """The recording's answer as an OpenAI upstream would give it (the provider's translators)."""
     if not content_type.startswith("text/event-stream"):
-        completion, _ = from_anthropic(json.loads(answer))
+        completion = from_anthropic(json.loads(answer)).response
         return Reply(json=completion)
     call = UpstreamCall(
         request=ChatCompletionRequest.model_validate(

@@ -19,7 +19,7 @@ from rec_llm_gateway import ConfigError, Gateway
 from rec_llm_gateway.errors import BadGatewayError
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.providers.gemini import VertexProvider, VertexSettings
-from rec_llm_gateway.providers.vertex_auth import GoogleCredentials, Token, TokenCache, read_credentials_file
+from rec_llm_gateway.providers.gemini.auth import GoogleCredentials, Token, TokenCache, read_credentials_file
 from rec_llm_gateway.schema import ChatCompletionRequest
 
 from .gemini_support import gemini_upstream, service_account_file

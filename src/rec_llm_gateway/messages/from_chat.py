@@ -13,7 +13,7 @@ from typing import Any, Final
 import pydantic_core
 
 from ..errors import BadGatewayError
-from ..providers.anthropic_response import FINISH_REASONS
+from ..providers.anthropic.response import FINISH_REASONS
 from ..usage import TokenUsage
 
 __all__ = ["STOP_REASONS", "anthropic_usage", "from_chat", "stop_reason_for", "tool_input"]

@@ -33,8 +33,8 @@ import pydantic_core
 
 from ..errors import BadGatewayError, GatewayError
 from ..providers.anthropic import AnthropicProvider
-from ..providers.anthropic_response import from_anthropic
-from ..providers.anthropic_stream import AnthropicStreamTranslator
+from ..providers.anthropic.response import from_anthropic
+from ..providers.anthropic.stream import AnthropicStreamTranslator
 from ..providers.base import ChatResult, UpstreamCall
 from ..providers.http import HTTPProvider, _CappedStream, _read_capped, body_parts, path_segment
 
@@ -114,7 +114,8 @@ class NativeTarget:
         ``NATIVE_KEY`` for the client."""
         body = await self._exchange(call, native, count_tokens=False)
         data = _json(body)
-        response, usage = from_anthropic(data)
+        result = from_anthropic(data)
+        response, usage = result.response, result.usage
         call.response_model = response["model"] or None
         response[NATIVE_KEY] = body
         return ChatResult(response=response, usage=usage)
@@ -239,8 +240,8 @@ class BedrockClaude(NativeTarget):
         return pydantic_core.to_json({"input_tokens": count})
 
     async def frames(self, response: httpx.Response) -> AsyncIterator[list[tuple[bytes, bytes]]]:
-        from ..providers.bedrock_eventstream import EventStreamDecoder
-        from ..providers.bedrock_response import stream_exception
+        from ..providers.bedrock.errors import stream_exception
+        from ..providers.bedrock.eventstream import EventStreamDecoder
 
         decoder = EventStreamDecoder()
         async for received in body_parts(response):

@@ -19,8 +19,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InvalidRequestError
-from ..providers.anthropic_translate import THINKING_BUDGETS
 from ..schema import ChatCompletionRequest
+from ..translate.request import CLAUDE_THINKING_BUDGETS as THINKING_BUDGETS
 from .wire import Block, CountTokensRequest, MessagesRequest, require_object
 
 if TYPE_CHECKING:

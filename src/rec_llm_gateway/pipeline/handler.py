@@ -29,6 +29,7 @@ from ..hooks import RequestContext
 from ..providers.base import ChatResult
 from ..routing.retry import is_server_failure
 from ..routing.tokens import stream_usage
+from ..usage import TokenUsage
 from .attempts import run_attempts, start_attempt
 from .disconnect import DisconnectWatch
 from .endings import extension, fail, fire_cost, price, succeeded
@@ -212,7 +213,7 @@ class OperationHandler:
             )
             async with attempt:
                 error = await self._send_stream(exchange, attempt, request, assembler, watch, send)
-                usage = stream_usage(request, assembler.usage, assembler.output_chars)
+                usage = typed_stream_usage(attempt, request, assembler)
                 if error is not None:
                     if is_server_failure(error):
                         attempt.lease.broke_off(gateway.router.clock())  # it broke after it started
@@ -263,15 +264,13 @@ class OperationHandler:
                     f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
                     code="upstream_stream_truncated",
                 )
-            price(gateway, exchange, attempt, stream_usage(request, assembler.usage, assembler.output_chars))
+            price(gateway, exchange, attempt, typed_stream_usage(attempt, request, assembler))
             ext = extension(exchange, exchange.elapsed()) if gateway.config.include_extensions else None
             await send({"type": "http.response.body", "body": encoder.finish(ext), "more_body": False})
         except asyncio.CancelledError:
             if not watch.absorb():
                 # Cut off by a shutdown: price what was generated before the cancellation goes on.
-                price(
-                    gateway, exchange, attempt, stream_usage(request, assembler.usage, assembler.output_chars)
-                )
+                price(gateway, exchange, attempt, typed_stream_usage(attempt, request, assembler))
                 raise
             return ClientDisconnectedError("The client disconnected mid-stream.")
         except GatewayError as exc:
@@ -284,9 +283,7 @@ class OperationHandler:
         finally:
             watch.stop()
             await attempt.close_stream()  # closes the upstream response
-            attempt.lease.release(
-                total_tokens(stream_usage(request, assembler.usage, assembler.output_chars))
-            )
+            attempt.lease.release(total_tokens(typed_stream_usage(attempt, request, assembler)))
         return None
 
     async def _attempt_open_stream(self, exchange: Exchange, request: Any, lease: Lease) -> Attempt:
@@ -330,3 +327,10 @@ class OperationHandler:
             raise UpstreamTimeoutError(
                 f"the stream exceeded limits.max_stream_seconds ({limit:g}s)"
             ) from None
+
+
+def typed_stream_usage(attempt: Attempt, request: Any, assembler: Assembler) -> TokenUsage:
+    """A stream's usage: typed, as the provider reported it on the call; else read from the usage
+    chunk (custom providers that do not report it), else estimated (``routing.tokens``)."""
+    usage = attempt.call.usage
+    return usage if usage is not None else stream_usage(request, assembler.usage, assembler.output_chars)

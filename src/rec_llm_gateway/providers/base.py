@@ -64,6 +64,9 @@ class UpstreamCall:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     response_model: str | None = None
     """The model the upstream says answered, once known."""
+    usage: TokenUsage | None = None
+    """A stream's usage, once the upstream reported it (set by the provider; the gateway prices the
+    call from it instead of parsing the usage chunk back)."""
 
 
 @dataclass(slots=True)
@@ -164,6 +167,8 @@ class StreamTranslator:
     """
 
     done: bool = False
+    usage: TokenUsage | None = None
+    """The call's usage once the upstream reported it (``HTTPProvider`` puts it on the call)."""
 
     def feed(self, data: Any) -> list[dict[str, Any]]:
         """``data`` is what ``HTTPProvider.iter_events`` yields: an SSE event's data bytes by default."""
@@ -175,6 +180,9 @@ class StreamTranslator:
             raise BadGatewayError("the upstream sent a stream event that is not a JSON object")
         if "error" in chunk and "choices" not in chunk:
             raise stream_error(chunk["error"])
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = TokenUsage.from_openai(usage)
         return [chunk]
 
     def finish(self) -> list[dict[str, Any]]:

@@ -1,15 +1,15 @@
 """``echo``: a built-in provider with no network, for demos, tests and benchmarks.
 
 It answers with the last user message (or the configured ``response``), streams it word by word,
-honours ``max_tokens`` / ``max_completion_tokens`` (counting words, ``finish_reason: length``) and
-reports token counts (one token per word, a rough but stable rule).
+honours ``n`` (that many identical choices) and ``max_tokens`` / ``max_completion_tokens`` (counting
+words, ``finish_reason: length``), and reports token counts (one token per word, a rough but stable
+rule). The answers are built by ``translate`` like every native provider's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field
 from ..config import ProviderConfig
 from ..pricing import FREE
 from ..schema import content_text
+from ..translate import ChunkWriter, CompletionWriter, Reply
 from ..usage import TokenUsage
 from .base import ChatResult, Provider, UpstreamCall
 
@@ -66,8 +67,9 @@ class EchoProvider(Provider):
         prompt = sum(
             len(content_text(getattr(message, "content", None)).split()) for message in request.messages
         )
+        completion = len(words) * (request.n or 1)  # every choice is generated (and billed)
         usage = TokenUsage(
-            prompt_tokens=prompt, completion_tokens=len(words), total_tokens=prompt + len(words)
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
         return words, finish, usage
 
@@ -77,44 +79,34 @@ class EchoProvider(Provider):
             await asyncio.sleep(self.settings.delay)
             call.upstream_seconds += self.settings.delay
         call.response_model = call.model
-        response = {
-            "id": f"chatcmpl-echo-{call.request_id}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": call.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "".join(words), "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": finish,
-                }
-            ],
-            "usage": usage.to_openai(),
-        }
-        return ChatResult(response=response, usage=usage)
+        writer = CompletionWriter(f"chatcmpl-echo-{call.request_id}", call.model)
+        reply = Reply(writer)
+        answer = "".join(words)
+        for choice in range(call.request.n or 1):
+            reply.text(answer, choice)
+            reply.finish(finish, choice)
+        reply.add_usage(usage)
+        return ChatResult(response=writer.response(), usage=usage)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         words, finish, usage = self._answer(call)
         call.response_model = call.model
-        base = {
-            "id": f"chatcmpl-echo-{call.request_id}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": call.model,
-        }
-
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            return {
-                **base,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-            }
-
-        yield chunk({"role": "assistant", "content": ""})
-        for word in words:
-            if self.settings.delay:
+        writer = ChunkWriter(f"chatcmpl-echo-{call.request_id}", call.model)
+        reply = Reply(writer)
+        choices = range(call.request.n or 1)
+        for choice in choices:
+            reply.begin(choice)
+        for word in ["", *words]:  # "": the role chunks go out before the first wait
+            if word and self.settings.delay:
                 await asyncio.sleep(self.settings.delay)
                 call.upstream_seconds += self.settings.delay
-            yield chunk({"content": word})
-        yield chunk({}, finish)
-        yield {**base, "choices": [], "usage": usage.to_openai()}
+            for choice in choices:
+                reply.text(word, choice)
+            for chunk in writer.take():
+                yield chunk
+        for choice in choices:
+            reply.finish(finish, choice)
+        call.usage = usage
+        reply.add_usage(usage)
+        for chunk in writer.take():
+            yield chunk

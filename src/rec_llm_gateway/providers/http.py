@@ -120,6 +120,7 @@ class HTTPProvider(Provider):
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         request = await self.build_request_async(call)
+        translator: StreamTranslator | None = None
         started = time.perf_counter()
         try:
             response = await self._send(call, request)
@@ -159,6 +160,8 @@ class HTTPProvider(Provider):
             for chunk in translator.finish():
                 yield chunk
         finally:
+            if translator is not None:
+                call.usage = translator.usage
             await response.aclose()
 
     async def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:

@@ -5,9 +5,9 @@
   unless ``base_url`` overrides it.
 - Auth: a Bedrock API key (``api_key`` / ``api_keys``, or ``AWS_BEARER_TOKEN_BEDROCK``) is sent as
   ``Authorization: Bearer``; otherwise requests are SigV4-signed (signing name ``bedrock``) with
-  explicit keys, a profile, or the standard AWS credential chain (``bedrock_auth``).
-- Translation is pure (``bedrock_translate``, ``bedrock_messages``, ``bedrock_response``); streams
-  are binary AWS event streams (``bedrock_eventstream``), not SSE.
+  explicit keys, a profile, or the standard AWS credential chain (``auth``).
+- Translation is pure (``request``, ``messages``, ``response``); streams
+  are binary AWS event streams (``eventstream``), not SSE.
 
 Building a request needs I/O (credentials may need a refresh, http image URLs are downloaded), so
 ``build_request_async`` does the work and ``complete``/``stream`` hand its result to the shared HTTP
@@ -28,16 +28,17 @@ import httpx
 import pydantic_core
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ..config import ProviderConfig
-from ..errors import GatewayError
-from .base import ChatResult, StreamTranslator, UpstreamCall
-from .bedrock_eventstream import EventStreamDecoder
-from .bedrock_images import ImageFetchSettings, fetch_images
-from .bedrock_messages import image_urls
-from .bedrock_response import ConverseStreamTranslator, parse_converse_response
-from .bedrock_translate import build_converse_body, json_tool_name
-from .http import HTTPProvider, body_parts, path_segment
-from .upstream_errors import upstream_status_error
+from ...config import ProviderConfig
+from ...errors import GatewayError
+from ..base import ChatResult, StreamTranslator, UpstreamCall
+from ..http import HTTPProvider, body_parts, path_segment
+from .errors import error_from_bedrock
+from .eventstream import EventStreamDecoder
+from .images import ImageFetchSettings, fetch_images
+from .messages import image_urls
+from .request import build_converse_body, json_tool_name
+from .response import parse_converse_response
+from .stream import ConverseStreamTranslator
 
 __all__ = ["BedrockProvider", "BedrockSettings"]
 
@@ -124,7 +125,7 @@ class BedrockProvider(HTTPProvider):
                 self._keys = itertools.cycle([env_key])
                 self._secrets = (*self._secrets, env_key)
             else:
-                from .bedrock_auth import AWSSigner  # imports botocore: only for SigV4 deployments
+                from .auth import AWSSigner  # imports botocore: only for SigV4 deployments
 
                 self._signer = AWSSigner(
                     region,
@@ -140,7 +141,7 @@ class BedrockProvider(HTTPProvider):
     # -- catalog and description -----------------------------------------------------------------
 
     def catalog_models(self) -> list[str]:
-        from ..catalog.bedrock import invocable_ids
+        from ...catalog.bedrock import invocable_ids
 
         return invocable_ids(self.settings.region)
 
@@ -212,24 +213,7 @@ class BedrockProvider(HTTPProvider):
         decoder.close()
 
     def parse_error(self, status: int, headers: httpx.Headers, body: bytes) -> GatewayError:
-        """``{"message": ...}`` plus ``x-amzn-ErrorType: ValidationException:...`` -> the OpenAI
-        envelope with the same status, the message kept and the AWS error type as ``type``."""
-        try:
-            data = pydantic_core.from_json(body) if body else None
-        except ValueError:
-            data = None
-        message = ""
-        error_type = headers.get("x-amzn-errortype", "").split(":", 1)[0] or None
-        if isinstance(data, dict):
-            message = str(data.get("message") or data.get("Message") or "")
-            if error_type is None and isinstance(data.get("__type"), str):
-                error_type = data["__type"].rsplit("#", 1)[-1] or None
-        if not message:
-            text = body[:300].decode("utf-8", "replace").strip() if data is None else ""
-            message = f"upstream '{self.name}' returned HTTP {status}" + (f": {text}" if text else "")
-        return upstream_status_error(
-            status, message, provider=self.name, error_type=error_type, retry_after=headers.get("retry-after")
-        )
+        return error_from_bedrock(status, headers, body, self.name)
 
     # -- health ----------------------------------------------------------------------------------
 

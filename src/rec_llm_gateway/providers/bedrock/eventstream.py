@@ -23,7 +23,7 @@ import uuid
 import zlib
 from typing import Any, Final
 
-from ..errors import BadGatewayError
+from ...errors import BadGatewayError
 
 __all__ = ["EventStreamDecoder", "Frame", "encode_frame"]
 

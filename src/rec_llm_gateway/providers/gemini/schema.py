@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..errors import InvalidRequestError
+from ...errors import InvalidRequestError
 
 __all__ = ["openapi_schema"]
 

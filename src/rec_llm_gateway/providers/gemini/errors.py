@@ -9,26 +9,21 @@ takes the wait from the ``RetryInfo`` detail Gemini sends instead (``"retryDelay
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
-from ..errors import BadGatewayError, GatewayError
-from .upstream_errors import error_from_openai_body, upstream_status_error
+from ...errors import BadGatewayError, GatewayError
+from ...translate.errors import ErrorBody
+from ..upstream_errors import error_from_openai_body, upstream_status_error
 
 __all__ = ["google_error", "google_stream_error"]
 
 
 def google_error(status: int, headers: httpx.Headers, body: bytes, provider: str) -> GatewayError:
     """The gateway error for an upstream error response in google.rpc shape (or anything else)."""
-    try:
-        data = json.loads(body) if body else None
-    except ValueError:
-        data = None
-    if isinstance(data, list) and data:  # streamGenerateContent without alt=sse wraps it in an array
-        data = data[0]
-    error = data.get("error") if isinstance(data, dict) else None
+    # ErrorBody unwraps the array streamGenerateContent without alt=sse wraps errors in.
+    error = ErrorBody(status, body, provider).field("error")
     if not isinstance(error, dict) or ("status" not in error and "code" not in error):
         return error_from_openai_body(status, headers, body, provider)
     return _rpc_error(status, error, provider, headers.get("retry-after"))

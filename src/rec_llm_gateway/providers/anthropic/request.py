@@ -1,6 +1,6 @@
 """OpenAI chat request -> Anthropic Messages request, as pure functions (no I/O, no provider state).
 
-This module handles the parameters, tools and JSON output; ``anthropic_messages`` the messages.
+This module handles the parameters, tools and JSON output; ``messages`` the messages.
 
 The parameter rule (the same for every field): an OpenAI parameter Anthropic has no equivalent for is
 **dropped with a debug log** when ignoring it still gives the client an answer of the shape it asked
@@ -20,32 +20,20 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..errors import InvalidRequestError
-from ..schema import ChatCompletionRequest
-from .anthropic_messages import to_messages
+from ...errors import InvalidRequestError
+from ...schema import ChatCompletionRequest
+from ...translate.request import JsonTool, claude_thinking, json_tool, json_tool_name
+from .messages import to_messages
 
-__all__ = ["JSON_TOOL", "AnthropicRequest", "json_tool_name", "to_anthropic"]
+__all__ = ["AnthropicRequest", "json_tool_name", "to_anthropic"]
 
 logger = logging.getLogger("rec_llm_gateway.providers.anthropic")
-
-JSON_TOOL: Final = "json_response"
-"""Name of the tool that carries ``response_format`` output (suffixed if a client tool has the name)."""
 
 UNKNOWN_MODEL_MAX_TOKENS: Final = 4096
 """``max_tokens`` when the client sent none and the catalog does not know the model."""
 DEFAULT_MAX_TOKENS_CAP: Final = 8192
 """Cap on the catalog's max output used as a default: Anthropic counts ``max_tokens`` against the
 output-tokens rate limit up front, so defaulting to a model's 64k maximum would throttle callers."""
-MIN_THINKING_BUDGET: Final = 1024
-
-THINKING_BUDGETS: Final[dict[str, int]] = {
-    "minimal": 1024,
-    "low": 2048,
-    "medium": 8192,
-    "high": 16384,
-    "xhigh": 32768,
-}
-"""``reasoning_effort`` -> extended-thinking ``budget_tokens`` (``none`` switches thinking off)."""
 
 NATIVE_EXTRAS: Final = frozenset(
     {"top_k", "thinking", "output_config", "context_management", "container", "mcp_servers"}
@@ -61,20 +49,6 @@ class AnthropicRequest:
 
     payload: dict[str, Any]
     json_tool: str | None = None
-
-
-def json_tool_name(request: ChatCompletionRequest) -> str | None:
-    """The tool that carries ``response_format`` output for ``request``, or ``None`` (deterministic,
-    so the response side can recompute it instead of keeping per-request state)."""
-    fmt = request.response_format
-    if not fmt or fmt.get("type") not in ("json_schema", "json_object"):
-        return None
-    taken = {tool.function.name for tool in request.tools or () if tool.function is not None}
-    name, suffix = JSON_TOOL, 1
-    while name in taken:
-        suffix += 1
-        name = f"{JSON_TOOL}_{suffix}"
-    return name
 
 
 def to_anthropic(
@@ -99,27 +73,22 @@ def to_anthropic(
 
     extras = request.model_extra or {}
     thinking = extras.get("thinking")
-    budget = _thinking_budget(extras.get("reasoning_effort")) if thinking is None else None
     max_tokens = request.max_completion_tokens or request.max_tokens
-    if max_tokens is None:
-        max_tokens = default_max_tokens or min(
-            model_max_output or UNKNOWN_MODEL_MAX_TOKENS, DEFAULT_MAX_TOKENS_CAP
+    answer_room = default_max_tokens or min(
+        model_max_output or UNKNOWN_MODEL_MAX_TOKENS, DEFAULT_MAX_TOKENS_CAP
+    )
+    if thinking is None:
+        thinking, max_tokens = claude_thinking(
+            extras.get("reasoning_effort"),
+            max_tokens,
+            answer_room=answer_room,
+            model_max_output=model_max_output,
         )
-        thinking_budget = budget if budget is not None else _budget_of(thinking)
-        if thinking_budget:  # max_tokens includes the thinking: leave room for the answer too
-            max_tokens += thinking_budget
-            if model_max_output:
-                max_tokens = min(max_tokens, model_max_output)
-    payload["max_tokens"] = max_tokens
-    if budget is not None:
-        budget = min(budget, max_tokens - 1)
-        if budget < MIN_THINKING_BUDGET:
-            raise InvalidRequestError(
-                f"With reasoning_effort, max_tokens must be above {MIN_THINKING_BUDGET} "
-                "(Anthropic's smallest thinking budget).",
-                param="max_tokens",
-            )
-        thinking = {"type": "enabled", "budget_tokens": budget}
+    elif max_tokens is None and _budget_of(thinking):  # max_tokens includes the thinking: leave room
+        max_tokens = answer_room + _budget_of(thinking)
+        if model_max_output:
+            max_tokens = min(max_tokens, model_max_output)
+    payload["max_tokens"] = max_tokens if max_tokens is not None else answer_room
 
     for name in ("temperature", "top_p"):
         value = getattr(request, name)
@@ -162,12 +131,6 @@ def _reject_unsupported(request: ChatCompletionRequest) -> None:
         raise InvalidRequestError("Anthropic does not return log probabilities.", param="logprobs")
     if request.top_logprobs:
         raise InvalidRequestError("Anthropic does not return log probabilities.", param="top_logprobs")
-    fmt = request.response_format
-    if fmt is not None and fmt.get("type") not in ("text", "json_object", "json_schema"):
-        raise InvalidRequestError(
-            "response_format type must be 'text', 'json_object' or 'json_schema'.",
-            param="response_format.type",
-        )
     extras = request.model_extra or {}
     modalities = extras.get("modalities")
     if isinstance(modalities, list) and any(item != "text" for item in modalities):
@@ -187,18 +150,6 @@ def _budget_of(thinking: Any) -> int:
 
 def _drop(name: str) -> None:
     logger.debug("anthropic: dropping request parameter %r (no Anthropic equivalent)", name)
-
-
-def _thinking_budget(effort: Any) -> int | None:
-    if effort is None or effort == "none":
-        return None
-    budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
-    if budget is None:
-        allowed = ", ".join(["none", *THINKING_BUDGETS])
-        raise InvalidRequestError(
-            f"Invalid value for 'reasoning_effort': expected one of {allowed}.", param="reasoning_effort"
-        )
-    return budget
 
 
 # -- tools and JSON output ----------------------------------------------------------------------
@@ -225,14 +176,14 @@ def _add_tools(request: ChatCompletionRequest, payload: dict[str, Any], thinking
         tools.append(entry)
 
     choice = _tool_choice(request.tool_choice) if tools else None
-    json_tool = json_tool_name(request)
-    if json_tool is not None:
+    answer = json_tool(request)
+    if answer is not None:
         if tools and choice is None:
             choice = {"type": "auto"}  # OpenAI's default when tools are offered
-        tools.append(_json_tool(request.response_format or {}, json_tool))
+        tools.append(_json_tool(answer))
         if thinking_on:
             # Anthropic refuses a forced tool while thinking: ask for it instead.
-            instruction = f"Give your final answer by calling the {json_tool} tool."
+            instruction = f"Give your final answer by calling the {answer.name} tool."
             system = payload.get("system")
             if isinstance(system, list):
                 system.append({"type": "text", "text": instruction})
@@ -241,7 +192,7 @@ def _add_tools(request: ChatCompletionRequest, payload: dict[str, Any], thinking
             if choice is None or choice["type"] == "none":
                 choice = {"type": "auto"}
         elif choice is None or choice["type"] == "none":
-            choice = {"type": "tool", "name": json_tool}
+            choice = {"type": "tool", "name": answer.name}
         elif choice["type"] == "auto":
             choice = {"type": "any"}  # a real tool call, or the answer through the JSON tool
     if not tools:
@@ -254,7 +205,7 @@ def _add_tools(request: ChatCompletionRequest, payload: dict[str, Any], thinking
     payload["tools"] = tools
     if choice is not None:
         payload["tool_choice"] = choice
-    return json_tool
+    return answer.name if answer is not None else None
 
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
@@ -278,22 +229,5 @@ def _tool_choice(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
     )
 
 
-def _json_tool(response_format: dict[str, Any], name: str) -> dict[str, Any]:
-    description = "Give your complete final answer to the user by calling this tool; its input is the answer."
-    if response_format.get("type") == "json_object":
-        return {"name": name, "description": description, "input_schema": {"type": "object"}}
-    spec = response_format.get("json_schema")
-    if not isinstance(spec, dict):
-        raise InvalidRequestError(
-            "response_format of type json_schema needs a 'json_schema' object.",
-            param="response_format.json_schema",
-        )
-    schema = spec.get("schema") or {"type": "object"}
-    if not isinstance(schema, dict) or schema.get("type", "object") != "object":
-        raise InvalidRequestError(
-            "Anthropic structured output needs a JSON schema whose root is an object.",
-            param="response_format.json_schema.schema",
-        )
-    if isinstance(spec.get("description"), str):
-        description = f"{description} {spec['description']}"
-    return {"name": name, "description": description, "input_schema": {"type": "object", **schema}}
+def _json_tool(tool: JsonTool) -> dict[str, Any]:
+    return {"name": tool.name, "description": tool.description, "input_schema": tool.schema}

@@ -16,16 +16,14 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import unquote_to_bytes
 
-from ..errors import InvalidRequestError
-from ..schema import content_text
+from ...errors import InvalidRequestError
+from ...schema import content_text
+from ...translate.request import parse_data_url, tool_arguments
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -179,7 +177,8 @@ def _image(url: str, images: Mapping[str, ImageBlock], where: str) -> ImageBlock
 
 
 def image_block_from_data_url(url: str, where: str = "image") -> ImageBlock:
-    mime, data = _parse_data_url(url, f"{where}.image_url.url")
+    parsed = parse_data_url(url, f"{where}.image_url.url")
+    mime, data = parsed.media_type, parsed.data
     image_format = IMAGE_FORMATS.get(mime)
     if image_format is None:
         raise InvalidRequestError(
@@ -199,7 +198,8 @@ def _document(file: dict[str, Any], where: str, documents: dict[str, int]) -> di
             param=f"{where}.file",
             code="unsupported_content",
         )
-    mime, data = _parse_data_url(data_url, f"{where}.file.file_data")
+    parsed = parse_data_url(data_url, f"{where}.file.file_data")
+    mime, data = parsed.media_type, parsed.data
     filename = str(file.get("filename") or "document")
     stem, dot, extension = filename.rpartition(".")
     document_format = _DOCUMENT_FORMATS.get(mime) or (
@@ -221,18 +221,6 @@ def _document(file: dict[str, Any], where: str, documents: dict[str, int]) -> di
     return {"format": document_format, "name": name, "source": {"bytes": data}}
 
 
-def _parse_data_url(url: str, param: str) -> tuple[str, str]:
-    """``(mime type, base64 data)`` of a ``data:`` URL."""
-    header, comma, data = url[5:].partition(",")
-    if not comma:
-        raise InvalidRequestError(f"'{param}' is not a valid data: URL.", param=param, code="invalid_value")
-    params = header.split(";")
-    mime = params[0].strip().lower() or "text/plain"
-    if "base64" in params[1:]:
-        return mime, data  # already what Converse wants (base64 text in a JSON body)
-    return mime, base64.b64encode(unquote_to_bytes(data)).decode("ascii")
-
-
 def _assistant_blocks(message: Any, index: int, structured_tools: bool) -> list[dict[str, Any]]:
     content = message.content
     blocks: list[dict[str, Any]] = []
@@ -248,15 +236,7 @@ def _assistant_blocks(message: Any, index: int, structured_tools: bool) -> list[
         blocks.append({"text": message.refusal})
     for position, call in enumerate(message.tool_calls or ()):
         arguments = call.function.arguments
-        try:
-            parsed = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            param = f"messages[{index}].tool_calls[{position}].function.arguments"
-            raise InvalidRequestError(
-                f"'{param}' is not valid JSON; Bedrock needs tool call arguments as a JSON object.",
-                param=param,
-                code="invalid_tool_arguments",
-            ) from None
+        parsed = tool_arguments(arguments, f"messages[{index}].tool_calls[{position}].function.arguments")
         if structured_tools:
             blocks.append(
                 {"toolUse": {"toolUseId": tool_use_id(call.id), "name": call.function.name, "input": parsed}}

@@ -18,7 +18,7 @@ import re
 import threading
 from typing import Any
 
-from ..errors import ConfigError, ServiceUnavailableError, scrub_secrets
+from ...errors import ConfigError, ServiceUnavailableError, scrub_secrets
 
 __all__ = ["AWSSigner", "import_botocore"]
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ..errors import BadGatewayError, ConfigError
+from ...errors import BadGatewayError, ConfigError
 
 __all__ = [
     "INSTALL_HINT",

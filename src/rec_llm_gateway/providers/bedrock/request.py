@@ -8,8 +8,9 @@ output). Model-specific extras (``top_k``, ``reasoning_effort``, and the escape 
 ``additional_model_request_fields``) go to ``additionalModelRequestFields``.
 
 ``response_format`` (``json_object`` / ``json_schema``) becomes a forced tool whose input is the
-answer: the response translators turn that tool call back into ``content`` and ``finish_reason:
-"stop"``.
+answer (``translate.request.json_tool``, named after the schema, suffixed when a client tool has the
+name): the response translators turn that tool call back into ``content`` and ``finish_reason:
+"stop"``. ``reasoning_effort`` on Claude maps to the same thinking budgets as on Anthropic.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..errors import InvalidRequestError
-from ..schema import ChatCompletionRequest
-from .bedrock_messages import ImageBlock, convert_messages
+from ...errors import InvalidRequestError
+from ...schema import ChatCompletionRequest
+from ...translate import request as shared
+from .messages import ImageBlock, convert_messages
 
-__all__ = ["DEFAULT_JSON_TOOL", "build_converse_body", "json_tool_name", "model_family"]
+__all__ = ["build_converse_body", "json_tool_name", "model_family"]
 
 logger = logging.getLogger("rec_llm_gateway.providers.bedrock")
 
-DEFAULT_JSON_TOOL: Final = "json_response"
-_JSON_TOOL_DESCRIPTION: Final = "Give your final answer by calling this tool with it as the input."
 # Fields of the request model the translator reads; everything else set on a request is dropped.
 _HANDLED: Final = frozenset(
     {
@@ -38,9 +38,8 @@ _HANDLED: Final = frozenset(
 )  # fmt: skip
 # Geography prefixes of cross-region inference profiles (``us.anthropic.claude-...``).
 _GEOGRAPHIES: Final = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca", "in"})
-# reasoning_effort -> Claude extended-thinking budget (tokens).
-_THINKING_BUDGET: Final = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
-_THINKING_HEADROOM: Final = 8192
+_ANSWER_ROOM: Final = 8192
+"""Tokens left for Claude's answer beside its thinking budget when the client sets no max_tokens."""
 
 
 def model_family(model: str) -> str:
@@ -54,12 +53,7 @@ def model_family(model: str) -> str:
 
 def json_tool_name(request: ChatCompletionRequest) -> str | None:
     """The name of the forced tool standing in for ``response_format``, if there is one."""
-    response_format = request.response_format
-    if not response_format or response_format.get("type") not in ("json_object", "json_schema"):
-        return None
-    schema = response_format.get("json_schema")
-    name = schema.get("name") if isinstance(schema, dict) else None
-    return name if isinstance(name, str) and name else DEFAULT_JSON_TOOL
+    return shared.json_tool_name(request, schema_name=True)
 
 
 def build_converse_body(
@@ -166,24 +160,13 @@ def _add_reasoning(
     fields: dict[str, Any], family: str, model: str, effort: str, inference: dict[str, Any]
 ) -> None:
     if family == "anthropic":
-        budget = _THINKING_BUDGET.get(effort)
-        if budget is None:
-            raise InvalidRequestError(
-                f"Invalid value for 'reasoning_effort': {effort!r}.",
-                param="reasoning_effort",
-                code="invalid_value",
-            )
-        max_tokens = inference.get("maxTokens")
-        if max_tokens is None:
-            inference["maxTokens"] = budget + _THINKING_HEADROOM
-        elif max_tokens <= budget:
-            # Claude needs the budget below max_tokens; shrink it rather than refuse (1024 is its floor).
-            if max_tokens <= 1024:
-                raise _unsupported(
-                    "reasoning_effort", "Claude's thinking needs max_tokens above 1024; raise max_tokens."
-                )
-            budget = max_tokens - 1
-        fields["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        thinking, max_tokens = shared.claude_thinking(
+            effort, inference.get("maxTokens"), answer_room=_ANSWER_ROOM
+        )
+        if max_tokens is not None:
+            inference["maxTokens"] = max_tokens
+        if thinking is not None:
+            fields["thinking"] = thinking
     elif family == "amazon" and "nova-2" in model:
         level = {"minimal": "low", "xhigh": "high"}.get(effort, effort)
         fields["reasoningConfig"] = {"type": "enabled", "maxReasoningEffort": level}
@@ -223,12 +206,6 @@ def _tool_config(request: ChatCompletionRequest) -> dict[str, Any] | None:
     json_tool = _json_tool(request)
     if json_tool is not None:
         name = json_tool["toolSpec"]["name"]
-        if name in names:
-            raise InvalidRequestError(
-                f"response_format's schema name '{name}' is also the name of a tool; rename one of them.",
-                param="response_format",
-                code="invalid_value",
-            )
         # The answer must come through a tool: the named one, any client tool, or the answer tool.
         if forced is None or "tool" not in forced:
             forced = {"any": {}} if tools else {"tool": {"name": name}}
@@ -261,30 +238,14 @@ def _tool_spec(tool: Any, index: int) -> dict[str, Any]:
 
 
 def _json_tool(request: ChatCompletionRequest) -> dict[str, Any] | None:
-    response_format = request.response_format
-    kind = response_format.get("type") if response_format else None
-    if kind in (None, "text"):
+    tool = shared.json_tool(request, schema_name=True)
+    if tool is None:
         return None
-    if kind not in ("json_object", "json_schema"):
-        raise InvalidRequestError(
-            f"Invalid value for 'response_format.type': {kind!r}.",
-            param="response_format.type",
-            code="invalid_value",
-        )
-    assert response_format is not None
-    name = json_tool_name(request) or DEFAULT_JSON_TOOL
-    schema = response_format.get("json_schema") if kind == "json_schema" else None
-    if kind == "json_schema" and not isinstance(schema, dict):
-        raise InvalidRequestError(
-            "'response_format.json_schema' must be an object.",
-            param="response_format.json_schema",
-            code="invalid_type",
-        )
     spec: dict[str, Any] = {
-        "name": name,
-        "description": (schema or {}).get("description") or _JSON_TOOL_DESCRIPTION,
-        "inputSchema": {"json": (schema or {}).get("schema") or {"type": "object"}},
+        "name": tool.name,
+        "description": tool.description,
+        "inputSchema": {"json": tool.schema},
     }
-    if schema and schema.get("strict"):
+    if tool.strict:
         spec["strict"] = True
     return {"toolSpec": spec}

@@ -23,13 +23,12 @@ The id stays within ``[A-Za-z0-9_-]``. A signature in Google's OpenAI-compatible
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any, Final
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
-from ..errors import InvalidRequestError
-from ..schema import (
+from ...errors import InvalidRequestError
+from ...schema import (
     AssistantMessage,
     ChatCompletionRequest,
     DeveloperMessage,
@@ -43,9 +42,9 @@ from ..schema import (
     ToolMessage,
     UserMessage,
 )
-from .gemini_params import SchemaMode, generation_config, tool_config, unsupported
+from ...translate.request import parse_data_url, tool_arguments
 
-__all__ = ["SIGNATURE_MARK", "build_body", "split_tool_call_id", "tool_call_id", "translate_messages"]
+__all__ = ["SIGNATURE_MARK", "split_tool_call_id", "tool_call_id", "translate_messages"]
 
 SIGNATURE_MARK: Final = "__sig__"
 
@@ -64,41 +63,6 @@ _MIME_BY_SUFFIX: Final = {
     "flac": "audio/flac",
     "mp4": "video/mp4",
 }
-
-
-def build_body(
-    request: ChatCompletionRequest,
-    model: str,
-    *,
-    schema_mode: SchemaMode = "json_schema",
-    safety_settings: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The ``generateContent`` body for ``request`` (the same body serves the stream endpoint)."""
-    unsupported(request)
-    system, contents = translate_messages(request)
-    if not contents:
-        raise InvalidRequestError(
-            "Gemini needs at least one user or assistant message besides the system messages.",
-            param="messages",
-        )
-    body: dict[str, Any] = {"contents": contents}
-    if system:
-        body["systemInstruction"] = {"parts": system}
-    tools, config = tool_config(request, schema_mode)
-    if tools:
-        body["tools"] = tools
-    if config:
-        body["toolConfig"] = config
-    generation = generation_config(request, model, schema_mode)
-    if generation:
-        body["generationConfig"] = generation
-    extra = request.model_extra or {}
-    safety = extra.get("safety_settings", safety_settings)
-    if safety:
-        body["safetySettings"] = safety
-    if isinstance(extra.get("cached_content"), str):
-        body["cachedContent"] = extra["cached_content"]
-    return body
 
 
 def tool_call_id(base: str, signature: str | None) -> str:
@@ -177,13 +141,8 @@ def _user_parts(content: Any, position: int) -> list[dict[str, Any]]:
 
 def _media(url: str, param: str, default_mime: str) -> dict[str, Any]:
     if url.startswith("data:"):
-        header, comma, data = url[5:].partition(",")
-        if not comma:
-            raise InvalidRequestError(f"Invalid data URL in '{param}'.", param=param, code="invalid_value")
-        mime, *options = header.split(";")
-        if "base64" not in options:
-            data = base64.b64encode(unquote_to_bytes(data)).decode("ascii")
-        return {"inlineData": {"mimeType": mime or default_mime, "data": data}}
+        parsed = parse_data_url(url, param, default_type=default_mime)
+        return {"inlineData": {"mimeType": parsed.media_type, "data": parsed.data}}
     if url.split(":", 1)[0].lower() in ("http", "https", "gs"):
         return {"fileData": {"mimeType": _guess_mime(url, default_mime), "fileUri": url}}
     raise InvalidRequestError(
@@ -226,7 +185,9 @@ def _model_parts(message: AssistantMessage, position: int, names: dict[str, str]
         part: dict[str, Any] = {
             "functionCall": {
                 "name": call.function.name,
-                "args": _arguments(call.function.arguments, f"messages[{position}].tool_calls[{index}]"),
+                "args": tool_arguments(
+                    call.function.arguments, f"messages[{position}].tool_calls[{index}].function.arguments"
+                ),
                 "id": base,
             }
         }
@@ -235,20 +196,6 @@ def _model_parts(message: AssistantMessage, position: int, names: dict[str, str]
             part["thoughtSignature"] = signature
         parts.append(part)
     return parts
-
-
-def _arguments(arguments: str, where: str) -> dict[str, Any]:
-    try:
-        args = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        args = None
-    if not isinstance(args, dict):
-        raise InvalidRequestError(
-            f"'{where}.function.arguments' must be a JSON object (Gemini takes function arguments as one).",
-            param=f"{where}.function.arguments",
-            code="invalid_value",
-        )
-    return args
 
 
 def _extra_signature(call: ToolCall) -> str | None:

@@ -21,11 +21,12 @@ import logging
 import re
 from typing import Any, Final, Literal
 
-from ..errors import InvalidRequestError
-from ..schema import ChatCompletionRequest
-from .gemini_schema import openapi_schema
+from ...errors import InvalidRequestError
+from ...schema import ChatCompletionRequest
+from .messages import translate_messages
+from .schema import openapi_schema
 
-__all__ = ["SchemaMode", "generation_config", "tool_config", "unsupported"]
+__all__ = ["SchemaMode", "build_body", "generation_config", "tool_config", "unsupported"]
 
 logger = logging.getLogger("rec_llm_gateway.providers.gemini")
 
@@ -43,6 +44,41 @@ _REFUSED_EXTRAS: Final = ("logit_bias", "audio", "functions", "function_call", "
 _THINKING_BUDGETS: Final = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 _EFFORTS: Final = frozenset({*_THINKING_BUDGETS, "xhigh"})
 _GENERATION = re.compile(r"gemini-(\d+)")
+
+
+def build_body(
+    request: ChatCompletionRequest,
+    model: str,
+    *,
+    schema_mode: SchemaMode = "json_schema",
+    safety_settings: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The ``generateContent`` body for ``request`` (the same body serves the stream endpoint)."""
+    unsupported(request)
+    system, contents = translate_messages(request)
+    if not contents:
+        raise InvalidRequestError(
+            "Gemini needs at least one user or assistant message besides the system messages.",
+            param="messages",
+        )
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": system}
+    tools, config = tool_config(request, schema_mode)
+    if tools:
+        body["tools"] = tools
+    if config:
+        body["toolConfig"] = config
+    generation = generation_config(request, model, schema_mode)
+    if generation:
+        body["generationConfig"] = generation
+    extra = request.model_extra or {}
+    safety = extra.get("safety_settings", safety_settings)
+    if safety:
+        body["safetySettings"] = safety
+    if isinstance(extra.get("cached_content"), str):
+        body["cachedContent"] = extra["cached_content"]
+    return body
 
 
 def _refuse(param: str, why: str) -> InvalidRequestError:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any, Final
 
-from ..errors import InvalidRequestError
-from ..schema import (
+from ...errors import InvalidRequestError
+from ...schema import (
     AssistantMessage,
     ChatCompletionRequest,
     DeveloperMessage,
@@ -27,6 +26,7 @@ from ..schema import (
     ToolMessage,
     UserMessage,
 )
+from ...translate.request import parse_data_url, tool_arguments
 
 __all__ = ["IMAGE_TYPES", "image_block", "to_messages"]
 
@@ -163,7 +163,8 @@ def _user_blocks(content: str | list[Any], extra: dict[str, Any] | None, where: 
 def image_block(url: str, param: str) -> dict[str, Any]:
     """An OpenAI image URL (https or ``data:``) as an Anthropic image block."""
     if url.startswith("data:"):
-        media_type, data = _data_url(url, param)
+        parsed = parse_data_url(url, param)
+        media_type, data = parsed.media_type, parsed.data
         if media_type not in IMAGE_TYPES:
             raise InvalidRequestError(
                 f"Anthropic accepts images of type {', '.join(sorted(IMAGE_TYPES))}, not {media_type!r}.",
@@ -175,14 +176,6 @@ def image_block(url: str, param: str) -> dict[str, Any]:
     raise InvalidRequestError("An image URL must be an http(s) URL or a base64 data URL.", param=param)
 
 
-def _data_url(url: str, param: str) -> tuple[str, str]:
-    header, comma, data = url[5:].partition(",")
-    media_type, *options = header.split(";")
-    if not comma or "base64" not in options or not data:
-        raise InvalidRequestError("A data URL must be base64: data:<type>;base64,<data>.", param=param)
-    return media_type.strip().lower(), data
-
-
 def _file_block(file: dict[str, Any], param: str) -> dict[str, Any]:
     data_url = file.get("file_data")
     if not isinstance(data_url, str):
@@ -190,7 +183,8 @@ def _file_block(file: dict[str, Any], param: str) -> dict[str, Any]:
             "Anthropic needs the file inline as 'file_data' (a base64 data URL); file ids are OpenAI's.",
             param=param,
         )
-    media_type, data = _data_url(data_url, f"{param}.file_data")
+    parsed = parse_data_url(data_url, f"{param}.file_data")
+    media_type, data = parsed.media_type, parsed.data
     if media_type in IMAGE_TYPES:
         return image_block(data_url, f"{param}.file_data")
     if media_type == "application/pdf":
@@ -229,14 +223,7 @@ def _assistant_blocks(message: AssistantMessage, where: str) -> list[dict[str, A
                     _text_block(part) if isinstance(part, TextPart) else {"type": "text", "text": text}
                 )
     for position, call in enumerate(message.tool_calls or ()):
-        arguments = call.function.arguments
-        param = f"{where}.tool_calls[{position}].function.arguments"
-        try:
-            parsed = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            raise InvalidRequestError("Tool call arguments are not valid JSON.", param=param) from None
-        if not isinstance(parsed, dict):
-            raise InvalidRequestError("Tool call arguments must be a JSON object.", param=param)
+        parsed = tool_arguments(call.function.arguments, f"{where}.tool_calls[{position}].function.arguments")
         blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": parsed})
     _message_cache_control(blocks, extra)
     return blocks

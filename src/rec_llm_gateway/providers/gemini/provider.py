@@ -5,10 +5,10 @@
 - ``vertex``: ``https://{location}-aiplatform.googleapis.com/v1beta1/projects/{project}/locations/
   {location}/publishers/google/models/{model}:generateContent`` (``aiplatform.googleapis.com`` for
   ``location: global``), with an OAuth2 bearer token from a credentials file or application default
-  credentials (see ``vertex_auth``).
+  credentials (see ``auth``).
 
-Translation lives in ``gemini_translate`` / ``gemini_params`` / ``gemini_schema`` (request),
-``gemini_response`` (response, stream) and ``gemini_errors``; this module only knows URLs, headers
+Translation lives in ``messages`` / ``request`` / ``schema`` (request),
+``response`` (response, stream) and ``errors``; this module only knows URLs, headers
 and credentials. The provider guide is ``docs/providers/gemini.md``.
 """
 
@@ -24,14 +24,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from ..config import ProviderConfig
-from ..errors import BadGatewayError, ConfigError, GatewayError
-from .base import ChatResult, StreamTranslator, UpstreamCall
-from .gemini_errors import google_error
-from .gemini_response import GeminiStreamTranslator, translate_response
-from .gemini_translate import build_body
-from .http import HTTPProvider
-from .vertex_auth import GoogleCredentials, TokenCache, read_credentials_file, require_google_auth
+from ...config import ProviderConfig
+from ...errors import BadGatewayError, ConfigError, GatewayError
+from ..base import ChatResult, StreamTranslator, UpstreamCall
+from ..http import HTTPProvider
+from .auth import GoogleCredentials, TokenCache, read_credentials_file, require_google_auth
+from .errors import google_error
+from .request import build_body
+from .response import translate_response
+from .stream import GeminiStreamTranslator
 
 __all__ = ["GeminiProvider", "GeminiSettings", "VertexProvider", "VertexSettings"]
 
@@ -69,7 +70,7 @@ class GeminiProvider(HTTPProvider):
         self._safety = self.settings.safety_settings or None
 
     def catalog_models(self) -> list[str]:
-        from ..catalog import models_for
+        from ...catalog import models_for
 
         return [info.id for info in models_for(self.type_name)]
 
@@ -106,12 +107,10 @@ class GeminiProvider(HTTPProvider):
         )
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
-        response, usage = translate_response(
-            data, call.model, single_call=call.request.parallel_tool_calls is False
-        )
+        result = translate_response(data, call.model, single_call=call.request.parallel_tool_calls is False)
         model = data.get("modelVersion")
         call.response_model = model if isinstance(model, str) and model else None
-        return ChatResult(response=response, usage=usage)
+        return result
 
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
         return GeminiStreamTranslator(call, self.name, single_call=call.request.parallel_tool_calls is False)

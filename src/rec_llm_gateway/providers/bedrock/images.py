@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import GatewayError, InvalidRequestError
-from .bedrock_messages import IMAGE_FORMATS, ImageBlock
+from ...errors import GatewayError, InvalidRequestError
+from .messages import IMAGE_FORMATS, ImageBlock
 
 __all__ = ["ImageFetchSettings", "fetch_images"]
 

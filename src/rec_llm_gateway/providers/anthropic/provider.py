@@ -9,10 +9,10 @@ Example::
         anthropic_beta: [context-1m-2025-08-07] # optional beta flags
         default_max_tokens: 4096                # optional; see below
 
-- The request is translated by ``anthropic_translate`` (system messages to ``system``, tool results
+- The request is translated by ``request`` (system messages to ``system``, tool results
   to user turns, ``response_format`` to a forced tool, the parameter rule) and
-  ``anthropic_messages``; the answer and errors by ``anthropic_response``, the stream by
-  ``anthropic_stream``. See ``docs/providers/anthropic.md``.
+  ``messages``; the answer and errors by ``response``, the stream by
+  ``stream``. See ``docs/providers/anthropic.md``.
 - Anthropic requires ``max_tokens``. When the client sends none, ``default_max_tokens`` is used, or
   else the model's catalogued max output capped at 8192 (4096 for models not in the catalog).
 - Auth is ``x-api-key`` (rotated over ``api_keys``) plus ``anthropic-version``.
@@ -26,13 +26,14 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import ConfigDict, Field
 
-from ..config import ProviderConfig
-from ..errors import GatewayError
-from .anthropic_response import error_from_anthropic, from_anthropic
-from .anthropic_stream import AnthropicStreamTranslator
-from .anthropic_translate import json_tool_name, to_anthropic
-from .base import ChatResult, StreamTranslator, UpstreamCall
-from .http import HTTPProvider
+from ...config import ProviderConfig
+from ...errors import GatewayError
+from ..base import ChatResult, StreamTranslator, UpstreamCall
+from ..http import HTTPProvider
+from .errors import error_from_anthropic
+from .request import json_tool_name, to_anthropic
+from .response import from_anthropic
+from .stream import AnthropicStreamTranslator
 
 __all__ = ["AnthropicProvider", "AnthropicSettings"]
 
@@ -76,7 +77,7 @@ class AnthropicProvider(HTTPProvider):
         self._headers = headers
 
     def catalog_models(self) -> list[str]:
-        from ..catalog import models_for
+        from ...catalog import models_for
 
         return [info.id for info in models_for("anthropic")]
 
@@ -103,9 +104,9 @@ class AnthropicProvider(HTTPProvider):
         )
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
-        response, usage = from_anthropic(data, json_tool_name(call.request))
-        call.response_model = response["model"] or None
-        return ChatResult(response=response, usage=usage)
+        result = from_anthropic(data, json_tool_name(call.request))
+        call.response_model = result.response["model"] or None
+        return result
 
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
         return AnthropicStreamTranslator(call, json_tool_name(call.request), self.name)
@@ -123,7 +124,7 @@ class AnthropicProvider(HTTPProvider):
 
 @lru_cache(maxsize=512)
 def _max_output(model: str) -> int | None:
-    from ..catalog import lookup
+    from ...catalog import lookup
 
     info = lookup(model, "anthropic")
     return info.max_output if info is not None else None
