@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import pydantic_core
 
-from ..errors import BadGatewayError, GatewayError
+from ..errors import BadGatewayError, GatewayError, UpstreamTruncatedError
 from ..usage import TokenUsage
 from .from_chat import anthropic_usage, stop_reason_for
 from .wire import error_body
@@ -89,9 +89,7 @@ class EventWriter:
     def finish(self) -> bytes:
         """The end of the message: the open block closed, the stop reason and usage, ``message_stop``."""
         if self._stop_reason is None:
-            raise BadGatewayError(
-                "the upstream ended the stream before its final chunk", code="upstream_stream_truncated"
-            )
+            raise UpstreamTruncatedError("the upstream ended the stream before its final chunk")
         out = b"" if self._started else self._start({})
         out += self._close()
         usage = anthropic_usage(self.usage)

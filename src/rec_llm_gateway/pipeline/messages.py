@@ -38,7 +38,8 @@ from .operation import Operation
 if TYPE_CHECKING:
     from ..config import LimitsConfig
     from ..errors import GatewayError
-    from ..hooks import HookCaller
+    from ..hooks import HookRunner
+    from ..parts import GatewayParts
     from ..providers.base import ChatResult, Provider, UpstreamCall
 
 __all__ = ["CountTokensOperation", "MessagesChatRequest", "MessagesOperation"]
@@ -65,7 +66,7 @@ def _native_of(request: Any) -> NativeBody | None:
     return request.native_body() if isinstance(request, MessagesChatRequest) else None
 
 
-def _translated(request: Any, body: bytes, headers: dict[str, str], hooks: HookCaller) -> MessagesChatRequest:
+def _translated(request: Any, body: bytes, headers: dict[str, str], hooks: HookRunner) -> MessagesChatRequest:
     try:
         chat = MessagesChatRequest.model_validate(chat_payload(request))
     except InvalidRequestError as error:
@@ -109,9 +110,13 @@ class MessagesOperation(Operation):
     request_model = ChatCompletionRequest
     response_model: ClassVar[type[BaseModel]] = ChatCompletion
 
-    def __init__(self, hooks: HookCaller) -> None:
+    def __init__(self, hooks: HookRunner) -> None:
         self.hooks = hooks
         MessagesChatRequest.model_rebuild()  # built now, not on the first request
+
+    @classmethod
+    def for_gateway(cls, gateway: GatewayParts) -> MessagesOperation:
+        return cls(gateway.hooks)
 
     def parse(self, body: bytes, limits: LimitsConfig) -> Any:
         return self.parse_request(body, limits, {})
