@@ -38,6 +38,7 @@ def openai_config(upstream: FakeUpstream) -> dict[str, Any]:
                 "base_url": f"{upstream.url}/v1",
                 "timeout": 5,
                 "models": ["gpt-4o-mini"],
+                "prices_from": "openai",  # a stand-in for OpenAI: its prices (README, "Cost")
             },
         },
     }

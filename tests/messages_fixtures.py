@@ -66,7 +66,13 @@ def gateway_config(upstreams: dict[str, FakeUpstream], credentials: str, **extra
     claude_url = upstreams["claude"].url
     return {
         "providers": {
-            "anthropic": {"api_key": API_KEY, "base_url": claude_url, "timeout": 5},
+            # Fakes standing in for the real services: their prices (README, "Cost").
+            "anthropic": {
+                "api_key": API_KEY,
+                "base_url": claude_url,
+                "timeout": 5,
+                "prices_from": "anthropic",
+            },
             "bedrock": provider_config(claude_url),
             "vertex": {
                 "credentials_file": credentials,
@@ -75,11 +81,17 @@ def gateway_config(upstreams: dict[str, FakeUpstream], credentials: str, **extra
                 "base_url": f"{claude_url}/v1",
                 "timeout": 5,
             },
-            "openai": {"api_key": OPENAI_KEY, "base_url": f"{upstreams['openai'].url}/v1", "timeout": 5},
+            "openai": {
+                "api_key": OPENAI_KEY,
+                "base_url": f"{upstreams['openai'].url}/v1",
+                "timeout": 5,
+                "prices_from": "openai",
+            },
             "gemini": {
                 "api_key": "gm-fake-key",
                 "base_url": f"{upstreams['gemini'].url}/v1beta",
                 "timeout": 5,
+                "prices_from": "google",
             },
             "nova": provider_config(upstreams["nova"].url),
         },

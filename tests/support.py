@@ -411,12 +411,16 @@ def gateway_server(
         yield f"{url}/llm", gateway
 
 
+TRAFFIC_BESIDE_CHECKOUT = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "traffic"
+"""Where the recorded traffic lives by default: ``../shared/reference/traffic`` beside the checkout."""
+
+
 def traffic_dir() -> Path | None:
-    """The recorded provider traffic, when ``REC_LLM_TRAFFIC_DIR`` points at it."""
+    """The recorded provider traffic: ``REC_LLM_TRAFFIC_DIR`` when set (an empty value turns the
+    replays off), else ``../shared/reference/traffic`` beside the checkout when it is there."""
     value = os.environ.get("REC_LLM_TRAFFIC_DIR")
-    if not value or not Path(value).is_dir():
-        return None
-    return Path(value)
+    path = TRAFFIC_BESIDE_CHECKOUT if value is None else Path(value) if value else None
+    return path if path is not None and path.is_dir() else None
 
 
 # -- case counts for the test summary --------------------------------------------------------------

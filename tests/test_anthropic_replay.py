@@ -27,7 +27,10 @@ from rec_llm_gateway.streaming import StreamAssembler
 from .support import traffic_dir
 
 TRAFFIC = traffic_dir()
-pytestmark = pytest.mark.skipif(TRAFFIC is None, reason="REC_LLM_TRAFFIC_DIR is not set")
+pytestmark = pytest.mark.skipif(
+    TRAFFIC is None,
+    reason="no recorded traffic (support.traffic_dir)",
+)
 FOLDER = (TRAFFIC or Path("/nonexistent")) / "anthropic"
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}

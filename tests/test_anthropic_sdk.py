@@ -43,7 +43,7 @@ def fake(_anthropic_server: FakeUpstream) -> Iterator[FakeUpstream]:
 def gateway_url(fake: FakeUpstream) -> Iterator[str]:
     config = {
         "providers": {
-            "anthropic": {"api_key": API_KEY, "base_url": fake.url, "timeout": 5},
+            "anthropic": {"api_key": API_KEY, "base_url": fake.url, "timeout": 5, "prices_from": "anthropic"},
         },
     }
     with gateway_server(config, "fastapi") as (url, _):

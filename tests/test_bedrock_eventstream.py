@@ -32,7 +32,7 @@ def decode_all(data: bytes, step: int | None = None) -> list[tuple[dict, bytes]]
 def test_recorded_streams_decode_like_the_reference(name: str) -> None:
     folder = traffic_dir()
     if folder is None:
-        pytest.skip("REC_LLM_TRAFFIC_DIR is not set")
+        pytest.skip("no recorded traffic (support.traffic_dir)")
     raw = (folder / "bedrock" / f"{name}.response.eventstream.bin").read_bytes()
     expected = [
         json.loads(line)

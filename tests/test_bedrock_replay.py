@@ -109,7 +109,7 @@ OPENAI_REQUESTS: dict[str, dict[str, Any]] = {
 def folder() -> Path:
     root = traffic_dir()
     if root is None:
-        pytest.skip("REC_LLM_TRAFFIC_DIR is not set")
+        pytest.skip("no recorded traffic (support.traffic_dir)")
     return root / "bedrock"
 
 

@@ -83,7 +83,7 @@ def test_errors_name_the_path_and_the_fix() -> None:
         )
     with pytest.raises(ConfigError, match=r"providers\.x\.type: unknown provider type 'nope'"):
         Gateway({"providers": {"x": {"type": "nope"}}}).check()
-    with pytest.raises(ConfigError, match=r"default_provider 'ghost' is not a configured provider"):
+    with pytest.raises(ConfigError, match=r"default_provider: 'ghost' is not a configured provider"):
         Gateway({"default_provider": "ghost", "providers": {"echo": {}}})
     with pytest.raises(ConfigError, match=r"providers\.openai\.timeout\.read"):
         Gateway({"providers": {"openai": {"timeout": {"read": -1}}}})

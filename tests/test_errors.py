@@ -109,7 +109,8 @@ def test_404_unknown_provider_and_route(server) -> None:
     error = assert_envelope(post(url, {**CHAT, "model": "nope:gpt-4o"}), 404, code="model_not_found")
     assert "nope" in error["message"]
     assert_envelope(httpx.get(f"{url}/v1/nothing-here"), 404, code="not_found")
-    assert_envelope(httpx.get(f"{url}/v1/models/openai:not-listed"), 404, code="model_not_found")
+    assert_envelope(httpx.get(f"{url}/v1/models/nope:gpt-4o"), 404, code="model_not_found")
+    assert_envelope(httpx.get(f"{url}/v1/models/openai:"), 404, code="model_not_found")
 
 
 def test_404_when_no_provider_serves_an_unprefixed_model(upstream) -> None:
@@ -121,6 +122,7 @@ def test_404_when_no_provider_serves_an_unprefixed_model(upstream) -> None:
     }
     with gateway_server(config) as (url, _):
         assert_envelope(post(url, {**CHAT, "model": "unknown-model"}), 404, code="model_not_found")
+        assert_envelope(httpx.get(f"{url}/v1/models/unknown-model"), 404, code="model_not_found")
 
 
 def test_405_wrong_method(server) -> None:
@@ -328,7 +330,8 @@ def test_errors_on_admin_routes_use_the_envelope(openai_config) -> None:
     config = {**openai_config, "auth": {"api_keys": [GATEWAY_KEY], "admin_keys": ["admin-key-123"]}}
     with gateway_server(config) as (url, _):
         assert_envelope(httpx.get(f"{url}/providers"), 401)
-        assert_envelope(httpx.get(f"{url}/usage", headers={"x-api-key": GATEWAY_KEY}), 401)
+        assert_envelope(httpx.get(f"{url}/usage", headers={"x-api-key": GATEWAY_KEY}), 403)
+        assert_envelope(httpx.get(f"{url}/providers", headers={"x-api-key": GATEWAY_KEY}), 403)
         assert httpx.get(f"{url}/usage", headers={"x-api-key": "admin-key-123"}).status_code == 200
         assert_envelope(
             httpx.get(f"{url}/providers/nope/health", headers={"x-api-key": "admin-key-123"}), 404

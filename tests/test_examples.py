@@ -90,3 +90,33 @@ def test_litestar_example_house_rules(upstream, monkeypatch: pytest.MonkeyPatch)
         words = " ".join(["w"] * 2000)
         reply = client.chat.completions.create(model="echo:x", messages=[{"role": "user", "content": words}])
         assert reply.usage.completion_tokens == 1024  # max_tokens capped by the plugin
+
+
+def test_demo_telemetry_is_one_line_per_request_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console exporters print ~200 lines per request: opt-in (DEMO_CONSOLE_TELEMETRY=1); by
+    default each gateway request is one compact line."""
+    import io
+
+    from examples.fastapi_app import telemetry
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    from .support import gateway_server
+
+    monkeypatch.delenv("DEMO_CONSOLE_TELEMETRY", raising=False)
+    tracer_provider, meter_provider = telemetry.setup()
+    [processor] = tracer_provider._active_span_processor._span_processors  # type: ignore[attr-defined]
+    exporter = processor.span_exporter
+    assert isinstance(exporter, telemetry.CompactSpanExporter)
+    out = exporter.out = io.StringIO()
+    config = {"providers": {"echo": {"type": "echo"}}}
+    with gateway_server(config, tracer_provider=tracer_provider, meter_provider=meter_provider) as (url, _):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+        for text in ("one", "two"):
+            client.chat.completions.create(model="echo:e", messages=[{"role": "user", "content": text}])
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("otel gateway chat echo:e  200 success  1 attempt  echo  $0.000000")
+    monkeypatch.setenv("DEMO_CONSOLE_TELEMETRY", "1")
+    tracer_provider, _ = telemetry.setup()
+    [processor] = tracer_provider._active_span_processor._span_processors  # type: ignore[attr-defined]
+    assert isinstance(processor.span_exporter, ConsoleSpanExporter)

@@ -18,7 +18,7 @@ from asgiref.testing import ApplicationCommunicator
 from opentelemetry.sdk.trace import TracerProvider
 
 from rec_llm_gateway import Gateway, hookimpl
-from rec_llm_gateway import gateway as gateway_module
+from rec_llm_gateway import runtime as runtime_module
 from rec_llm_gateway.errors import BadGatewayError, InvalidModelError
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.providers.http import HTTPProvider, path_segment
@@ -176,7 +176,7 @@ async def test_a_stream_request_left_before_its_first_chunk_closes_the_upstream(
         def on_error(self, error: Any) -> None:
             errors.append((error.status_code, error.code))
 
-    monkeypatch.setattr(gateway_module, "_transport", lambda config: httpx.MockTransport(thinking))
+    monkeypatch.setattr(runtime_module, "upstream_transport", lambda config: httpx.MockTransport(thinking))
     gateway = Gateway({"providers": {"openai": {"base_url": "http://openai.test/v1"}}}, plugins=[Watch()])
     scope = {
         "type": "http",
@@ -248,7 +248,7 @@ async def test_baggage_never_reaches_the_upstream(monkeypatch: pytest.MonkeyPatc
         sent.append(request)
         return httpx.Response(200, json=completion())
 
-    monkeypatch.setattr(gateway_module, "_transport", lambda config: httpx.MockTransport(answer))
+    monkeypatch.setattr(runtime_module, "upstream_transport", lambda config: httpx.MockTransport(answer))
     gateway = Gateway(
         {"providers": {"openai": {"api_key": "k", "base_url": "http://openai.test/v1"}}},
         tracer_provider=TracerProvider(),

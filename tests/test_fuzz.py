@@ -292,16 +292,18 @@ def _route(path: str) -> str:
     return path.rstrip("/") or "/" if len(path) > 1 else path
 
 
+def _provider_route(route: str) -> bool:
+    """``/providers/{name}/health`` or ``/providers/{name}/stats`` (routes.ENDPOINTS)."""
+    parts = route.split("/")
+    return len(parts) == 4 and parts[1] == "providers" and bool(parts[2]) and parts[3] in ("health", "stats")
+
+
 def expected_statuses(method: str, path: str, *, locked: bool) -> set[int]:
     """What the route table may answer (a tiny model of it, for the path fuzz)."""
     route = _route(path)
     if route in _CHAT:
         return {400, 401} if method == "POST" else {405}
-    known = (
-        route in _ADMIN
-        or route.startswith(("/v1/models/", "/models/"))
-        or (route.startswith("/providers/") and route.count("/") == 3)
-    )
+    known = route in _ADMIN or route.startswith(("/v1/models/", "/models/")) or _provider_route(route)
     if not known:
         return {404}
     if method not in ("GET", "HEAD"):

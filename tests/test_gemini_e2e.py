@@ -59,7 +59,12 @@ def kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def config(kind: str, fake: FakeUpstream, credentials_file: str) -> dict[str, Any]:
     settings: dict[str, Any] = {
-        "gemini": {"api_key": PROVIDER_KEY, "base_url": f"{fake.url}/v1beta", "timeout": 5},
+        "gemini": {
+            "api_key": PROVIDER_KEY,
+            "base_url": f"{fake.url}/v1beta",
+            "timeout": 5,
+            "prices_from": "google",  # a stand-in for Gemini: its prices
+        },
         "vertex": {
             "credentials_file": credentials_file,
             "location": "europe-west4",

@@ -33,7 +33,10 @@ from rec_llm_gateway.streaming import StreamAssembler
 from .support import FakeUpstream, Reply, serve, traffic_dir
 
 TRAFFIC = traffic_dir()
-pytestmark = pytest.mark.skipif(TRAFFIC is None, reason="REC_LLM_TRAFFIC_DIR is not set")
+pytestmark = pytest.mark.skipif(
+    TRAFFIC is None,
+    reason="no recorded traffic (support.traffic_dir)",
+)
 
 COVERED = {
     "llm-gemini_stream_jsonarray_function_call",

@@ -66,8 +66,17 @@ def gateway_url(upstreams: tuple[FakeUpstream, FakeUpstream]) -> Iterator[str]:
     native, translated = upstreams
     config = {
         "providers": {
-            "anthropic": {"api_key": API_KEY, "base_url": native.url, "timeout": 5},
-            "openai": {"api_key": "sk-replay-openai-0123456789", "base_url": f"{translated.url}/v1"},
+            "anthropic": {
+                "api_key": API_KEY,
+                "base_url": native.url,
+                "timeout": 5,
+                "prices_from": "anthropic",
+            },
+            "openai": {
+                "api_key": "sk-replay-openai-0123456789",
+                "base_url": f"{translated.url}/v1",
+                "prices_from": "openai",
+            },
         },
         "auth": {"api_keys": [KEY]},
     }

@@ -9,7 +9,13 @@ import httpx
 import pytest
 
 from rec_llm_gateway import Gateway
-from rec_llm_gateway.errors import BadGatewayError, RateLimitError, UpstreamError, UpstreamTimeoutError
+from rec_llm_gateway.errors import (
+    BadGatewayError,
+    RateLimitError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnreachableError,
+)
 from rec_llm_gateway.providers.base import UpstreamCall
 from rec_llm_gateway.schema import ChatCompletionRequest
 
@@ -240,7 +246,7 @@ async def test_timeouts_and_connection_errors_map() -> None:
 
     with pytest.raises(UpstreamTimeoutError):
         await gateway.providers["openai"].complete(make_call("m", {}, timeout))
-    with pytest.raises(BadGatewayError) as raised:
+    with pytest.raises(UpstreamUnreachableError) as raised:
         await gateway.providers["openai"].complete(make_call("m", {}, refused))
     assert raised.value.code == "upstream_unreachable"
 

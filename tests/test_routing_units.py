@@ -16,12 +16,14 @@ from rec_llm_gateway import Gateway
 from rec_llm_gateway.errors import (
     BadGatewayError,
     RateLimitError,
+    UpstreamConnectionError,
     UpstreamError,
     UpstreamTimeoutError,
+    UpstreamUnreachableError,
 )
 from rec_llm_gateway.providers.upstream_errors import upstream_status_error
 from rec_llm_gateway.routing.breaker import ADMIT, CLOSED, HALF_OPEN, OPEN, PROBE, REFUSE, CircuitBreaker
-from rec_llm_gateway.routing.keys import _month
+from rec_llm_gateway.routing.key_limits import _month
 from rec_llm_gateway.routing.limits import WINDOW_SECONDS, MemoryLimiter
 from rec_llm_gateway.routing.retry import CONTEXT, FATAL, POLICY, RETRY, RetryPolicy
 from rec_llm_gateway.routing.settings import BreakerConfig, RateLimitConfig, RoutingConfig
@@ -234,7 +236,9 @@ def test_latency_window_expires_and_caches() -> None:
         (upstream_status_error(500, "x", provider="p"), RETRY),
         (upstream_status_error(503, "x", provider="p"), RETRY),
         (upstream_status_error(429, "x", provider="p", retry_after="3"), RETRY),
-        (BadGatewayError("no connect", code="upstream_unreachable"), RETRY),
+        (UpstreamUnreachableError("no connect"), RETRY),
+        (UpstreamConnectionError("reset"), RETRY),
+        (upstream_status_error(529, "busy", provider="p"), RETRY),  # Anthropic overloaded: another may answer
         (UpstreamTimeoutError("slow"), RETRY),
         (BadGatewayError("garbage"), RETRY),
         (upstream_status_error(400, "bad", provider="p"), FATAL),
@@ -253,7 +257,7 @@ def test_retry_codes_are_configurable() -> None:
     policy = RetryPolicy(RoutingConfig(retry_codes=[503, "timeout"]))
     assert policy.classify(upstream_status_error(503, "x", provider="p")) == RETRY
     assert policy.classify(upstream_status_error(500, "x", provider="p")) == FATAL
-    assert policy.classify(BadGatewayError("no", code="upstream_unreachable")) == FATAL
+    assert policy.classify(UpstreamUnreachableError("no")) == FATAL
     assert policy.classify(UpstreamTimeoutError("slow")) == RETRY
     assert policy.classify(RateLimitError("slow")) == FATAL
 

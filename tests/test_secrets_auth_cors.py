@@ -208,7 +208,13 @@ def test_with_admin_keys_only_admins_read_usage(upstream, openai_config) -> None
     config = {**openai_config, "auth": {"api_keys": ["key-alpha-000001"], "admin_keys": ["admin-key-000001"]}}
     with gateway_server(config) as (url, _):
         httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers={"x-api-key": "key-alpha-000001"})
-        assert httpx.get(f"{url}/usage", headers={"x-api-key": "key-alpha-000001"}).status_code == 401
+        refused = httpx.get(f"{url}/usage", headers={"x-api-key": "key-alpha-000001"})
+        # a valid gateway key is not an invalid key: 403, and the message says what is needed
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "admin_key_required"
+        assert "admin key" in refused.json()["error"]["message"]
+        assert httpx.get(f"{url}/usage", headers={"x-api-key": "key-wrong-000001"}).status_code == 401
+        assert httpx.get(f"{url}/usage").status_code == 401
         everything = httpx.get(f"{url}/usage", headers={"x-api-key": "admin-key-000001"}).json()
         assert everything["totals"]["calls"] == 1
         assert everything["data"][0]["gateway_key_id"] is None

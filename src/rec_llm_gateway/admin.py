@@ -1,6 +1,6 @@
 """The gateway's admin and discovery routes: health, models, providers, usage, the OpenAPI document.
 
-Built once per gateway (like the chat handler); ``Gateway.__call__`` dispatches every route that is
+Built once per gateway (like the chat handler); ``GatewayParts.__call__`` dispatches every route that is
 not a chat completion here.
 """
 
@@ -8,87 +8,101 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import pydantic_core
 
-from .asgi import Scope, Send, send_json
+from .asgi.response import send_json
+from .asgi.types import Scope, Send
 from .config import url_without_secrets
 from .errors import GatewayError, InvalidRequestError, NotFoundError
+from .routes import ENDPOINTS, Endpoint
 from .usage import merge_keys
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from .parts import GatewayParts
     from .providers.base import Provider
 
-__all__ = ["AdminRoutes", "allow"]
+__all__ = ["AdminRoutes", "mount_path"]
 
 
 class AdminRoutes:
-    """Serves everything but chat completions. Holds no per-request state."""
+    """Serves the routes of ``routes.ENDPOINTS`` that have a ``handler``: one method each (here, or
+    on one of ``others``), returning the JSON body. Holds no per-request state."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: GatewayParts, *others: object) -> None:
+        """``others``: objects holding the handlers of other endpoints (stored responses, ...)."""
         self.gateway = gateway
+        self._handlers: dict[str, Callable[[Scope, dict[str, str], dict[str, str]], Awaitable[Any]]] = {}
+        for endpoint in ENDPOINTS:
+            if endpoint.handler:
+                owner = next(o for o in (self, *others) if hasattr(o, endpoint.handler))
+                self._handlers[endpoint.handler] = getattr(owner, endpoint.handler)
 
     async def __call__(
         self,
-        method: str,
-        path: str,
+        endpoint: Endpoint,
+        params: dict[str, str],
         scope: Scope,
         headers: dict[str, str],
         send: Send,
-        extra: list[tuple[bytes, bytes]],
+        response_headers: list[tuple[bytes, bytes]],
     ) -> None:
-        if path == "/health":
-            allow(method, "GET")
-            await self._json(send, {"status": "ok", "providers": len(self.gateway.providers)}, extra)
-        elif path in ("/v1/models", "/models"):
-            allow(method, "GET")
-            self.gateway.auth.authenticate(headers)
-            await self._json(send, {"object": "list", "data": self._model_list()}, extra)
-        elif path.startswith(("/v1/models/", "/models/")):
-            allow(method, "GET")
-            self.gateway.auth.authenticate(headers)
-            await self._json(send, self._model(path.split("/models/", 1)[1]), extra)
-        elif path == "/providers":
-            allow(method, "GET")
-            self.gateway.auth.authenticate_admin(headers)
-            data = [self._describe(provider) for provider in self.gateway.providers.values()]
-            for entry in data:
-                entry["health"] = self.gateway.router.providers[entry["name"]].health.status
-            data += [
-                {"name": name, "enabled": False, "reason": reason}
-                for name, reason in self.gateway.disabled_providers.items()
-            ]
-            await self._json(send, {"object": "list", "data": data}, extra)
-        elif path.startswith("/providers/") and path.count("/") == 3:
-            allow(method, "GET")
-            self.gateway.auth.authenticate_admin(headers)
-            _, _, name, action = path.split("/")
-            provider = self.gateway.providers.get(name)
-            if provider is None or action not in ("health", "stats"):
-                raise NotFoundError(f"Unknown provider route: {path}")
-            body = (
-                await self._provider_health(provider)
-                if action == "health"
-                else await self._provider_stats(provider)
-            )
-            await self._json(send, body, extra)
-        elif path == "/usage":
-            allow(method, "GET")
-            await self._json(send, await self._usage_report(scope, self._usage_scope(headers)), extra)
-        elif path == "/openapi.json":
-            allow(method, "GET")
-            from .openapi import openapi_json  # lazily: the description is built on first use
+        auth = self.gateway.auth
+        if endpoint.access == "key":
+            auth.authenticate(headers)
+        elif endpoint.access == "admin":
+            auth.authenticate_admin(headers)
+        body = await self._handlers[endpoint.handler](scope, headers, params)
+        await send_json(
+            send, 200, body if isinstance(body, bytes) else pydantic_core.to_json(body), response_headers
+        )
 
-            await send_json(send, 200, openapi_json(mount_path(scope)), extra)
-        else:
-            raise NotFoundError(f"Unknown route: {method} {path}")
+    # -- the handlers (``Endpoint.handler``) ------------------------------------------------------
 
-    @staticmethod
-    async def _json(send: Send, data: Any, headers: list[tuple[bytes, bytes]]) -> None:
-        await send_json(send, 200, pydantic_core.to_json(data), headers)
+    async def health(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return {"status": "ok", "providers": len(self.gateway.providers)}
+
+    async def list_models(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return {"object": "list", "data": self._model_list()}
+
+    async def retrieve_model(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return self._model(params["id"])
+
+    async def list_providers(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        gateway = self.gateway
+        data = [self._describe(provider) for provider in gateway.providers.values()]
+        for entry in data:
+            entry["health"] = gateway.router.providers[entry["name"]].health.status
+        data += [
+            {"name": name, "enabled": False, "reason": reason}
+            for name, reason in gateway.disabled_providers.items()
+        ]
+        return {"object": "list", "data": data}
+
+    async def provider_health(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return await self._provider_health(self._provider(params["name"]))
+
+    async def provider_stats(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return await self._provider_stats(self._provider(params["name"]))
+
+    async def usage(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        return await self._usage_report(scope, self._usage_scope(headers))
+
+    async def openapi(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
+        from .openapi import openapi_json  # lazily: the description is built on first use
+
+        return openapi_json(mount_path(scope))
+
+    # -- what they share --------------------------------------------------------------------------
+
+    def _provider(self, name: str) -> Provider:
+        provider = self.gateway.providers.get(name)
+        if provider is None:
+            raise NotFoundError(f"Unknown provider: {name}", param="name")
+        return provider
 
     def _model_list(self) -> list[dict[str, Any]]:
         from .catalog import lookup
@@ -113,16 +127,30 @@ class AdminRoutes:
         return entries
 
     def _model(self, model_id: str) -> dict[str, Any]:
+        """The listed entry, else any name the chat route would route (through a provider's
+        ``models``, a family prefix, the ``default`` route or ``default_provider``): the route table
+        and this answer agree."""
         for entry in self._model_list():
             if entry["id"] == model_id:
                 return entry
         try:
-            route = self.gateway.resolver.resolve(model_id)
+            deployments = self.gateway.router.plan(model_id).group.deployments
         except GatewayError:
-            route = None
-        if route is not None and route.requested in route.provider.model_ids():
-            return {"id": model_id, "object": "model", "created": 0, "owned_by": route.provider.name}
-        raise NotFoundError(f"The model '{model_id}' does not exist.", code="model_not_found", param="model")
+            deployments = ()
+        if not deployments:
+            raise NotFoundError(
+                f"The model '{model_id}' does not exist.", code="model_not_found", param="model"
+            )
+        entry = {"id": model_id, "object": "model", "created": 0, "owned_by": "rec-llm-gateway"}
+        if len(deployments) == 1:
+            from .catalog import lookup
+
+            route = deployments[0].route
+            entry["owned_by"] = route.provider.name
+            info = lookup(route.model, route.provider.type)
+            if info is not None:
+                entry.update(info.describe())
+        return entry
 
     @staticmethod
     def _describe(provider: Provider) -> dict[str, Any]:
@@ -167,7 +195,8 @@ class AdminRoutes:
         return self.gateway.auth.authenticate(headers)
 
     async def _usage_report(self, scope: Scope, key_id: str | None) -> dict[str, Any]:
-        """``?date=``, or ``?from=`` / ``?to=`` (inclusive), ``?provider=``; admins may add ``?key=``."""
+        """``?date=``, or ``?from=`` / ``?to=`` (inclusive), ``?provider=``, ``?operation=``; admins may
+        add ``?key=``."""
         # Blank values kept: `?date=` is a bad date, not "no filter".
         query = parse_qs((scope.get("query_string") or b"").decode("latin-1"), keep_blank_values=True)
         start, end = _date(query, "from"), _date(query, "to")
@@ -182,6 +211,8 @@ class AdminRoutes:
             records = [record for record in records if record.gateway_key_id == key_id]
         if "provider" in query:
             records = [record for record in records if record.provider == query["provider"][0]]
+        if "operation" in query:
+            records = [record for record in records if record.operation == query["operation"][0]]
         return {
             "object": "list",
             "data": [record.to_dict() for record in records],
@@ -200,17 +231,6 @@ def _date(query: dict[str, list[str]], name: str) -> dt.date | None:
         return dt.date.fromisoformat(query[name][0])
     except ValueError:
         raise InvalidRequestError(f"{name} must be YYYY-MM-DD", param=name) from None
-
-
-def allow(method: str, allowed: str) -> None:
-    if method != allowed and not (allowed == "GET" and method == "HEAD"):
-        raise GatewayError(
-            f"Method {method} not allowed; use {allowed}.",
-            status_code=405,
-            error_type="invalid_request_error",
-            code="method_not_allowed",
-            headers={"allow": allowed},
-        )
 
 
 def mount_path(scope: Scope) -> str:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .envvars import expand_env
 from .errors import ConfigError
 from .responses.settings import ResponsesConfig
 from .routing.settings import (
@@ -103,6 +104,10 @@ class ProviderConfig(BaseModel):
     """Limits for the provider as a whole (every deployment and direct request on it)."""
     health_check: HealthCheckConfig | None = None
     """Background health checks (``GET /providers/{name}/health`` checks on demand without them)."""
+    prices_from: str | None = None
+    """The genai-prices provider whose prices apply (``openai``, ``anthropic``, ``google``, ...), for
+    an endpoint at a custom ``base_url`` that charges another provider's prices (a proxy in front of
+    OpenAI). Without it such an endpoint is priced by its URL, or not at all: never a guess."""
 
     def __repr_args__(self) -> Any:
         # base_url and header values are not secrets by contract (keys belong in api_key), but users
@@ -274,13 +279,14 @@ class GatewayConfig(_Strict):
         return providers
 
     @model_validator(mode="after")
-    def _check_default(self) -> GatewayConfig:
+    def _check_references(self) -> GatewayConfig:
+        problems = []
         if self.default_provider is not None and self.default_provider not in self.providers:
             known = ", ".join(sorted(self.providers)) or "none configured"
-            raise ValueError(
-                f"default_provider {self.default_provider!r} is not a configured provider ({known})"
+            problems.append(
+                ("default_provider", f"{self.default_provider!r} is not a configured provider ({known})")
             )
-        check_references(self.models, self.routing, self.providers)
+        check_references(self.models, self.routing, self.providers, problems)  # raises all of them
         return self
 
     @classmethod
@@ -325,41 +331,6 @@ def url_without_secrets(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-_ENV_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(data: Any, path: str = "") -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``data`` (recursively)."""
-    if isinstance(data, str):
-        return _expand_string(data, path)
-    if isinstance(data, Mapping):
-        return {key: expand_env(value, f"{path}.{key}" if path else str(key)) for key, value in data.items()}
-    if isinstance(data, list):
-        return [expand_env(value, f"{path}[{index}]") for index, value in enumerate(data)]
-    return data
-
-
-def _expand_string(text: str, path: str) -> str:
-    if "${" not in text:
-        return text
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$${":
-            return "${"
-        name, default = match.group(1), match.group(2)
-        value = os.environ.get(name)
-        if value is not None and (value or default is None):
-            return value
-        if default is not None:
-            return default
-        raise ConfigError(
-            f"{path or '(top level)'}: environment variable {name} is not set "
-            f"(set it, or write ${{{name}:-default}} to fall back)"
-        )
-
-    return _ENV_REFERENCE.sub(replace, text)
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

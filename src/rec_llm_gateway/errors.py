@@ -1,36 +1,51 @@
 """Exceptions raised by the gateway, and how they render as OpenAI error envelopes.
 
 Every failure a client can meet is one of these, rendered as
-``{"error": {"message", "type", "param", "code"}}`` with the status below::
+``{"error": {"message", "type", "param", "code"}}`` with the status below. Routing tells failures
+apart by class (``isinstance``), never by ``code`` strings; ``upstream_status`` (declared on the
+class, or the upstream's own status for the two classes that carry one) is what
+``routing.retry_codes`` and the fallback rules match::
 
-    GatewayError                    base; status_code, error_type, code, param, headers
-    ├── InvalidRequestError         400 invalid_request_error (malformed JSON, wrong types, ...)
-    │   └── InvalidModelError       400 code=invalid_model (``invalid::model``, ``openai:``, ...)
-    ├── AuthenticationError         401 bad or missing gateway key
-    ├── RequestRejected             403 by default: raised by a ``pre_request`` hook
-    ├── NotFoundError               404 unknown route, model or provider
-    ├── RequestTimeoutError         408 body not received within ``limits.body_timeout_seconds``
-    ├── PayloadTooLargeError        413 body over ``limits.max_body_bytes``
-    ├── RateLimitError              429 with ``Retry-After``
-    ├── ClientDisconnectedError     499 the client went away (reported to on_error, never sent)
-    ├── UpstreamError               the upstream's own 4xx status and message (scrubbed)
-    ├── InternalError               500 a bug in the gateway or a plugin
-    ├── BadGatewayError             502 upstream unreachable, 5xx, or answered garbage
-    ├── ServiceUnavailableError     503 no healthy provider
-    └── UpstreamTimeoutError        504 upstream too slow
+    GatewayError                       base; status_code, error_type, code, param, headers, retry_after
+    ├── InvalidRequestError            400 invalid_request_error (malformed JSON, wrong types, ...)
+    │   └── InvalidModelError          400 code=invalid_model (``invalid::model``, ``openai:``, ...)
+    ├── AuthenticationError            401 bad or missing gateway key
+    ├── PermissionDeniedError          403 a valid key that may not use the route (admin routes)
+    ├── RequestRejected                403 by default: raised by a ``pre_request`` hook
+    ├── NotFoundError                  404 unknown route, model or provider
+    ├── MethodNotAllowedError          405 with ``Allow``
+    ├── RequestTimeoutError            408 body not received within ``limits.body_timeout_seconds``
+    ├── PayloadTooLargeError           413 body over ``limits.max_body_bytes``
+    ├── RateLimitError                 429 with ``Retry-After``
+    ├── ClientDisconnectedError        499 the client went away (reported to on_error, never sent)
+    ├── UpstreamError                  the upstream's own 4xx status and message (scrubbed)
+    ├── InternalError                  500 a bug in the gateway or a plugin
+    ├── BadGatewayError                502 the upstream answered garbage
+    │   ├── UpstreamStatusError        502 the upstream answered 5xx        upstream_status: that 5xx
+    │   └── UpstreamConnectionError    502 the connection failed mid-answer upstream_status: connection_error
+    │       ├── UpstreamUnreachableError   502 could not connect at all
+    │       └── UpstreamTruncatedError     502 a stream ended before its final event
+    ├── ServiceUnavailableError        503 no healthy provider
+    │   └── UpstreamOverloadedError    503 the upstream sheds load (529)   upstream_status: 529
+    └── UpstreamTimeoutError           504 upstream too slow                upstream_status: timeout
 
-    ConfigError (ValueError)        a configuration problem; names the path and the fix
+    ConfigError (ValueError)           a configuration problem; names the path and the fix
+
+``retry_after_header`` and ``parse_retry_after`` are the one place ``Retry-After`` is written and read.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import pydantic_core
 
 __all__ = [
+    "CONNECTION_ERROR",
+    "TIMEOUT",
     "AuthenticationError",
     "BadGatewayError",
     "ClientDisconnectedError",
@@ -39,20 +54,40 @@ __all__ = [
     "InternalError",
     "InvalidModelError",
     "InvalidRequestError",
+    "MethodNotAllowedError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "RateLimitError",
     "RequestRejected",
     "RequestTimeoutError",
     "ServiceUnavailableError",
+    "UpstreamConnectionError",
     "UpstreamError",
+    "UpstreamOverloadedError",
+    "UpstreamStatusError",
     "UpstreamTimeoutError",
+    "UpstreamTruncatedError",
+    "UpstreamUnreachableError",
+    "parse_retry_after",
+    "retry_after_header",
     "scrub_secrets",
 ]
+
+CONNECTION_ERROR: Final = "connection_error"
+"""``upstream_status`` of a failure where no usable answer came back (refused, reset, cut off)."""
+TIMEOUT: Final = "timeout"
+"""``upstream_status`` of an upstream that was too slow."""
 
 
 class ConfigError(ValueError):
     """The configuration is invalid. The message names the path and the fix."""
+
+    @classmethod
+    def listing(cls, problems: list[str]) -> ConfigError:
+        """One error for several problems, one per line: a config is reported whole, not one
+        mistake per run."""
+        return cls(problems[0] if len(problems) == 1 else "\n  ".join(["invalid configuration:", *problems]))
 
 
 class GatewayError(Exception):
@@ -61,6 +96,9 @@ class GatewayError(Exception):
     status_code: int = 500
     error_type: str = "server_error"
     default_code: str | None = None
+    upstream_status: int | str | None = None
+    """What the upstream did, as ``routing.retry_codes`` names it (``None``: the gateway's own error;
+    routing then reads ``status_code``)."""
 
     def __init__(
         self,
@@ -71,6 +109,7 @@ class GatewayError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -81,6 +120,10 @@ class GatewayError(Exception):
         self.code = code if code is not None else self.default_code
         self.param = param
         self.headers: dict[str, str] = dict(headers or {})
+        self.retry_after = retry_after
+        """Seconds the client (and routing) should wait before trying again, when known."""
+        if retry_after is not None:
+            self.headers.setdefault("retry-after", retry_after_header(retry_after))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +155,14 @@ class AuthenticationError(GatewayError):
     status_code = 401
     error_type = "authentication_error"
     default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    """A valid gateway key that may not use this route (an admin route, when admin keys exist)."""
+
+    status_code = 403
+    error_type = "permission_error"
+    default_code = "permission_denied"
 
 
 class RequestRejected(GatewayError):
@@ -172,17 +223,21 @@ class PayloadTooLargeError(GatewayError):
     default_code = "request_too_large"
 
 
+class MethodNotAllowedError(GatewayError):
+    """The route exists but not for this method; ``Allow`` names the ones it takes."""
+
+    status_code = 405
+    error_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+    def __init__(self, method: str, allowed: str) -> None:
+        super().__init__(f"Method {method} not allowed; use {allowed}.", headers={"allow": allowed})
+
+
 class RateLimitError(GatewayError):
     status_code = 429
     error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-        if retry_after is not None:
-            # Whole seconds, rounded up: a client that waits exactly this long must not be refused again.
-            self.headers.setdefault("retry-after", str(max(1, int(-(-retry_after // 1)))))
 
 
 class ClientDisconnectedError(GatewayError):
@@ -201,6 +256,7 @@ class UpstreamError(GatewayError):
     def __init__(self, message: str, *, status_code: int, provider: str = "", **kwargs: Any) -> None:
         super().__init__(message, status_code=status_code, **kwargs)
         self.provider = provider
+        self.upstream_status = status_code
 
 
 class InternalError(GatewayError):
@@ -210,9 +266,40 @@ class InternalError(GatewayError):
 
 
 class BadGatewayError(GatewayError):
+    """The upstream answered something unusable (not JSON, an error event, over the size cap)."""
+
     status_code = 502
     error_type = "upstream_error"
     default_code = "bad_gateway"
+
+
+class UpstreamStatusError(BadGatewayError):
+    """The upstream answered with a 5xx (other than 529): the client gets 502, routing the 5xx."""
+
+    default_code = "upstream_error"
+
+    def __init__(self, message: str, *, upstream_status: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.upstream_status = upstream_status
+
+
+class UpstreamConnectionError(BadGatewayError):
+    """No usable answer came back over the connection (reset, cut off mid-body)."""
+
+    default_code = "upstream_connection_error"
+    upstream_status = CONNECTION_ERROR
+
+
+class UpstreamUnreachableError(UpstreamConnectionError):
+    """The upstream could not be reached at all (the connection was refused or never made)."""
+
+    default_code = "upstream_unreachable"
+
+
+class UpstreamTruncatedError(UpstreamConnectionError):
+    """A stream ended before the event that says it is complete: a cut-off answer."""
+
+    default_code = "upstream_stream_truncated"
 
 
 class ServiceUnavailableError(GatewayError):
@@ -221,10 +308,42 @@ class ServiceUnavailableError(GatewayError):
     default_code = "service_unavailable"
 
 
+class UpstreamOverloadedError(ServiceUnavailableError):
+    """The upstream works but sheds load (Anthropic's 529 ``overloaded``): try later or elsewhere."""
+
+    error_type = "overloaded_error"
+    default_code = "upstream_overloaded"
+    upstream_status = 529
+
+
 class UpstreamTimeoutError(GatewayError):
     status_code = 504
     error_type = "timeout_error"
     default_code = "upstream_timeout"
+    upstream_status = TIMEOUT
+
+
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` for a wait of ``seconds``: whole seconds, rounded up (a client that waits
+    exactly this long must not be refused again), at least 1."""
+    return str(max(1, int(-(-seconds // 1))))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from an upstream's ``Retry-After`` (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds)
 
 
 # Shapes of credentials that upstreams sometimes echo back in error text ("Incorrect API key provided:

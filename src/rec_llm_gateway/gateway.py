@@ -8,33 +8,34 @@ import inspect
 import logging
 import os
 import weakref
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 from opentelemetry import metrics, trace
 
-from .admin import AdminRoutes, allow
-from .asgi import Cors, GatewayAuth, Receive, Scope, Send, request_headers, route_path, send_error
-from .config import GatewayConfig, HttpConfig, PluginSpec, load_config_file
+from .admin import AdminRoutes
+from .asgi.auth import GatewayAuth
+from .asgi.cors import Cors
+from .asgi.request import request_headers, request_id_from, route_path
+from .asgi.types import Receive, Scope, Send
+from .config import GatewayConfig, PluginSpec, ProviderConfig, load_config_file
 from .errors import ConfigError, GatewayError, NotFoundError
-from .hooks import HookCaller, make_plugin_manager
+from .hooks import HookRunner, make_plugin_manager
 from .pipeline import CHAT, OperationHandler
 from .pipeline.endings import send_operation_error
-from .pipeline.messages import CountTokensOperation, MessagesOperation
-from .pipeline.responses import ResponsesOperation
 from .pricing import PriceTable, warm_up
 from .providers.base import Provider
 from .providers.registry import ProviderRegistry
-from .responses.flow import ResponsesFlow
-from .responses.routes import PREFIXES as RESPONSE_PREFIXES
 from .responses.routes import StoredResponseRoutes
 from .responses.store import open_conversations
 from .responses.wire import ResponsesRequest
+from .routes import RouteTable
 from .routing.health import HealthMonitor
-from .routing.keys import KeyGuard
+from .routing.key_limits import KeyGuard
 from .routing.resolve import ModelResolver
 from .routing.router import Router
+from .runtime import Runtime
 from .schema import ChatCompletion, ChatCompletionRequest
 from .state.ledger import Ledger
 from .state.signals import RoutingSync
@@ -45,49 +46,6 @@ from .usage import TokenUsage, UsageTracker
 __all__ = ["Gateway"]
 
 logger = logging.getLogger("rec_llm_gateway")
-
-
-class _Runtime:
-    """What the gateway opens per event loop: the shared upstream HTTP client and background tasks."""
-
-    def __init__(self, config: HttpConfig) -> None:
-        self.transport = _transport(config)
-        self.http = httpx.AsyncClient(
-            transport=self.transport,
-            timeout=httpx.Timeout(60.0, connect=10.0),
-            follow_redirects=False,
-            trust_env=config.trust_env,
-        )
-        self.tasks: set[asyncio.Task[Any]] = set()
-        """Background tasks (health checks): cancelled on close."""
-        self.requests: set[asyncio.Task[Any]] = set()
-        """Chat requests in flight: given time to finish on close."""
-        self.closing = False
-
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run ``coroutine`` as a background task until ``aclose``."""
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def aclose(self, grace: float) -> None:
-        """Let requests in flight finish (up to ``grace`` seconds), then cancel the rest and close."""
-        self.closing = True
-        if self.requests:
-            _, pending = await asyncio.wait(set(self.requests), timeout=grace)
-            if pending:
-                logger.warning(
-                    "%d request(s) still running after %gs of shutdown grace: cancelled", len(pending), grace
-                )
-                for task in pending:
-                    task.cancel()
-                await asyncio.wait(pending, timeout=5)
-        tasks = set(self.tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
-        await self.http.aclose()
 
 
 class Gateway:
@@ -124,7 +82,7 @@ class Gateway:
         self.usage: UsageTracker = (
             SharedUsage(self.ledger) if self.ledger.shared else self.ledger.local.usage_records
         )
-        self.hooks = HookCaller(self.plugins, on_failure=Telemetry.record_hook_failure)
+        self.hooks = HookRunner(self.plugins, on_failure=Telemetry.record_hook_failure)
         self.auth = GatewayAuth(self.config.auth.api_keys, self.config.auth.admin_keys, self.config.auth.keys)
         self.keys = KeyGuard(
             self.auth.named, self.ledger, shared_limits=self.ledger.shared, unpriced=self.config.auth.unpriced
@@ -135,7 +93,7 @@ class Gateway:
         self._registry = ProviderRegistry()
         self.providers: dict[str, Provider] = {}
         self.disabled_providers: dict[str, str] = {}
-        self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Runtime] = (
+        self._runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (
             weakref.WeakKeyDictionary()
         )
         self._warm_up: asyncio.Future[None] | None = None
@@ -150,20 +108,13 @@ class Gateway:
         self._build_providers(strict=False)
         self.conversations = open_conversations(self.config.state, self.config.responses)
         """Stored responses (``/v1/responses``): kept for ``previous_response_id`` and ``GET``."""
-        flow = ResponsesFlow(self.conversations, self.config.responses.builtin_tools)
-        self._stored_responses = StoredResponseRoutes(self.auth, self.conversations)
-        chat = OperationHandler(self, CHAT)
-        responses = OperationHandler(self, ResponsesOperation(flow))
-        messages = OperationHandler(self, MessagesOperation(self.hooks))
-        self._operations: dict[str, OperationHandler] = {
-            "/v1/chat/completions": chat,
-            "/chat/completions": chat,
-            "/v1/responses": responses,
-            "/responses": responses,
-            "/v1/messages": messages,
-            "/v1/messages/count_tokens": OperationHandler(self, CountTokensOperation(self.hooks)),
+        self.routes = RouteTable()
+        self._operations = {
+            endpoint.name: OperationHandler(self, endpoint.operation.for_gateway(self))
+            for endpoint in self.routes.endpoints
+            if endpoint.operation is not None
         }
-        self._admin = AdminRoutes(self)
+        self._admin = AdminRoutes(self, StoredResponseRoutes(self.conversations))
         _build_validators()
 
     @classmethod
@@ -189,6 +140,8 @@ class Gateway:
             if result:
                 self._registry.register(result)
         pending = False
+        problems: list[str] = []  # every provider's, so that check-config reports them all at once
+        unknown_types: list[tuple[str, ProviderConfig]] = []
         for name, settings in self.config.providers.items():
             if name in self.providers or name in self.disabled_providers:
                 continue
@@ -197,10 +150,22 @@ class Gateway:
                 logger.warning("provider %r is disabled (%s)", name, reason)
                 self.disabled_providers[name] = reason
                 continue
-            if not strict and self._registry.get(settings.type or name) is None:
+            unknown = self._registry.get(settings.type or name) is None
+            if not strict and unknown:
                 pending = True  # maybe a plugin registered later provides the type
+                unknown_types.append((name, settings))
                 continue
-            self.providers[name] = self._registry.build(name, settings)
+            try:
+                self.providers[name] = self._registry.build(name, settings)
+            except ConfigError as exc:
+                problems.append(str(exc).removeprefix("invalid configuration:\n  "))
+        if problems:
+            for name, settings in unknown_types:  # the config is reported whole: these too
+                try:
+                    self._registry.build(name, settings)
+                except ConfigError as exc:
+                    problems.append(str(exc))
+            raise ConfigError.listing(problems)
         self._pending_types = pending
         resolver: ModelResolver | None = getattr(self, "resolver", None)
         if resolver is not None and resolver.providers.keys() == self.providers.keys():
@@ -273,19 +238,19 @@ class Gateway:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def runtime(self) -> _Runtime:
+    def runtime(self) -> Runtime:
         """What is open on the running event loop (opened on first use)."""
         loop = asyncio.get_running_loop()
         runtime = self._runtimes.get(loop)
         if runtime is None:
-            runtime = self._runtimes[loop] = _Runtime(self.config.http)
+            runtime = self._runtimes[loop] = Runtime(self.config.http)
             if self._warm_up is None:
                 # The price table takes ~200 ms to import: load it now, off the event loop.
                 self._warm_up = loop.run_in_executor(None, warm_up)
             self._start_health(runtime)
         return runtime
 
-    def _start_health(self, runtime: _Runtime) -> None:
+    def _start_health(self, runtime: Runtime) -> None:
         """Start the background health checks (and the state store's writer) on ``runtime``'s loop
         unless another loop runs them."""
         ledger = self.ledger
@@ -313,43 +278,40 @@ class Gateway:
                 await _refuse_websocket(scope, receive, send)
             return
         headers = request_headers(scope)
-        cors_headers = self.cors.response_headers(headers) if self.cors else []
+        # Every response carries x-request-id (the client's when it sent a sane one), errors included.
+        request_id = request_id_from(headers)
+        response_headers = [(b"x-request-id", request_id.encode())]
+        if self.cors is not None:
+            response_headers += self.cors.response_headers(headers)
         method: str = scope["method"]
         path = route_path(scope)
         try:
             if method == "OPTIONS" and self.cors is not None and "access-control-request-method" in headers:
-                preflight = self.cors.preflight_headers(headers)
-                if preflight is None:
-                    # A refusal is an error like any other: in the envelope (it was an empty 403).
-                    raise GatewayError(
-                        "CORS preflight refused: the origin is not allowed.",
-                        status_code=403,
-                        error_type="permission_error",
-                        code="cors_origin_not_allowed",
-                    )
-                await send({"type": "http.response.start", "status": 204, "headers": preflight})
-                await send({"type": "http.response.body", "body": b""})
+                await _preflight(self.cors, headers, send, request_id)
                 return
-            handler = self._operations.get(path)
-            if handler is not None:
-                try:
-                    allow(method, "POST")
-                except GatewayError as error:  # in the envelope of the API the client speaks
-                    await send_operation_error(send, handler.operation, error, cors_headers)
-                    return
+            match = self.routes.match(method, path)
+            endpoint = match.endpoint
+            if endpoint.operation is not None:
                 if self._pending_types:
                     self.check()
-                await handler(receive, send, headers, cors_headers)
+                await self._operations[endpoint.name](receive, send, headers, request_id, response_headers)
                 return
-            if path.startswith(RESPONSE_PREFIXES):
-                await self._stored_responses(method, path, headers, send, cors_headers)
-                return
-            await self._admin(method, path, scope, headers, send, cors_headers)
+            await self._admin(endpoint, match.params, scope, headers, send, response_headers)
         except GatewayError as error:
-            await send_error(send, error, cors_headers)
+            await self._send_error(path, error, send, response_headers)
         except ConfigError as error:
             logger.error("the gateway configuration is invalid: %s", error)
-            await send_error(send, GatewayError("The gateway is misconfigured; see its log."), cors_headers)
+            misconfigured = GatewayError("The gateway is misconfigured; see its log.")
+            await self._send_error(path, misconfigured, send, response_headers)
+
+    async def _send_error(
+        self, path: str, error: GatewayError, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        """``error`` in the envelope of the API served at ``path`` (OpenAI's unless a pipeline route
+        with another wire shape is there)."""
+        endpoint = self.routes.pipeline_endpoint(path)
+        operation = self._operations[endpoint.name].operation if endpoint is not None else CHAT
+        await send_operation_error(send, operation, error, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """When the gateway is the top-level app (``rec-llm-gateway serve``): open and close with it."""
@@ -368,25 +330,19 @@ class Gateway:
                 return
 
 
-def _transport(config: HttpConfig) -> httpx.AsyncBaseTransport:
-    """The upstream transport: aiohttp's when available (see transport.py), else httpx's own."""
-    if config.transport != "httpx":
-        try:
-            from .transport import AiohttpTransport
-        except ImportError:
-            pass  # "auto" without aiohttp ("aiohttp" without it was refused by the config)
-        else:
-            return AiohttpTransport(
-                max_connections=config.max_connections,
-                keepalive_expiry=config.keepalive_expiry,
-                trust_env=config.trust_env,
-            )
-    limits = httpx.Limits(
-        max_connections=config.max_connections,
-        max_keepalive_connections=config.max_keepalive_connections,
-        keepalive_expiry=config.keepalive_expiry,
-    )
-    return httpx.AsyncHTTPTransport(limits=limits, trust_env=config.trust_env)
+async def _preflight(cors: Cors, headers: dict[str, str], send: Send, request_id: str) -> None:
+    preflight = cors.preflight_headers(headers)
+    if preflight is None:
+        # A refusal is an error like any other: in the envelope (it was an empty 403).
+        raise GatewayError(
+            "CORS preflight refused: the origin is not allowed.",
+            status_code=403,
+            error_type="permission_error",
+            code="cors_origin_not_allowed",
+        )
+    preflight.append((b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": 204, "headers": preflight})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _build_validators() -> None:

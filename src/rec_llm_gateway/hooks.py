@@ -50,7 +50,7 @@ __all__ = [
     "CostEvent",
     "FailoverEvent",
     "GatewayHookSpec",
-    "HookCaller",
+    "HookRunner",
     "RequestContext",
     "hookimpl",
     "hookspec",
@@ -224,8 +224,12 @@ class GatewayHookSpec:
         Return ignored."""
 
 
-class HookCaller:
-    """Calls hook implementations in registration order, awaiting async ones, isolating failures."""
+class HookRunner:
+    """Runs hook implementations in registration order, awaiting async ones, isolating failures.
+
+    The gateway's own runner rather than pluggy's ``HookCaller`` (``manager.hook.<name>(...)``):
+    implementations may be ``async def``, and one that raises must not stop the others or the request.
+    """
 
     def __init__(self, manager: pluggy.PluginManager, on_failure: Any = None) -> None:
         self.manager = manager
@@ -314,7 +318,25 @@ def _plugin_label(impl: pluggy.HookImpl) -> str:
     return type(impl.plugin).__qualname__ if name.isdigit() else name
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, refusing what the gateway's ``HookRunner`` cannot honour."""
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        options = super().parse_hookimpl_opts(plugin, name)
+        if options is not None and (options.get("wrapper") or options.get("hookwrapper")):
+            # A wrapper is a generator pluggy drives around the other implementations; the gateway
+            # calls (and awaits) each implementation itself, so it would never run. Refused at
+            # registration rather than silently ignored.
+            raise pluggy.PluginValidationError(
+                plugin,
+                f"{type(plugin).__qualname__}.{name}: @hookimpl(wrapper=True) and hookwrapper=True are "
+                "not supported by rec_llm_gateway hooks; use a plain @hookimpl (tryfirst / trylast "
+                "order it) and do the work before or after in pre_request / post_response / on_error.",
+            )
+        return options
+
+
 def make_plugin_manager() -> pluggy.PluginManager:
-    manager = pluggy.PluginManager(PROJECT_NAME)
+    manager = _PluginManager(PROJECT_NAME)
     manager.add_hookspecs(GatewayHookSpec)
     return manager

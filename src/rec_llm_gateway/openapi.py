@@ -9,14 +9,17 @@ light) and cached per mount path, which it names as its server URL.
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from .responses import openapi as responses_doc
-from .schema import ChatCompletion, ChatCompletionRequest
+from .routes import ENDPOINTS, PIPELINE_ERRORS, Endpoint
+
+if TYPE_CHECKING:
+    from .pipeline.operation import Operation
 
 __all__ = ["openapi_document", "openapi_json"]
 
@@ -25,17 +28,6 @@ _VERSION = "0.1.0"
 
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-class ChatCompletionChunk(_Doc):
-    """One event of a stream; the usage (when asked for) rides on a last chunk with no choices."""
-
-    id: str
-    object: Literal["chat.completion.chunk"]
-    created: int
-    model: str
-    choices: list[dict[str, Any]]
-    usage: dict[str, Any] | None = None
 
 
 class ErrorDetail(BaseModel):
@@ -132,6 +124,7 @@ class UsageRecord(_Doc):
     provider: str
     model: str
     gateway_key_id: str | None
+    operation: str
     calls: int
     errors: int
     prompt_tokens: int
@@ -154,11 +147,16 @@ class UsageReport(_Doc):
     totals: UsageTotals
 
 
+_ADMIN_MODELS: dict[str, type[BaseModel]] = {
+    model.__name__: model
+    for model in (ModelList, Model, Health, ProviderList, ProviderHealth, ProviderStats, UsageReport)
+}
+"""The 200 bodies of the admin routes, by the name ``Endpoint.response`` gives."""
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
     400: "Invalid request: not JSON, wrong types, a malformed model name, a bad query parameter.",
     401: "Missing or wrong gateway key (only when the gateway is configured with keys).",
-    403: "Rejected by a pre_request hook.",
+    403: "Rejected by a pre_request hook; or a gateway key on a route that needs an admin key.",
     404: "Unknown model, provider or route; a stored response that does not exist (any more).",
     405: "Wrong method (the Allow header names the right one).",
     408: "The body did not fully arrive within limits.body_timeout_seconds.",
@@ -169,31 +167,32 @@ _ERRORS = {
     503: "No healthy provider, the gateway is shutting down, or the state store is unavailable.",
     504: "Upstream timeout.",
 }
-# OpenAPI 3.1 describes an event stream one event at a time: each `data` is a chunk as JSON, an error
-# (after the stream has started), or the closing [DONE].
-_SSE_EVENT = {
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "data": {
-            "anyOf": [
-                {"const": "[DONE]"},
-                {
-                    "type": "string",
-                    "contentMediaType": "application/json",
-                    "contentSchema": {
-                        "anyOf": [
-                            {"$ref": _REF.format(model="ChatCompletionChunk")},
-                            {"$ref": _REF.format(model="ErrorResponse")},
-                        ]
+
+
+def _sse_event(chunk_schema: str) -> dict[str, Any]:
+    """An event stream, one event at a time (OpenAPI 3.1): each ``data`` is a chunk as JSON, an error
+    (after the stream has started), or the closing ``[DONE]``."""
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "anyOf": [
+                    {"const": "[DONE]"},
+                    {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {
+                            "anyOf": [
+                                {"$ref": _REF.format(model=chunk_schema)},
+                                {"$ref": _REF.format(model="ErrorResponse")},
+                            ]
+                        },
                     },
-                },
-            ]
-        }
-    },
-}
-_CHAT_ERRORS = (400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504)
-_ADMIN_ERRORS = (401, 405, 500)
+                ]
+            }
+        },
+    }
 
 
 def _error(status: int) -> dict[str, Any]:
@@ -210,57 +209,82 @@ def _ok(model: str, description: str) -> dict[str, Any]:
     }
 
 
-def _get(
-    operation_id: str,
-    summary: str,
-    model: str,
-    errors: tuple[int, ...],
-    *,
-    parameters: list[dict[str, Any]] | None = None,
-    public: bool = False,
-) -> dict[str, Any]:
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": description,
+            "schema": {"type": "string", "minLength": 1},
+        }
+        for name, description in endpoint.parameters.items()
+    ]
+    for name in endpoint.query:
+        dated = name in ("date", "from", "to")
+        schema = {"type": "string", "format": "date"} if dated else {"type": "string"}
+        parameters.append({"name": name, "in": "query", "schema": schema})
+    return parameters
+
+
+def _admin_operation(endpoint: Endpoint) -> dict[str, Any]:
     operation: dict[str, Any] = {
-        "operationId": operation_id,
-        "summary": summary,
-        "responses": {"200": _ok(model, summary)} | {str(status): _error(status) for status in errors},
+        "operationId": endpoint.name,
+        "summary": endpoint.summary,
+        "responses": {"200": _ok(endpoint.response, endpoint.summary)}
+        | {str(status): _error(status) for status in endpoint.errors},
     }
-    if parameters:
-        operation["parameters"] = parameters
-    if public:
+    if endpoint.parameters or endpoint.query:
+        operation["parameters"] = _parameters(endpoint)
+    if endpoint.access == "public":
         operation["security"] = []
-    return {"get": operation}
+    return operation
 
 
-def _path_parameter(name: str, description: str) -> dict[str, Any]:
+def _pipeline_operation(endpoint: Endpoint, operation: type[Operation]) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": _REF.format(model=operation.response_model.__name__)}}
+    }
+    if operation.chunk_model is not None:
+        content["text/event-stream"] = {"schema": _sse_event(operation.chunk_model.__name__)}
     return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "string", "minLength": 1},
+        "operationId": endpoint.name,
+        "summary": endpoint.summary,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(model=operation.request_model.__name__)}}
+            },
+        },
+        "responses": {
+            "200": {
+                "description": operation.response_description,
+                "headers": {"x-request-id": {"schema": {"type": "string"}}},
+                "content": content,
+            },
+            **{str(status): _error(status) for status in endpoint.errors},
+        },
     }
 
 
 def _build() -> dict[str, Any]:
-    _, top = models_json_schema(
-        [
-            (ChatCompletionRequest, "validation"),
-            (ChatCompletion, "serialization"),
-            (ChatCompletionChunk, "serialization"),
-            (ErrorResponse, "serialization"),
-            (ModelList, "serialization"),
-            (Health, "serialization"),
-            (ProviderList, "serialization"),
-            (ProviderHealth, "serialization"),
-            (ProviderStats, "serialization"),
-            (UsageReport, "serialization"),
-            *[
-                (model, "validation" if model is responses_doc.ResponsesCreate else "serialization")
-                for model in responses_doc.DOC_MODELS
-            ],
-        ],
-        ref_template=_REF,
-    )
+    documented = [endpoint for endpoint in ENDPOINTS if endpoint.documented]
+    operations = [endpoint.operation for endpoint in documented if endpoint.operation is not None]
+    wire_models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
+    for operation in operations:
+        wire_models += [(operation.request_model, "validation"), (operation.response_model, "serialization")]
+        if operation.chunk_model is not None:
+            wire_models.append((operation.chunk_model, "serialization"))
+    wire_models.append((ErrorResponse, "serialization"))
+    wire_models += [
+        (_ADMIN_MODELS[endpoint.response], "serialization") for endpoint in documented if endpoint.response
+    ]
+    # /v1/responses is described by responses/openapi.py (its request as every upstream takes it).
+    wire_models += [
+        (model, "validation" if model is responses_doc.ResponsesCreate else "serialization")
+        for model in responses_doc.DOC_MODELS
+    ]
+    _, top = models_json_schema(list(dict.fromkeys(wire_models)), ref_template=_REF)
     schemas = top.get("$defs", {})
     schemas["ResponsesCreate"]["properties"]["model"].update(pattern=_model_pattern())
     responses_doc.patch_schemas(schemas, _REF)
@@ -269,70 +293,15 @@ def _build() -> dict[str, Any]:
         description="A model name, or provider:model (split on the first colon; neither part empty, "
         "no surrounding whitespace). A malformed name is a 400 invalid_model, an unknown provider a 404.",
     )
-    chat_errors = {str(status): _error(status) for status in _CHAT_ERRORS}
-    chat = {
-        "operationId": "createChatCompletion",
-        "summary": "OpenAI chat completions, routed to a provider (JSON, or an SSE stream)",
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": _REF.format(model="ChatCompletionRequest")}}},
-        },
-        "responses": {
-            "200": {
-                "description": "A chat.completion; with stream: true, chat.completion.chunk events.",
-                "headers": {"x-request-id": {"schema": {"type": "string"}}},
-                "content": {
-                    "application/json": {"schema": {"$ref": _REF.format(model="ChatCompletion")}},
-                    "text/event-stream": {"schema": _SSE_EVENT},
-                },
-            },
-            **chat_errors,
-        },
-    }
-    name = _path_parameter("name", "A configured provider's name.")
-    paths = {
-        "/v1/chat/completions": {"post": chat},
-        "/v1/models": _get("listModels", "The models the gateway can route", "ModelList", (401, 405, 500)),
-        "/v1/models/{id}": _get(
-            "retrieveModel",
-            "One model",
-            "Model",
-            (401, 404, 405, 500),
-            parameters=[_path_parameter("id", "A model id, usually provider:model.")],
-        ),
-        "/health": _get("health", "Liveness of the gateway itself", "Health", (405, 500), public=True),
-        "/providers": _get(
-            "listProviders", "Configured providers, never their keys", "ProviderList", _ADMIN_ERRORS
-        ),
-        "/providers/{name}/health": _get(
-            "providerHealth",
-            "A live check of one provider",
-            "ProviderHealth",
-            (401, 404, 405, 500),
-            parameters=[name],
-        ),
-        "/providers/{name}/stats": _get(
-            "providerStats",
-            "Requests, errors, tokens and latency of one provider",
-            "ProviderStats",
-            (401, 404, 405, 500),
-            parameters=[name],
-        ),
-        "/usage": _get(
-            "usage",
-            "Usage records (a gateway key reads its own; an admin key reads all)",
-            "UsageReport",
-            (400, 401, 405, 500),
-            parameters=[
-                {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
-                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
-                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
-                {"name": "provider", "in": "query", "schema": {"type": "string"}},
-                {"name": "key", "in": "query", "schema": {"type": "string"}},
-            ],
-        ),
-    }
-    paths.update(responses_doc.paths(_REF, _error, _CHAT_ERRORS))
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in documented:
+        path = endpoint.path.replace(":path}", "}")
+        paths.setdefault(path, {})[endpoint.method.lower()] = (
+            _pipeline_operation(endpoint, endpoint.operation)
+            if endpoint.operation is not None
+            else _admin_operation(endpoint)
+        )
+    paths.update(responses_doc.paths(_REF, _error, PIPELINE_ERRORS))
     return {
         "openapi": "3.1.0",
         "info": {

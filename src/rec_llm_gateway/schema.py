@@ -19,6 +19,7 @@ from .errors import InvalidRequestError
 __all__ = [
     "AssistantMessage",
     "ChatCompletion",
+    "ChatCompletionChunk",
     "ChatCompletionRequest",
     "DeveloperMessage",
     "FunctionMessage",
@@ -164,14 +165,16 @@ class ChatCompletionRequest(_Open):
     messages: Annotated[list[Message], Field(min_length=1, fail_fast=True)]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    n: int | None = None
+    # The ranges OpenAI's API enforces (a 400 naming the parameter), so that a request the gateway
+    # accepts is one OpenAI would accept, whichever provider serves it.
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    n: Annotated[int, Field(ge=1, le=128)] | None = None
     stop: str | FastList[str] | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     seed: int | None = None
     user: str | None = None
     tools: FastList[Tool] | None = None
@@ -179,7 +182,7 @@ class ChatCompletionRequest(_Open):
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
 
     @field_validator("tool_choice")
     @classmethod
@@ -229,6 +232,20 @@ class ChatCompletion(_Open):
     id: str
     object: str = "chat.completion"
     created: int = 0
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+class ChatCompletionChunk(_Open):
+    """One ``chat.completion.chunk`` event of a stream; the usage (when asked for) rides on a last
+    chunk with no choices. (Described in the OpenAPI document; the gateway passes chunks as dicts.)"""
+
+    model_config = ConfigDict(extra="allow", strict=False, defer_build=True)
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
     model: str
     choices: list[dict[str, Any]]
     usage: dict[str, Any] | None = None

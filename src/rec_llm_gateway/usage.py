@@ -94,13 +94,16 @@ def token_count(value: Any) -> int:
 
 @dataclass(slots=True)
 class UsageRecord:
-    """Aggregated usage for one (date, provider, model). ``cost_usd`` is ``None`` when nothing was priced."""
+    """Aggregated usage for one (date, provider, model, operation). ``cost_usd`` is ``None`` when
+    nothing was priced."""
 
     date: dt.date
     provider: str
     model: str
     gateway_key_id: str | None = None
     """Set on records of one gateway key (``get_by_key``); ``None`` on totals over all keys."""
+    operation: str = "chat"
+    """``chat``, ``embeddings``, ``text_completion``, ...: kept apart (their tokens differ in kind)."""
     calls: int = 0
     errors: int = 0
     estimated_calls: int = 0
@@ -124,7 +127,7 @@ class UsageRecord:
 
 
 class UsageTracker:
-    """Thread-safe in-memory usage per (UTC date, provider, model, gateway key).
+    """Thread-safe in-memory usage per (UTC date, provider, model, operation, gateway key).
 
     Example::
 
@@ -137,7 +140,7 @@ class UsageTracker:
 
     def __init__(self) -> None:
         # Kept per gateway key too, so that a key can be shown its own usage and nobody else's.
-        self._records: dict[tuple[dt.date, str, str, str | None], UsageRecord] = {}
+        self._records: dict[tuple[dt.date, str, str, str, str | None], UsageRecord] = {}
         # Requests may finish on several event loops (threads) at once; a lock keeps sums exact.
         self._lock = threading.Lock()
 
@@ -152,13 +155,18 @@ class UsageTracker:
         error: bool,
         gateway_key_id: str | None = None,
         day: dt.date | None = None,
+        operation: str = "chat",
     ) -> None:
-        key = (day or dt.datetime.now(dt.UTC).date(), provider, model, gateway_key_id)
+        key = (day or dt.datetime.now(dt.UTC).date(), provider, model, operation, gateway_key_id)
         with self._lock:
             record = self._records.get(key)
             if record is None:
                 record = self._records[key] = UsageRecord(
-                    date=key[0], provider=provider, model=model, gateway_key_id=gateway_key_id
+                    date=key[0],
+                    provider=provider,
+                    model=model,
+                    gateway_key_id=gateway_key_id,
+                    operation=operation,
                 )
             record.calls += 1
             record.errors += error
@@ -173,7 +181,7 @@ class UsageTracker:
 
     def add(self, record: UsageRecord) -> None:
         """Add an aggregated record (per gateway key) to this one's sums."""
-        key = (record.date, record.provider, record.model, record.gateway_key_id)
+        key = (record.date, record.provider, record.model, record.operation, record.gateway_key_id)
         with self._lock:
             total = self._records.get(key)
             if total is None:
@@ -205,11 +213,12 @@ class UsageTracker:
         return self.rows(start, end)
 
     def get_all(self) -> list[UsageRecord]:
-        """One record per (date, provider, model), summed over gateway keys."""
+        """One record per (date, provider, model, operation), summed over gateway keys."""
         return merge_keys(self.rows())
 
     def get_by_key(self, gateway_key_id: str | None) -> list[UsageRecord]:
-        """The records of one gateway key (``context.gateway_key_id``), per (date, provider, model)."""
+        """The records of one gateway key (``context.gateway_key_id``), per (date, provider, model,
+        operation)."""
         return [record for record in self.rows() if record.gateway_key_id == gateway_key_id]
 
     def get_by_date(self, day: dt.date | str) -> list[UsageRecord]:
@@ -232,10 +241,10 @@ class UsageTracker:
 
 
 def merge_keys(records: list[UsageRecord]) -> list[UsageRecord]:
-    """Per-key records summed per (date, provider, model)."""
-    merged: dict[tuple[dt.date, str, str], UsageRecord] = {}
+    """Per-key records summed per (date, provider, model, operation)."""
+    merged: dict[tuple[dt.date, str, str, str], UsageRecord] = {}
     for record in records:
-        key = (record.date, record.provider, record.model)
+        key = (record.date, record.provider, record.model, record.operation)
         total = merged.get(key)
         if total is None:
             merged[key] = replace(record, gateway_key_id=None)

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import pydantic_core
 
-from ..errors import BadGatewayError, GatewayError
+from ..errors import BadGatewayError, GatewayError, UpstreamTruncatedError
 from ..translate.openai_chunks import read_chunk
 from ..translate.reply import Reply
 from ..usage import TokenUsage
@@ -100,9 +100,7 @@ class AnthropicEvents:
 
     def end(self, usage: TokenUsage | None) -> bytes:
         if self._stop_reason is None:
-            raise BadGatewayError(
-                "the upstream ended the stream before its final chunk", code="upstream_stream_truncated"
-            )
+            raise UpstreamTruncatedError("the upstream ended the stream before its final chunk")
         self.begin(0)
         self._close()
         delta = {"stop_reason": self._stop_reason, "stop_sequence": None}

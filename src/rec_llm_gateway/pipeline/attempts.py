@@ -17,9 +17,10 @@ from .exchange import Attempt, Exchange
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..gateway import Gateway
+    from ..parts import GatewayParts
     from ..routing.group import Plan
     from ..routing.resolve import Route
+    from ..routing.tokens import TokenEstimates
     from ..routing.walk import Walk
 
 __all__ = ["run_attempts", "start_attempt"]
@@ -28,19 +29,20 @@ _Result = TypeVar("_Result")
 
 
 async def run_attempts(
-    gateway: Gateway,
+    gateway: GatewayParts,
     exchange: Exchange,
     request: Any,
     routes: Plan | Sequence[Route],
     attempt: Callable[[Exchange, Any, Lease], Awaitable[_Result]],
+    estimates: TokenEstimates,
 ) -> _Result:
     """``attempt`` once per lease the walk hands out, until one answers; raises the error the client
-    gets when nothing more may be tried."""
+    gets when nothing more may be tried. ``estimates``: the token estimates of the operation."""
     router = gateway.router
     walk: Walk | None = None
     lease = router.fast_lease(routes)  # one deployment, nothing to decide: no walk unless it fails
     if lease is None:
-        walk = exchange.walk = router.walk(routes, request)
+        walk = exchange.walk = router.walk(routes, request, estimates=estimates)
         step = walk.next()
         lease = step if isinstance(step, Lease) else await _next_lease(gateway, walk, step)
     while True:
@@ -50,7 +52,7 @@ async def run_attempts(
             result = await attempt(exchange, request, lease)
         except GatewayError as error:
             if walk is None:
-                walk = exchange.walk = router.walk(routes, request, tried=lease)
+                walk = exchange.walk = router.walk(routes, request, lease, estimates)
             walk.failed(lease, error)  # raises what the client gets when nothing may follow
             source, lease = lease, await _next_lease(gateway, walk, walk.next())
             await _failed_over(gateway, exchange, source.route, lease.route, error)
@@ -63,7 +65,7 @@ async def run_attempts(
         return result
 
 
-async def _next_lease(gateway: Gateway, walk: Walk, step: Lease | float) -> Lease:
+async def _next_lease(gateway: GatewayParts, walk: Walk, step: Lease | float) -> Lease:
     while not isinstance(step, Lease):
         await gateway.router.sleep(step)  # backoff / Retry-After before a retry
         step = walk.next()
@@ -71,7 +73,7 @@ async def _next_lease(gateway: Gateway, walk: Walk, step: Lease | float) -> Leas
 
 
 def start_attempt(
-    gateway: Gateway, exchange: Exchange, request: Any, lease: Lease, *, stream: bool
+    gateway: GatewayParts, exchange: Exchange, request: Any, lease: Lease, *, stream: bool
 ) -> Attempt:
     """The ``Attempt`` for ``lease`` (its span started): use it as ``async with``."""
     context = exchange.context
@@ -96,7 +98,7 @@ def start_attempt(
 
 
 async def _failed_over(
-    gateway: Gateway, exchange: Exchange, source: Route, target: Route, error: GatewayError
+    gateway: GatewayParts, exchange: Exchange, source: Route, target: Route, error: GatewayError
 ) -> None:
     reason = error.code or type(error).__name__
     source_name = f"{source.provider.name}:{source.model}"
@@ -115,6 +117,7 @@ async def _failed_over(
         latency_ms=0.0,
         error=True,
         gateway_key_id=context.gateway_key_id,
+        operation=context.operation,
     )
     if gateway.hooks.has("on_failover"):
         event = FailoverEvent(source_name, target_name, reason, attempt)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InvalidRequestError
-from ..schema import ChatCompletion, ChatCompletionRequest
+from ..schema import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from .operation import Operation
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ class ChatOperation(Operation):
     name: ClassVar[str] = "chat"
     request_model = ChatCompletionRequest
     response_model = ChatCompletion
+    chunk_model = ChatCompletionChunk
+    response_description = "A chat.completion; with stream: true, chat.completion.chunk events."
 
     def parse(self, body: bytes, limits: LimitsConfig) -> ChatCompletionRequest:
         request = ChatCompletionRequest.from_json(body)

@@ -7,7 +7,8 @@ import asyncio
 from types import TracebackType
 from typing import Any
 
-from ..asgi import ClientDisconnected, Receive
+from ..asgi.request import ClientDisconnected
+from ..asgi.types import Receive
 
 __all__ = ["DisconnectWatch"]
 

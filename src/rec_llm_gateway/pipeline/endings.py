@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..asgi import Send
+from ..asgi.types import Send
 from ..errors import ClientDisconnectedError, GatewayError
 from ..hooks import CostEvent
 from .exchange import Attempt, Exchange
 
 if TYPE_CHECKING:
-    from ..gateway import Gateway
+    from ..parts import GatewayParts
     from ..usage import TokenUsage
     from .operation import Operation
 
@@ -25,7 +25,7 @@ __all__ = ["extension", "fail", "fire_cost", "price", "send_operation_error", "s
 logger = logging.getLogger("rec_llm_gateway")
 
 
-def price(gateway: Gateway, exchange: Exchange, attempt: Attempt, usage: TokenUsage | None) -> None:
+def price(gateway: GatewayParts, exchange: Exchange, attempt: Attempt, usage: TokenUsage | None) -> None:
     """Price ``usage`` on the attempt's deployment into the context."""
     context = exchange.context
     context.usage = usage
@@ -51,7 +51,9 @@ def extension(exchange: Exchange, latency: float) -> dict[str, Any]:
     return data
 
 
-def _conclude(gateway: Gateway, exchange: Exchange, latency: float, *, status: int, outcome: str) -> None:
+def _conclude(
+    gateway: GatewayParts, exchange: Exchange, latency: float, *, status: int, outcome: str
+) -> None:
     """Fill in the outcome and record usage for the last attempt, if there was one (once: a
     failure after the client had its answer, in a hook, must not count the request again)."""
     context = exchange.context
@@ -70,11 +72,12 @@ def _conclude(gateway: Gateway, exchange: Exchange, latency: float, *, status: i
             latency_ms=latency * 1000,
             error=outcome != "success",
             gateway_key_id=context.gateway_key_id,
+            operation=context.operation,
         )
 
 
 async def succeeded(
-    gateway: Gateway,
+    gateway: GatewayParts,
     operation: Operation,
     exchange: Exchange,
     request: Any,
@@ -101,7 +104,9 @@ async def succeeded(
         )
 
 
-async def fire_cost(gateway: Gateway, exchange: Exchange, usage: TokenUsage | None, latency: float) -> None:
+async def fire_cost(
+    gateway: GatewayParts, exchange: Exchange, usage: TokenUsage | None, latency: float
+) -> None:
     context = exchange.context
     if usage is None or context.provider is None or context.model is None:
         return
@@ -126,7 +131,7 @@ async def fire_cost(gateway: Gateway, exchange: Exchange, usage: TokenUsage | No
 
 
 async def fail(
-    gateway: Gateway, operation: Operation, exchange: Exchange, error: GatewayError, send: Send
+    gateway: GatewayParts, operation: Operation, exchange: Exchange, error: GatewayError, send: Send
 ) -> None:
     context = exchange.context
     exchange.error = error

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..hooks import RequestContext
     from ..providers.base import UpstreamCall
     from ..routing.deployment import Lease
-    from ..routing.keys import KeyTicket
+    from ..routing.key_limits import KeyTicket
     from ..routing.resolve import Route
     from ..routing.walk import Walk
     from ..telemetry import Telemetry

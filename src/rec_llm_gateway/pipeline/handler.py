@@ -16,7 +16,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..asgi import ClientDisconnected, Receive, Send, read_body, redacted, request_id_from
+from ..asgi.request import ClientDisconnected, read_body, redacted
+from ..asgi.types import Receive, Send
 from ..errors import (
     BadGatewayError,
     ClientDisconnectedError,
@@ -24,6 +25,7 @@ from ..errors import (
     InternalError,
     ServiceUnavailableError,
     UpstreamTimeoutError,
+    UpstreamTruncatedError,
 )
 from ..hooks import RequestContext
 from ..providers.base import ChatResult
@@ -38,7 +40,7 @@ from .exchange import Attempt, Exchange, error_type, total_tokens
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..gateway import Gateway
+    from ..parts import GatewayParts
     from ..routing.deployment import Lease
     from ..routing.group import Plan
     from ..routing.resolve import Route
@@ -52,22 +54,27 @@ logger = logging.getLogger("rec_llm_gateway")
 class OperationHandler:
     """Serves one operation's route for one gateway. Built once; holds no per-request state."""
 
-    def __init__(self, gateway: Gateway, operation: Operation) -> None:
+    def __init__(self, gateway: GatewayParts, operation: Operation) -> None:
         self.gateway = gateway
         self.operation = operation
 
     async def __call__(
-        self, receive: Receive, send: Send, headers: dict[str, str], extra_headers: list[tuple[bytes, bytes]]
+        self,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        request_id: str,
+        response_headers: list[tuple[bytes, bytes]],
     ) -> None:
+        """Serve one request; ``response_headers`` (``x-request-id`` first) go on every answer."""
         gateway = self.gateway
         operation = self.operation
-        request_id = request_id_from(headers)
         exchange = Exchange(
             context=RequestContext(
                 request_id=request_id, headers=redacted(headers), operation=operation.name
             ),
             started=time.perf_counter(),
-            response_headers=[(b"x-request-id", request_id.encode()), *extra_headers],
+            response_headers=response_headers,
         )
         exchange.span, token = gateway.telemetry.start_request("", headers, request_id, operation.name)
         runtime = gateway.runtime()
@@ -155,7 +162,9 @@ class OperationHandler:
         # While the upstream thinks, a client that goes away cancels the attempt (closing the upstream
         # request at once) and the block raises ClientDisconnected.
         with DisconnectWatch(receive):
-            result = await run_attempts(gateway, exchange, request, routes, self._attempt_complete)
+            result = await run_attempts(
+                gateway, exchange, request, routes, self._attempt_complete, self.operation.estimates
+            )
         response = result.response
         latency = exchange.elapsed()
         if gateway.config.include_extensions:
@@ -206,7 +215,9 @@ class OperationHandler:
         # away, wherever the task waits (on the upstream before or after the first chunk, or on the
         # client), and the upstream response is closed with it. No second task: a stream holds one.
         with DisconnectWatch(receive) as watch:
-            attempt = await run_attempts(gateway, exchange, request, routes, self._attempt_open_stream)
+            attempt = await run_attempts(
+                gateway, exchange, request, routes, self._attempt_open_stream, operation.estimates
+            )
             # The text is only assembled when something reads it back.
             assembler = operation.assembler(
                 gateway.hooks.has("post_response") or gateway.telemetry.capture_content
@@ -260,9 +271,8 @@ class OperationHandler:
             if not assembler.finish_reasons():
                 # The upstream closed the stream without ever saying it had finished: a cut-off
                 # answer must not look like a complete one to the client.
-                raise BadGatewayError(
-                    f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk",
-                    code="upstream_stream_truncated",
+                raise UpstreamTruncatedError(
+                    f"upstream '{attempt.route.provider.name}' ended the stream before its final chunk"
                 )
             price(gateway, exchange, attempt, typed_stream_usage(attempt, request, assembler))
             ext = extension(exchange, exchange.elapsed()) if gateway.config.include_extensions else None

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from ..errors import InvalidRequestError
 from ..messages.events import EventWriter, sse_frame
@@ -30,7 +30,7 @@ from ..messages.params import fit_to_model
 from ..messages.to_chat import chat_payload
 from ..messages.wire import CountTokensRequest, MessagesRequest, error_body, error_json
 from ..routing.tokens import estimate_prompt_tokens
-from ..schema import ChatCompletion, ChatCompletionRequest
+from ..schema import ChatCompletion, ChatCompletionRequest, _as_invalid_request
 from ..streaming import StreamAssembler
 from ..usage import TokenUsage
 from .operation import Operation
@@ -38,7 +38,8 @@ from .operation import Operation
 if TYPE_CHECKING:
     from ..config import LimitsConfig
     from ..errors import GatewayError
-    from ..hooks import HookCaller
+    from ..hooks import HookRunner
+    from ..parts import GatewayParts
     from ..providers.base import ChatResult, Provider, UpstreamCall
 
 __all__ = ["CountTokensOperation", "MessagesChatRequest", "MessagesOperation"]
@@ -65,9 +66,12 @@ def _native_of(request: Any) -> NativeBody | None:
     return request.native_body() if isinstance(request, MessagesChatRequest) else None
 
 
-def _translated(request: Any, body: bytes, headers: dict[str, str], hooks: HookCaller) -> MessagesChatRequest:
+def _translated(request: Any, body: bytes, headers: dict[str, str], hooks: HookRunner) -> MessagesChatRequest:
     try:
-        chat = MessagesChatRequest.model_validate(chat_payload(request))
+        try:
+            chat = MessagesChatRequest.model_validate(chat_payload(request))
+        except ValidationError as invalid:  # a value the chat request refuses (max_tokens: 0)
+            raise _as_invalid_request(invalid) from None
     except InvalidRequestError as error:
         # Only a translated attempt needs the translation: Anthropic itself judges what it gets.
         stand_in = {"model": request.model, "messages": [{"role": "user", "content": ""}]}
@@ -109,9 +113,13 @@ class MessagesOperation(Operation):
     request_model = ChatCompletionRequest
     response_model: ClassVar[type[BaseModel]] = ChatCompletion
 
-    def __init__(self, hooks: HookCaller) -> None:
+    def __init__(self, hooks: HookRunner) -> None:
         self.hooks = hooks
         MessagesChatRequest.model_rebuild()  # built now, not on the first request
+
+    @classmethod
+    def for_gateway(cls, gateway: GatewayParts) -> MessagesOperation:
+        return cls(gateway.hooks)
 
     def parse(self, body: bytes, limits: LimitsConfig) -> Any:
         return self.parse_request(body, limits, {})

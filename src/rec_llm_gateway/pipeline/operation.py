@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pydantic_core
 
+from ..routing.tokens import CHAT_ESTIMATES, TokenEstimates
 from ..streaming import SSEEncoder, StreamAssembler, sse_event
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from ..config import LimitsConfig
     from ..errors import GatewayError
+    from ..parts import GatewayParts
     from ..providers.base import ChatResult, Provider, UpstreamCall
 
 __all__ = ["Assembler", "Operation", "StreamEncoder"]
@@ -76,8 +78,21 @@ class Operation:
     """What the body is validated into, and what a ``pre_request`` hook may return instead."""
     response_model: ClassVar[type[BaseModel]]
     """What ``post_response`` receives (validated from the response dict)."""
+    chunk_model: ClassVar[type[BaseModel] | None] = None
+    """A stream event's shape, when the operation streams (for the OpenAPI description)."""
+    response_description: ClassVar[str] = "The response."
+    """What a 200 is, for the OpenAPI description."""
+    estimates: ClassVar[TokenEstimates] = CHAT_ESTIMATES
+    """Token estimates of a request, for context windows, the ``cost`` strategy and TPM limits
+    (a chat request's by default: operations that translate to chat keep them)."""
     content_type: ClassVar[bytes] = b"application/json"
     stream_headers: ClassVar[list[tuple[bytes, bytes]]] = SSE_HEADERS
+
+    @classmethod
+    def for_gateway(cls, gateway: GatewayParts) -> Operation:
+        """The instance serving ``gateway`` (built once per gateway; override when it needs parts of
+        the gateway, such as a store)."""
+        return cls()
 
     # -- the request ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ stream events either way, errors in OpenAI's envelope (a failure mid-stream as `
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,11 +18,13 @@ from ..errors import GatewayError, InvalidRequestError
 from ..responses.flow import ResponsesFlow
 from ..responses.stream import ResponsesAssembler, ResponsesEncoder
 from ..responses.wire import ResponsesRequest, parse_items
+from ..routing.tokens import CHARS_PER_TOKEN, PER_MESSAGE, PER_REQUEST
 from ..schema import _Open
 from .operation import Operation
 
 if TYPE_CHECKING:
     from ..config import LimitsConfig
+    from ..parts import GatewayParts
     from ..providers.base import ChatResult, Provider, UpstreamCall
     from .operation import Assembler, StreamEncoder
 
@@ -43,15 +46,43 @@ class ResponseObject(_Open):
     usage: dict[str, Any] | None = None
 
 
+class _ResponsesEstimates:
+    """``TokenEstimates`` of a ``/v1/responses`` request: the JSON size of the instructions, input
+    items and tools (the history of a ``previous_response_id`` is not read yet when routing asks, so
+    it is not counted)."""
+
+    @staticmethod
+    def prompt_tokens(request: ResponsesRequest) -> int:
+        tokens = PER_REQUEST + PER_MESSAGE * len(request.input_items())
+        chars = len(request.instructions or "")
+        if request.input is not None:
+            chars += len(request.input) if isinstance(request.input, str) else len(json.dumps(request.input))
+        if request.tools:
+            chars += len(json.dumps(request.tools))
+        return tokens + -(-chars // CHARS_PER_TOKEN)
+
+    @staticmethod
+    def completion_tokens(request: ResponsesRequest) -> int:
+        return request.max_output_tokens or 0
+
+
+RESPONSES_ESTIMATES = _ResponsesEstimates()
+
+
 class ResponsesOperation(Operation):
     """OpenAI Responses, JSON or typed SSE events. One per gateway (it holds the conversation store)."""
 
     name: ClassVar[str] = "chat"
     request_model = ResponsesRequest
     response_model = ResponseObject
+    estimates = RESPONSES_ESTIMATES
 
     def __init__(self, flow: ResponsesFlow) -> None:
         self.flow = flow
+
+    @classmethod
+    def for_gateway(cls, gateway: GatewayParts) -> ResponsesOperation:
+        return cls(ResponsesFlow(gateway.conversations, gateway.config.responses.builtin_tools))
 
     def parse(self, body: bytes, limits: LimitsConfig) -> ResponsesRequest:
         request = ResponsesRequest.from_json(body)

@@ -94,9 +94,14 @@ class AzureProvider(OpenAIProvider):
             return super().parse_response(data, call)
         result = parse_openai_completion(data, call, self.name)
         for choice in result.response["choices"]:
-            if isinstance(choice, dict) and "message" not in choice:
+            if not isinstance(choice, dict):
+                continue
+            message = choice.get("message")
+            if message is None:
                 # Azure omits the message of a choice its content filter stopped.
-                choice["message"] = {"role": "assistant", "content": None}
+                choice["message"] = {"role": "assistant", "content": None, "refusal": None}
+            elif isinstance(message, dict):
+                message.setdefault("refusal", None)  # OpenAI's spec: null when there is none
         return result
 
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:

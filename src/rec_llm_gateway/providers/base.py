@@ -29,6 +29,7 @@ from ..errors import (
     BadGatewayError,
     GatewayError,
 )
+from ..pricing import FREE
 from ..schema import ChatCompletionRequest
 from ..usage import TokenUsage
 
@@ -100,6 +101,7 @@ class Provider:
         self.name = name
         self.settings = settings
         self.base_url = (settings.base_url or self.default_base_url or "").rstrip("/")
+        self.price_provider = self._prices_from(settings)
         self._keys = itertools.cycle(settings.keys() or [""])
         self._secrets = tuple(settings.secret_values())
         self.total_timeout = settings.timeout.total
@@ -108,6 +110,18 @@ class Provider:
         self.server_port: int | None = (
             (parsed.port or (443 if parsed.scheme == "https" else 80)) if parsed and parsed.hostname else None
         )
+
+    def _prices_from(self, settings: ProviderConfig) -> str | None:
+        """Whose price table applies (README, "Cost"): ``prices_from`` when set; the type's own
+        at its own endpoint; at a custom ``base_url`` of a type that has a default (a vLLM or Ollama
+        server speaking OpenAI's API), none: the price is found by that URL or not at all, so a
+        ``gpt-4o`` served locally is not charged at OpenAI's price."""
+        if settings.prices_from:
+            return settings.prices_from
+        default = (self.default_base_url or "").rstrip("/")
+        if default and self.base_url != default and self.price_provider != FREE:
+            return None
+        return self.price_provider
 
     @property
     def type(self) -> str:

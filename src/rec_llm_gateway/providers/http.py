@@ -15,7 +15,15 @@ import httpx
 import pydantic_core
 
 from ..config import ProviderConfig
-from ..errors import BadGatewayError, GatewayError, InvalidModelError, UpstreamTimeoutError, scrub_secrets
+from ..errors import (
+    BadGatewayError,
+    GatewayError,
+    InvalidModelError,
+    UpstreamConnectionError,
+    UpstreamTimeoutError,
+    UpstreamUnreachableError,
+    scrub_secrets,
+)
 from .base import ChatResult, Provider, StreamTranslator, UpstreamCall, parse_json
 from .upstream_errors import error_from_openai_body
 
@@ -183,12 +191,8 @@ class HTTPProvider(Provider):
         if isinstance(exc, httpx.TimeoutException):
             return UpstreamTimeoutError(f"upstream '{self.name}' timed out ({kind})")
         if isinstance(exc, httpx.ConnectError):
-            return BadGatewayError(
-                f"could not connect to upstream '{self.name}' ({kind})", code="upstream_unreachable"
-            )
-        return BadGatewayError(
-            f"upstream '{self.name}' connection failed ({kind})", code="upstream_connection_error"
-        )
+            return UpstreamUnreachableError(f"could not connect to upstream '{self.name}' ({kind})")
+        return UpstreamConnectionError(f"upstream '{self.name}' connection failed ({kind})")
 
     def _scrubbed(self, error: GatewayError) -> GatewayError:
         error.message = scrub_secrets(error.message, self._secrets)
@@ -271,10 +275,8 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     except httpx.TimeoutException:
         raise UpstreamTimeoutError("the upstream stopped sending its response (read timeout)") from None
     except httpx.HTTPError as exc:
-        # the same code as a stream cut off after its first chunk (HTTPProvider._transport_error)
-        raise BadGatewayError(
-            f"the upstream response was cut off ({type(exc).__name__})", code="upstream_connection_error"
-        ) from None
+        # the same error as a stream cut off after its first chunk (HTTPProvider._transport_error)
+        raise UpstreamConnectionError(f"the upstream response was cut off ({type(exc).__name__})") from None
     return b"".join(parts)
 
 

@@ -7,11 +7,17 @@
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 
-from ..errors import BadGatewayError, GatewayError, RateLimitError, ServiceUnavailableError, UpstreamError
+from ..errors import (
+    GatewayError,
+    RateLimitError,
+    UpstreamError,
+    UpstreamOverloadedError,
+    UpstreamStatusError,
+    parse_retry_after,
+)
 
 __all__ = ["error_from_openai_body", "upstream_status_error"]
 
@@ -63,22 +69,18 @@ def upstream_status_error(
     if status == 429:
         return RateLimitError(
             message,
-            retry_after=_parse_retry_after(retry_after),
+            retry_after=parse_retry_after(retry_after),
             error_type=error_type or "rate_limit_error",
             code=code,
         )
     if status == 529:
         # Anthropic's "overloaded": the upstream works but sheds load, so 503 (try later or elsewhere).
-        overloaded = ServiceUnavailableError(
+        return UpstreamOverloadedError(
             f"upstream '{provider}' is overloaded: {message}",
-            error_type=error_type or "overloaded_error",
-            code=code or "upstream_overloaded",
+            error_type=error_type,
+            code=code,
+            retry_after=parse_retry_after(retry_after),
         )
-        seconds = _parse_retry_after(retry_after)
-        if seconds is not None:
-            overloaded.headers["retry-after"] = str(max(1, int(-(-seconds // 1))))
-        overloaded.upstream_status = status  # type: ignore[attr-defined]
-        return overloaded
     if 400 <= status < 500:
         return UpstreamError(
             message,
@@ -90,22 +92,4 @@ def upstream_status_error(
         )
     if not message.startswith(f"upstream '{provider}' "):  # a body without a message already says so
         message = f"upstream '{provider}' failed with HTTP {status}: {message}"
-    error = BadGatewayError(message, code=code or "upstream_error")
-    error.upstream_status = status  # type: ignore[attr-defined]
-    return error
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds)
+    return UpstreamStatusError(message, upstream_status=status, code=code)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..errors import BadGatewayError
+from ..errors import UpstreamTruncatedError
 from ..providers.base import ChatResult, Provider, UpstreamCall
 from ..usage import TokenUsage
 from .events import EventWriter
@@ -108,9 +108,8 @@ class ResponsesFlow:
                 for event in writer.feed(chunk):
                     yield event
             if writer.finish_reason is None:
-                raise BadGatewayError(
-                    f"upstream '{provider.name}' ended the stream before its final chunk",
-                    code="upstream_stream_truncated",
+                raise UpstreamTruncatedError(
+                    f"upstream '{provider.name}' ended the stream before its final chunk"
                 )
             final = writer.finish(TokenUsage.from_openai(writer.usage))
             await self._save(request, writer.response)

@@ -131,9 +131,10 @@ class ResponsesCreate(_Doc):
     tool_choice: Literal["auto", "none", "required"] | NamedFunction | None = None
     text: TextConfig | None = None
     reasoning: Reasoning | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
+    # OpenAI's ranges, as for chat (schema.ChatCompletionRequest): a 400 naming the parameter.
+    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
     previous_response_id: str | None = None

@@ -156,9 +156,10 @@ class ResponsesRequest(_Open):
     tool_choice: str | dict[str, Any] | None = None
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
+    # OpenAI's ranges, as for chat (schema.ChatCompletionRequest): a 400 naming the parameter.
+    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
     previous_response_id: str | None = None

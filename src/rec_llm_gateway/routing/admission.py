@@ -10,7 +10,7 @@ from .deployment import Lease
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..gateway import Gateway
+    from ..parts import GatewayParts
     from ..pipeline.exchange import Exchange
     from .group import Plan
     from .resolve import Route
@@ -20,7 +20,7 @@ __all__ = ["admitted"]
 
 
 async def admitted(
-    gateway: Gateway,
+    gateway: GatewayParts,
     exchange: Exchange,
     request: Any,
     routes: Plan | Sequence[Route],

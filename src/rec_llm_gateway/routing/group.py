@@ -7,20 +7,24 @@ Both are built once (``router.py``) and shared by every request; ``walk.py`` has
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from .breaker import CLOSED
 from .deployment import Deployment
 from .retry import CONTEXT
-from .strategies import Strategy
+from .strategies import DecisionContext, Strategy
 
-if TYPE_CHECKING:
-    from .walk import Walk
-
-__all__ = ["ERRORS", "Group", "Plan"]
+__all__ = ["ERRORS", "Group", "OrderingContext", "Plan"]
 
 ERRORS: Final = "errors"
 """The kind of ``fallbacks`` (the others are ``retry.CONTEXT`` and ``retry.POLICY``)."""
+
+
+class OrderingContext(DecisionContext, Protocol):
+    """What ordering a group asks of the request's walk (``walk.Walk`` is one)."""
+
+    def skip(self, deployment: Deployment, reason: str, wait: float) -> None:
+        """Record that ``deployment`` was passed over, and why."""
 
 
 class Group:
@@ -53,7 +57,7 @@ class Group:
         self.single = deployments[0] if len(deployments) == 1 else None
         self._single_order = [self.single] if self.single is not None else []
 
-    def order(self, walk: Walk) -> list[Deployment]:
+    def order(self, walk: OrderingContext) -> list[Deployment]:
         """The available deployments, best first; unavailable ones are recorded as skipped.
         The list returned is the walk's to read, never to change (it may be shared)."""
         now = walk.now

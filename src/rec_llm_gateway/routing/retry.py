@@ -16,8 +16,8 @@ from __future__ import annotations
 import random
 from typing import Final
 
-from ..errors import GatewayError, RateLimitError, UpstreamTimeoutError
-from .settings import CONNECTION_ERROR, TIMEOUT, RoutingConfig
+from ..errors import GatewayError, UpstreamConnectionError, UpstreamUnreachableError
+from .settings import RoutingConfig
 
 __all__ = [
     "CONTEXT",
@@ -37,7 +37,6 @@ FATAL: Final = "fatal"
 POLICY: Final = "policy"
 CONTEXT: Final = "context"
 
-CONNECTION_CODES: Final = frozenset({"upstream_unreachable", "upstream_connection_error"})
 _CONTEXT_CODES: Final = frozenset({"context_length_exceeded", "string_above_max_length"})
 # How providers word "too long" when they give no code (OpenAI-compatible servers, Anthropic, Gemini).
 _CONTEXT_PHRASES: Final = (
@@ -52,23 +51,20 @@ _CONTEXT_PHRASES: Final = (
 
 def is_connection_error(error: GatewayError) -> bool:
     """No usable answer came back over the connection (refused, reset, cut off): worth a retry."""
-    return error.code in CONNECTION_CODES
+    return isinstance(error, UpstreamConnectionError)
 
 
 def is_unreachable(error: GatewayError) -> bool:
     """The upstream could not be reached at all (connect failed), as opposed to a broken answer."""
-    return error.code == "upstream_unreachable"
+    return isinstance(error, UpstreamUnreachableError)
 
 
 def upstream_status(error: GatewayError) -> int | str:
-    """The upstream's own status (a 5xx became a 502 for the client), or ``connection_error`` /
-    ``timeout`` when no answer came back."""
-    if is_connection_error(error):
-        return CONNECTION_ERROR
-    if isinstance(error, UpstreamTimeoutError):
-        return TIMEOUT
-    status: int = getattr(error, "upstream_status", error.status_code)
-    return status
+    """What ``routing.retry_codes`` matches: the upstream's own status (a 5xx became a 502 for the
+    client), ``connection_error`` or ``timeout`` (declared by the error's class), else the status
+    the client gets."""
+    status = error.upstream_status
+    return error.status_code if status is None else status
 
 
 class RetryPolicy:
@@ -101,8 +97,8 @@ class RetryPolicy:
 
 
 def retry_after(error: GatewayError) -> float | None:
-    """Seconds an upstream asked us to wait (a 429's ``Retry-After``)."""
-    return error.retry_after if isinstance(error, RateLimitError) else None
+    """Seconds an upstream asked us to wait (``Retry-After`` of a 429 or a 529)."""
+    return error.retry_after
 
 
 def is_server_failure(error: GatewayError) -> bool:

@@ -33,23 +33,22 @@ from .deployment import Deployment, Lease, ProviderState
 from .group import ERRORS, Group, Plan
 from .limits import make_limiter, shared_bucket
 from .resolve import ModelResolver, Route
-from .retry import CONTEXT, POLICY, RETRY, RetryPolicy
+from .retry import CONTEXT, POLICY, RetryPolicy
 from .settings import DeploymentConfig, GroupConfig, RoutingConfig
 from .strategies import make_strategy
+from .tokens import CHAT_ESTIMATES, TokenEstimates
 from .walk import Walk
 from .window import LatencyWindow, summarize
 
 if TYPE_CHECKING:
     from ..config import GatewayConfig
     from ..providers.base import Provider
-    from ..schema import ChatCompletionRequest
 
-__all__ = ["DEFAULT_ROUTE", "FAILOVER_STATUSES", "Router"]
+__all__ = ["DEFAULT_ROUTE", "Router"]
 
 logger = logging.getLogger("rec_llm_gateway.routing")
 
 DEFAULT_ROUTE: Final = "default"
-FAILOVER_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CACHE_LIMIT: Final = 4096
 _PER_MILLION: Final = 1_000_000
 _UNKNOWN_PRICE: Final = (math.inf, math.inf)
@@ -212,19 +211,22 @@ class Router:
         return found
 
     def _check_fallbacks(self) -> None:
+        problems = []
         for section in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
             for name, targets in getattr(self.settings, section).items():
                 for index, target in enumerate(targets):
                     try:
                         self.plan(target)
                     except GatewayError as exc:
-                        raise ConfigError(
+                        problems.append(
                             f"routing.{section}.{name}[{index}]: {target!r} does not resolve: {exc.message}"
-                        ) from None
+                        )
+        if problems:  # all of them at once (check-config)
+            raise ConfigError.listing(problems)
 
     # -- planning -------------------------------------------------------------------------------
 
-    def candidates(self, request: ChatCompletionRequest) -> Plan | Sequence[Route]:
+    def candidates(self, request: Any) -> Plan | Sequence[Route]:
         """The plan for ``request`` (a test or plugin may return a plain list of routes instead)."""
         return self.plan(request.model)
 
@@ -285,17 +287,22 @@ class Router:
         return None
 
     def walk(
-        self, candidates: Plan | Sequence[Route], request: ChatCompletionRequest, tried: Lease | None = None
+        self,
+        candidates: Plan | Sequence[Route],
+        request: Any,
+        tried: Lease | None = None,
+        estimates: TokenEstimates = CHAT_ESTIMATES,
     ) -> Walk:
         """Start one request's walk (``candidates`` as ``candidates()`` returned them); ``tried``: the
-        fast path's attempt, which failed (the walk goes on from there)."""
+        fast path's attempt, which failed (the walk goes on from there); ``estimates``: the token
+        estimates of the request's operation."""
         if isinstance(candidates, Plan):
-            return Walk(self, candidates, request, tried)
+            return Walk(self, candidates, request, tried, estimates)
         if len(self._adhoc) >= _CACHE_LIMIT:
             self._forget_adhoc()
         deployments = [self._adhoc_for(route) for route in candidates]
         group = Group(request.model, deployments, make_strategy("priority", len(deployments)), None)
-        return Walk(self, Plan(request.model, group, {}), request)
+        return Walk(self, Plan(request.model, group, {}), request, estimates=estimates)
 
     def _adhoc_for(self, route: Route) -> Deployment:
         key = (route.provider.name, route.model)
@@ -303,9 +310,6 @@ class Router:
         if deployment is None:
             deployment = self._adhoc[key] = self._deployment(route)
         return deployment
-
-    def should_failover(self, error: GatewayError) -> bool:
-        return self.policy.classify(error) == RETRY
 
     # -- what routing knows ---------------------------------------------------------------------
 

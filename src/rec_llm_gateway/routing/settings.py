@@ -14,6 +14,8 @@ from typing import Any, Final, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..errors import CONNECTION_ERROR, TIMEOUT
+
 __all__ = [
     "CONNECTION_ERROR",
     "DEFAULT_RETRY_CODES",
@@ -34,8 +36,6 @@ __all__ = [
 
 Strategy = Literal["priority", "round_robin", "weighted", "cost", "latency", "least_busy"]
 STRATEGIES: Final = ("priority", "round_robin", "weighted", "cost", "latency", "least_busy")
-CONNECTION_ERROR: Final = "connection_error"
-TIMEOUT: Final = "timeout"
 RetryCode = int | Literal["connection_error", "timeout"]
 # 529 is Anthropic's "overloaded": the deployment works but sheds load, so another may answer.
 DEFAULT_RETRY_CODES: Final[tuple[RetryCode, ...]] = (429, 500, 502, 503, 504, 529, CONNECTION_ERROR, TIMEOUT)
@@ -168,7 +168,8 @@ class RoutingConfig(_Strict):
 
     strategy: Strategy = "priority"
     max_retries: int | None = Field(None, ge=0)
-    """Retries after the first attempt within a model group. ``None``: each deployment once."""
+    """Attempts after the first within a model group, failovers to other deployments included (so
+    ``0`` is one attempt, no failover inside the group). ``None``: each deployment once."""
     retry_codes: list[RetryCode] = Field(default_factory=lambda: list(DEFAULT_RETRY_CODES))
     """Upstream statuses (and ``connection_error`` / ``timeout``) that move on to another attempt."""
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
@@ -208,54 +209,69 @@ class GatewayKeyConfig(RateLimitConfig):
     ``auth.unpriced`` (``deny``)."""
 
 
-def _error(path: str, detail: str) -> PydanticCustomError:
-    # A custom error type so that config_error prints the path we name, not "(top level)".
-    return PydanticCustomError("config_path", "{path}: {detail}", {"path": path, "detail": detail})
-
-
 def check_references(
     models: Mapping[str, GroupConfig],
     routing: RoutingConfig,
     providers: Mapping[str, Any],
+    problems: list[tuple[str, str]] | None = None,
 ) -> None:
-    """Raise (a pydantic error naming the path) for names that cannot refer to anything."""
+    """Raise (a pydantic error naming the paths) for names that cannot refer to anything: every such
+    name at once, one per line, after the ``(path, problem)`` pairs already in ``problems``."""
+    problems = [] if problems is None else problems
     known = ", ".join(sorted(providers)) or "none configured"
     for name, group in models.items():
         if not name or ":" in name or name != name.strip():
-            raise _error(
-                f"models.{name!r}", "a model name must be non-empty, without ':' or surrounding spaces"
+            problems.append(
+                (f"models.{name!r}", "a model name must be non-empty, without ':' or surrounding spaces")
             )
+            continue
         if group.alias is not None:
-            _check_target(f"models.{name}.alias", group.alias, models, providers, known)
+            _check_target(problems, f"models.{name}.alias", group.alias, models, providers, known)
             continue
         for index, deployment in enumerate(group.deployments):
             provider, colon, model = deployment.model.partition(":")
             where = f"models.{name}.deployments[{index}].model"
             if provider not in providers:
-                raise _error(
-                    where,
-                    f"provider {provider!r} is not configured (configured: {known}); "
-                    "write 'provider:model' or 'provider'",
+                problems.append(
+                    (
+                        where,
+                        f"provider {provider!r} is not configured (configured: {known}); "
+                        "write 'provider:model' or 'provider'",
+                    )
                 )
-            if colon and (not model or model != model.strip()):
-                raise _error(where, f"{deployment.model!r}: write 'provider:model' with both parts non-empty")
-    _check_aliases(models)
+            elif colon and (not model or model != model.strip()):
+                problems.append(
+                    (where, f"{deployment.model!r}: write 'provider:model' with both parts non-empty")
+                )
+    _check_aliases(problems, models)
     for section in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
         table: dict[str, list[str]] = getattr(routing, section)
         for name, targets in table.items():
             for index, target in enumerate(targets):
-                _check_target(f"routing.{section}.{name}[{index}]", target, models, providers, known)
+                _check_target(
+                    problems, f"routing.{section}.{name}[{index}]", target, models, providers, known
+                )
+    if problems:
+        lines = "\n  ".join(f"{path}: {detail}" for path, detail in problems)
+        # A custom error type so that config_error prints the paths we name, not "(top level)".
+        raise PydanticCustomError("config_path", "{lines}", {"lines": lines})
 
 
 def _check_target(
-    where: str, target: str, models: Mapping[str, Any], providers: Mapping[str, Any], known: str
+    problems: list[tuple[str, str]],
+    where: str,
+    target: str,
+    models: Mapping[str, Any],
+    providers: Mapping[str, Any],
+    known: str,
 ) -> None:
     if not target or target != target.strip():
-        raise _error(where, f"{target!r} is not a model name")
+        problems.append((where, f"{target!r} is not a model name"))
+        return
     prefix, colon, _ = target.partition(":")
     if colon and target not in models and prefix not in providers and not _listed(target, providers):
         # Other names are resolved when the router is built (they may be a provider's model).
-        raise _error(where, f"{target!r}: provider {prefix!r} is not configured (configured: {known})")
+        problems.append((where, f"{target!r}: provider {prefix!r} is not configured (configured: {known})"))
 
 
 def _listed(model: str, providers: Mapping[str, Any]) -> bool:
@@ -266,13 +282,14 @@ def _listed(model: str, providers: Mapping[str, Any]) -> bool:
     )
 
 
-def _check_aliases(models: Mapping[str, GroupConfig]) -> None:
+def _check_aliases(problems: list[tuple[str, str]], models: Mapping[str, GroupConfig]) -> None:
     for start, group in models.items():
         seen = [start]
         target = group.alias
         while target is not None and target in models:
             if target in seen:
                 chain = " -> ".join([*seen, target])
-                raise _error(f"models.{start}.alias", f"aliases form a cycle ({chain})")
+                problems.append((f"models.{start}.alias", f"aliases form a cycle ({chain})"))
+                break
             seen.append(target)
             target = models[target].alias

@@ -12,14 +12,16 @@ the context-window fallback anyway. Limits are settled with the real count from 
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ..responses.wire import ResponsesRequest
 from ..schema import ChatCompletionRequest, TextPart
 from ..usage import TokenUsage
 
 __all__ = [
+    "CHAT_ESTIMATES",
     "DEFAULT_COMPLETION_TOKENS",
+    "TokenEstimates",
     "estimate_completion_tokens",
     "estimate_prompt_tokens",
     "estimate_usage",
@@ -100,3 +102,27 @@ def _responses_prompt_tokens(request: ResponsesRequest) -> int:
     if request.tools:
         chars += len(json.dumps(request.tools))
     return tokens + -(-chars // CHARS_PER_TOKEN)
+
+
+class TokenEstimates(Protocol):
+    """How many tokens a request of one operation will take: what routing (context windows, the
+    ``cost`` strategy) asks of it. Each operation has one (``Operation.estimates``)."""
+
+    def prompt_tokens(self, request: Any) -> int: ...
+
+    def completion_tokens(self, request: Any) -> int: ...
+
+
+class _ChatEstimates:
+    """``TokenEstimates`` of a chat completions request."""
+
+    @staticmethod
+    def prompt_tokens(request: Any) -> int:
+        return estimate_prompt_tokens(request)
+
+    @staticmethod
+    def completion_tokens(request: Any) -> int:
+        return estimate_completion_tokens(request)
+
+
+CHAT_ESTIMATES: Final[TokenEstimates] = _ChatEstimates()

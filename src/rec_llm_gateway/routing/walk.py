@@ -12,12 +12,13 @@
 4. ``routing.timeout`` bounds the whole walk; each attempt gets what is left of it.
 
 Nothing here awaits: the pipeline asks ``next()`` for a lease (or a number of seconds to sleep
-first), runs the attempt, and reports ``succeeded`` / ``failed``.
+first), runs the attempt, and reports ``failed`` / ``abandoned`` (a success is the lease's own
+``succeeded``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..errors import (
     GatewayError,
@@ -29,16 +30,36 @@ from ..errors import (
 from .deployment import Deployment, Lease
 from .group import ERRORS, Group, Plan
 from .retry import CONTEXT, POLICY, RETRY, is_connection_error, is_server_failure, is_unreachable, retry_after
-from .tokens import estimate_completion_tokens, estimate_prompt_tokens
+from .tokens import CHAT_ESTIMATES, TokenEstimates
 
 if TYPE_CHECKING:
-    from ..schema import ChatCompletionRequest
-    from .router import Router
+    import random
+    from collections.abc import Callable
 
-__all__ = ["Walk"]
+    from .retry import RetryPolicy
+
+__all__ = ["Walk", "WalkRouter"]
 
 _RATE_REASONS: Final = ("rate_limited", "cooling_down")
+_BUDGET_SPENT: Final = "max_retries"
+"""The skip reason of a deployment left untried because the group's attempts were used up."""
 _NO_SKIPS: Final[list[tuple[str, str, float]]] = []  # shared and never appended to (see Walk.skip)
+
+
+class WalkRouter(Protocol):
+    """What a walk asks of the router that started it (``router.Router`` is one)."""
+
+    timeout: float | None
+    policy: RetryPolicy
+    random: random.Random
+    clock: Callable[[], float]
+    on_cooldown: Callable[[Deployment, float], None] | None
+
+    def price_of(self, deployment: Deployment) -> tuple[float, float] | None:
+        """USD per input and output token on ``deployment``; ``None`` when unknown."""
+
+    def group_for(self, name: str) -> Group:
+        """The group a (fallback) model name routes to."""
 
 
 class Walk:
@@ -48,6 +69,7 @@ class Walk:
         "_answered",
         "_completion",
         "_context_hit",
+        "_estimates",
         "_fallbacks",
         "_group",
         "_in_group",
@@ -67,11 +89,17 @@ class Walk:
     )
 
     def __init__(
-        self, router: Router, plan: Plan, request: ChatCompletionRequest, tried: Lease | None = None
+        self,
+        router: WalkRouter,
+        plan: Plan,
+        request: Any,
+        tried: Lease | None = None,
+        estimates: TokenEstimates = CHAT_ESTIMATES,
     ) -> None:
         self.router = router
         self.plan = plan
         self.request = request
+        self._estimates = estimates
         self.now = 0.0  # set by next()
         timeout = router.timeout
         self.deadline = None if timeout is None else router.clock() + timeout
@@ -94,12 +122,12 @@ class Walk:
 
     def prompt_tokens(self) -> int:
         if self._prompt < 0:
-            self._prompt = estimate_prompt_tokens(self.request)
+            self._prompt = self._estimates.prompt_tokens(self.request)
         return self._prompt
 
     def completion_tokens(self) -> int:
         if self._completion < 0:
-            self._completion = estimate_completion_tokens(self.request)
+            self._completion = self._estimates.completion_tokens(self.request)
         return self._completion
 
     def price(self, deployment: Deployment) -> tuple[float, float] | None:
@@ -137,6 +165,10 @@ class Walk:
                     step = self._revisit(order, now)
                     if step is not None:
                         return step
+            # max_retries counts every attempt in the group after the first, failovers to other
+            # deployments included: deployments it leaves untried are named (errors, x_rec_llm).
+            for untried in order[self._position :]:
+                self.skip(untried, _BUDGET_SPENT, 0.0)
             self._leave_group()
         raise self._exhausted()
 
@@ -196,10 +228,6 @@ class Walk:
 
     # -- outcomes -------------------------------------------------------------------------------
 
-    def succeeded(self, lease: Lease) -> None:
-        """The attempt answered (a complete response, or a stream's first chunk)."""
-        lease.succeeded(self.router.clock())
-
     def failed(self, lease: Lease, error: GatewayError) -> None:
         """The attempt failed with ``error``. Returns when the walk goes on; raises the error the
         client gets when it must not (an upstream 4xx)."""
@@ -244,9 +272,9 @@ class Walk:
         last = self.last_error
         if last is not None:
             if not is_unreachable(last):  # a broken answer is reported as itself (502), not as a 503
-                return last
+                return self._explain_budget(last)
             if self._answered is not None:  # report what an upstream said, not a refused connection
-                return self._answered
+                return self._explain_budget(self._answered)
             return ServiceUnavailableError(
                 f"No deployment of '{name}' could be reached; the last said: {last.message}"
                 + self._skips_text()
@@ -270,9 +298,19 @@ class Walk:
                 f"Every deployment of '{name}' is at its rate limit." + self._skips_text(),
                 retry_after=min((wait for wait in limited if wait > 0), default=1.0),
             )
-        error = ServiceUnavailableError(f"No healthy deployment for '{name}'." + self._skips_text())
-        if waits:
-            error.headers["retry-after"] = str(max(1, int(-(-min(waits) // 1))))
+        return ServiceUnavailableError(
+            f"No healthy deployment for '{name}'." + self._skips_text(),
+            retry_after=min(waits) if waits else None,
+        )
+
+    def _explain_budget(self, error: GatewayError) -> GatewayError:
+        """Say so when ``max_retries`` left deployments untried (it bounds failover too)."""
+        untried = [deployment for deployment, reason, _ in self.skipped if reason == _BUDGET_SPENT]
+        if untried and "routing.max_retries" not in error.message:
+            error.message += (
+                f" (not tried: {', '.join(untried[:5])}: routing.max_retries allows 1 + max_retries "
+                "attempts per model group, failovers to other deployments included)"
+            )
         return error
 
     def _skips_text(self) -> str:

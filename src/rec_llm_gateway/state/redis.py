@@ -116,7 +116,7 @@ class RedisStore:
         for record in batch.usage:
             day = record.date.isoformat()
             key = f"{prefix}u:{day}"
-            field = _SEP.join((record.provider, record.model, record.gateway_key_id or ""))
+            field = _SEP.join((record.provider, record.model, record.gateway_key_id or "", record.operation))
             for name in _COUNTS:
                 pipe.hincrby(key, f"{field}{_SEP}{name}", getattr(record, name))
             pipe.hincrbyfloat(key, f"{field}{_SEP}latency_ms", record.total_latency_ms)
@@ -135,17 +135,18 @@ class RedisStore:
         pipe = redis.pipeline(transaction=False)
         for day in days:
             pipe.hgetall(f"{self.prefix}u:{day}")
-        records: dict[tuple[str, str, str, str], UsageRecord] = {}
+        records: dict[tuple[str, str, str, str, str], UsageRecord] = {}
         for day, fields in zip(days, await pipe.execute(), strict=True):
             for field, value in fields.items():
-                provider, model, key, name = field.split(_SEP)
-                record = records.get((day, provider, model, key))
+                provider, model, key, operation, name = field.split(_SEP)
+                record = records.get((day, provider, model, key, operation))
                 if record is None:
-                    record = records[(day, provider, model, key)] = UsageRecord(
+                    record = records[(day, provider, model, key, operation)] = UsageRecord(
                         date=dt.date.fromisoformat(day),
                         provider=provider,
                         model=model,
                         gateway_key_id=key or None,
+                        operation=operation,
                     )
                 if name == "latency_ms":
                     record.total_latency_ms = float(value)

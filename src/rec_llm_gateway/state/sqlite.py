@@ -39,14 +39,14 @@ CREATE TABLE IF NOT EXISTS budgets (name TEXT, month TEXT, spent REAL, PRIMARY K
 CREATE TABLE IF NOT EXISTS reservations (
     id TEXT PRIMARY KEY, name TEXT, month TEXT, amount REAL, expires REAL);
 CREATE TABLE IF NOT EXISTS usage (
-    day TEXT, provider TEXT, model TEXT, key TEXT, calls INTEGER, errors INTEGER,
+    day TEXT, provider TEXT, model TEXT, key TEXT, operation TEXT, calls INTEGER, errors INTEGER,
     prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER, cost_usd REAL,
-    latency_ms REAL, estimated_calls INTEGER, PRIMARY KEY (day, provider, model, key));
+    latency_ms REAL, estimated_calls INTEGER, PRIMARY KEY (day, provider, model, key, operation));
 CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, value TEXT);
 """
 _ADD_USAGE: Final = """
-INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (day, provider, model, key) DO UPDATE SET
+INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (day, provider, model, key, operation) DO UPDATE SET
     calls = calls + excluded.calls, errors = errors + excluded.errors,
     prompt_tokens = prompt_tokens + excluded.prompt_tokens,
     completion_tokens = completion_tokens + excluded.completion_tokens,
@@ -285,6 +285,7 @@ def _write(db: sqlite3.Connection, batch: Batch) -> None:
                 record.provider,
                 record.model,
                 record.gateway_key_id or "",
+                record.operation,
                 record.calls,
                 record.errors,
                 record.prompt_tokens,
@@ -300,12 +301,27 @@ def _write(db: sqlite3.Connection, batch: Batch) -> None:
 
 
 def _record(row: tuple[Any, ...]) -> UsageRecord:
-    day, provider, model, key, calls, errors, prompt, completion, total, cost, latency, estimated = row
+    (
+        day,
+        provider,
+        model,
+        key,
+        operation,
+        calls,
+        errors,
+        prompt,
+        completion,
+        total,
+        cost,
+        latency,
+        estimated,
+    ) = row
     return UsageRecord(
         date=dt.date.fromisoformat(day),
         provider=provider,
         model=model,
         gateway_key_id=key or None,
+        operation=operation,
         calls=calls,
         errors=errors,
         prompt_tokens=prompt,
