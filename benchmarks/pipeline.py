@@ -105,7 +105,8 @@ async def _measure(rounds: int) -> dict[str, float]:
         {
             "default_provider": "openai",
             "providers": {
-                "openai": {"api_key": "k", "base_url": "http://up/v1"},
+                # a stand-in for OpenAI: priced like it, so pricing stays in what is measured
+                "openai": {"api_key": "k", "base_url": "http://up/v1", "prices_from": "openai"},
                 # the same upstream asked through chat completions: /v1/responses is translated
                 "compat": {
                     "type": "openai",

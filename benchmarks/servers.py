@@ -302,10 +302,15 @@ def gateway_app(upstream: str, variant: str = "plain", state: str = "") -> Any:
     from rec_llm_gateway.providers.registry import BUILTIN_TYPES
 
     providers: dict[str, Any] = {
-        "openai": {"api_key": "sk-bench", "base_url": f"{upstream}/v1", "models": ["gpt-4o-mini"]}
+        "openai": {  # a stand-in for OpenAI: priced like it (pricing stays in what is measured)
+            "api_key": "sk-bench",
+            "base_url": f"{upstream}/v1",
+            "models": ["gpt-4o-mini"],
+            "prices_from": "openai",
+        }
     }
     if "anthropic" in BUILTIN_TYPES:
-        providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream}
+        providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream, "prices_from": "anthropic"}
     config: dict[str, Any] = {"default_provider": "openai", "providers": providers}
     if state:
         providers["openai"]["rate_limits"] = {"requests_per_minute": 100_000_000}
