@@ -23,6 +23,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -278,7 +279,28 @@ def fault_reply(fault: str, wire: Wire, request: Recorded) -> Reply:
             return Reply(sse=padded, chunk_delay=0.05, content_type=wire.stream_content_type)
         data = wire.ok(request).json
         return Reply(json={**data, "padding": padding})
+    if fault == "compressed_bomb":
+        return _compressed_bomb(wire, request, stream)
     raise ValueError(f"unknown fault {fault!r}")
+
+
+def _compressed_bomb(wire: Wire, request: Recorded, stream: bool) -> Reply:
+    """Gzip that decompresses to 4x ``ENORMOUS`` (a few KiB on the wire, well under the cap)."""
+    padding = "x" * (4 * ENORMOUS)
+    gzip = zlib.compressobj(wbits=31)
+    headers = {"content-encoding": "gzip"}
+    if not stream:
+        body = json.dumps({**wire.ok(request).json, "padding": padding}).encode()
+        return Reply(
+            body=gzip.compress(body) + gzip.flush(), content_type="application/json", headers=headers
+        )
+    frames = wire.ok(request).sse or []
+    # the opening flushed on its own, so that its chunk reaches the client before the bomb
+    opening = gzip.compress(_frame(frames[0])) + gzip.flush(zlib.Z_SYNC_FLUSH)
+    bomb = gzip.compress(_frame(_padded_frame(wire, padding))) + gzip.flush()
+    return Reply(
+        sse=[opening, bomb], chunk_delay=0.05, content_type=wire.stream_content_type, headers=headers
+    )
 
 
 def _keepalives(wire: Wire) -> list[Frame]:

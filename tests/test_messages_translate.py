@@ -444,7 +444,7 @@ def test_interleaved_tool_fragments_are_refused() -> None:
     writer.feed(chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f"}}]}))
     writer.feed(chunk({"tool_calls": [{"index": 1, "id": "b", "function": {"name": "g"}}]}))
     with pytest.raises(BadGatewayError):
-        writer.feed(chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}))
+        writer.feed(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1}'}}]}))
 
 
 def test_error_event() -> None:

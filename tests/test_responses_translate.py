@@ -20,6 +20,8 @@ from rec_llm_gateway.responses.objects import (
 from rec_llm_gateway.responses.stream import ResponsesEncoder
 from rec_llm_gateway.responses.to_chat import to_chat_request
 from rec_llm_gateway.responses.wire import ResponsesRequest
+from rec_llm_gateway.translate import Reply
+from rec_llm_gateway.translate.openai_chunks import read_chunk
 from rec_llm_gateway.usage import TokenUsage
 
 EVENT = TypeAdapter(ResponseStreamEvent)
@@ -303,6 +305,11 @@ def test_function_call_item_round_trips_into_the_next_request() -> None:
 # -- chat chunks -> stream events -------------------------------------------------------------------
 
 
+def feed(writer: EventWriter, reply: Reply, item: dict[str, Any]) -> list[dict[str, Any]]:
+    read_chunk(reply, item)  # the way the flow reads a provider's chunks: through the shared core
+    return writer.take()
+
+
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
     choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
     return {"id": "c", "object": "chat.completion.chunk", "model": "up", "choices": choices, **extra}
@@ -312,8 +319,9 @@ def run(
     chunks: list[dict[str, Any]], usage: TokenUsage | None = None
 ) -> tuple[EventWriter, list[dict[str, Any]]]:
     writer = EventWriter(skeleton(request(input="x"), "resp_1", "m"))
-    events = [event for item in chunks for event in writer.feed(item)]
-    events += writer.finish(usage)
+    reply = Reply(writer)
+    events = [event for item in chunks for event in feed(writer, reply, item)]
+    events += writer.complete(usage)
     for event in events:
         EVENT.validate_python(event)  # every event is one the SDK knows, with its required fields
     assert [event["sequence_number"] for event in events] == list(range(len(events)))
@@ -349,7 +357,7 @@ def test_text_stream_events() -> None:
     final = Response.model_validate(events[-1]["response"])
     assert final.output_text == "Hello" and final.status == "completed" and final.model == "up"
     assert final.usage is not None and final.usage.total_tokens == 5
-    assert writer.usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert writer.token_usage == usage
     assert sse_frame(events[4]).startswith(b"event: response.output_text.delta\ndata: {")
 
 
@@ -405,10 +413,11 @@ def test_refusal_stream() -> None:
 
 def test_failure_mid_stream() -> None:
     writer = EventWriter(skeleton(request(input="x"), "resp_1", "m"))
+    reply = Reply(writer)
     encoder = ResponsesEncoder()
     for event in [
-        *writer.feed(chunk({"content": "partial"})),
-        *writer.feed(chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}]})),
+        *feed(writer, reply, chunk({"content": "partial"})),
+        *feed(writer, reply, chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}]})),
     ]:
         encoder.feed(event)
     frames = (

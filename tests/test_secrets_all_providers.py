@@ -127,6 +127,8 @@ class EchoingUpstream:
         stream = wire.is_stream(request)
         if model == "echo_401-0":
             return wire.error(401, f"Incorrect API key provided: {text}", {})
+        if model == "echo_fields-0":  # the secrets in every field of the native error but the message
+            return _echo_in_every_field(wire.name, text)
         if model == "echo_500-0":
             return Reply(status=500, body=f"internal error: {text}".encode(), content_type="text/plain")
         if model == "echo_200-0" and not stream:
@@ -136,6 +138,19 @@ class EchoingUpstream:
                 sse=[*wire.opening(request), wire.stream_error(text)], content_type=wire.stream_content_type
             )
         return wire.ok(request)
+
+
+def _echo_in_every_field(wire: str, text: str) -> Reply:
+    """A 400 whose message is plain and whose other fields and headers quote ``text`` (an upstream
+    that echoed the auth header in ``param`` sent the provider key to the client: issue 16)."""
+    headers = {"x-amzn-errortype": f"ValidationException:{text}", "retry-after": "1"}
+    body: dict[str, Any] = {
+        "openai": {"error": {"message": "bad request", "type": text, "param": text, "code": text}},
+        "anthropic": {"type": "error", "error": {"type": text, "message": "bad request"}},
+        "gemini": {"error": {"code": 400, "message": "bad request", "status": text}},
+        "bedrock": {"message": "bad request", "__type": text},
+    }[wire]
+    return Reply(status=400, json=body, headers=headers)
 
 
 def _health(request: Recorded) -> Reply:
@@ -283,6 +298,7 @@ def test_a_session_never_shows_a_secret(
             assert refused.status_code == 401
             assert "Incorrect API key provided" in refused.json()["error"]["message"]  # the message arrives
             assert chat(f"{name}:echo_401-0", stream=True).status_code == 401
+            assert chat(f"{name}:echo_fields-0").status_code == 400
             assert chat(f"{name}:echo_500-0").status_code == 502
             assert chat(f"{name}:echo_500-0", stream=True).status_code == 502
             assert chat(f"{name}:echo_200-0").status_code == 502

@@ -76,23 +76,42 @@ def test_a_full_session_never_shows_a_key(upstream, caplog: pytest.LogCaptureFix
     assert upstream.requests[0].headers["authorization"] == f"Bearer {PROVIDER_KEY}"
 
 
-def test_reprs_hide_url_credentials_and_header_values() -> None:
+def test_reprs_and_dumps_hide_header_values_and_secret_extras() -> None:
     from rec_llm_gateway import GatewayConfig
 
     config = GatewayConfig.load(
         {
             "providers": {
-                "x": {
-                    "type": "openai",
-                    "base_url": f"https://u:{PROVIDER_KEY}@h/v1?key={PROVIDER_KEY}",
-                    "headers": {"x-key": SECOND_KEY},
-                }
+                "x": {"type": "openai", "base_url": "https://h/v1", "headers": {"x-key": SECOND_KEY}},
+                "aws": {
+                    "type": "bedrock",
+                    "region": "us-east-1",
+                    "aws_access_key_id": "AKIAEXAMPLEEXAMPLE",
+                    "aws_secret_access_key": PROVIDER_KEY,
+                    "aws_session_token": f"session-{SECOND_KEY}",
+                },
             }
         }
     )
-    assert PROVIDER_KEY not in repr(config)
-    assert SECOND_KEY not in repr(config)
+    for shown in (repr(config), str(config.model_dump()), config.model_dump_json()):
+        assert PROVIDER_KEY not in shown
+        assert SECOND_KEY not in shown
     assert "https://h/v1" in repr(config)
+    # the gateway itself still gets the real values
+    assert config.providers["x"].settings_dict()["headers"] == {"x-key": SECOND_KEY}
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [f"https://u:{PROVIDER_KEY}@h/v1", f"https://h/v1?key={PROVIDER_KEY}", f"ftp://{PROVIDER_KEY}.h/v1"],
+)
+def test_a_base_url_with_credentials_is_refused_without_showing_them(base_url: str) -> None:
+    from rec_llm_gateway import GatewayConfig
+    from rec_llm_gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="base_url") as refused:
+        GatewayConfig.load({"providers": {"x": {"type": "openai", "base_url": base_url}}})
+    assert PROVIDER_KEY not in str(refused.value)
 
 
 def test_gateway_key_id_is_not_the_key(upstream, openai_config) -> None:

@@ -90,6 +90,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,  # httpx decodes content-encoding itself
+            cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies are never kept (see no_cookies)
             skip_auto_headers=("User-Agent", "Accept-Encoding"),  # httpx already set them
         )
         return self._session
@@ -109,6 +110,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=content or None,
                 allow_redirects=False,
+                # a connection pinned to a checked address keeps TLS on the original name (egress.py)
+                server_hostname=request.extensions.get("sni_hostname"),
                 proxy=proxy,
                 timeout=aiohttp.ClientTimeout(
                     total=None,

@@ -7,11 +7,8 @@ Every error names the path and the fix, e.g. ``providers.azure.api_version: requ
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -19,11 +16,16 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
+from .config_checks import MASK, REVEAL, check_base_url, check_headers
+from .config_files import load_config_file
 from .envvars import expand_env
 from .errors import ConfigError
 from .responses.settings import ResponsesConfig
@@ -109,6 +111,37 @@ class ProviderConfig(BaseModel):
     an endpoint at a custom ``base_url`` that charges another provider's prices (a proxy in front of
     OpenAI). Without it such an endpoint is priced by its URL, or not at all: never a guess."""
 
+    @field_validator("base_url")
+    @classmethod
+    def _valid_base_url(cls, url: str | None) -> str | None:
+        return check_base_url(url)
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        return check_headers(headers)
+
+    @model_serializer(mode="wrap")
+    def _without_secrets(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """``model_dump`` masks what may be secret (header values, extras named like secrets, URL
+        credentials), as ``SecretStr`` fields are; ``settings_dict`` is the gateway's unmasked copy."""
+        data = handler(self)
+        if not isinstance(data, dict) or (info.context or {}).get("reveal_secrets"):
+            return data
+        if isinstance(data.get("base_url"), str):
+            data["base_url"] = url_without_secrets(data["base_url"])
+        if isinstance(data.get("headers"), dict):
+            data["headers"] = dict.fromkeys(data["headers"], MASK)
+        for name in self.model_extra or {}:
+            if name in data and data[name] is not None and _SECRET_NAME.search(name):
+                data[name] = MASK
+        return data
+
+    def settings_dict(self) -> dict[str, Any]:
+        """The settings as given (``exclude_unset``), secrets included: to validate them again as a
+        provider type's own settings model."""
+        return self.model_dump(exclude_unset=True, context=REVEAL)
+
     def __repr_args__(self) -> Any:
         # base_url and header values are not secrets by contract (keys belong in api_key), but users
         # sometimes put one there anyway: keep reprs free of URL credentials and header values.
@@ -170,6 +203,19 @@ class AuthConfig(_Strict):
             raise ValueError(f"key names must be unique; {', '.join(map(repr, duplicates))} repeats")
         return keys
 
+    @model_validator(mode="after")
+    def _unique_key_values(self) -> AuthConfig:
+        """One key value, one entry: with two, the last one's limits and budget applied silently."""
+        seen: dict[str, str] = {}
+        entries = [(f"api_keys[{i}]", key) for i, key in enumerate(self.api_keys)]
+        entries += [(f"keys[{i}].key", entry.key) for i, entry in enumerate(self.keys)]
+        for where, key in entries:
+            value = key.get_secret_value()
+            if value in seen:
+                raise ValueError(f"{where} is the same key as {seen[value]}; give each key once")
+            seen[value] = where
+        return self
+
 
 class CorsConfig(_Strict):
     allow_origins: list[str] = Field(default_factory=list)
@@ -202,6 +248,9 @@ class LimitsConfig(_Strict):
     ``input``. The gateway splits a request into as many upstream calls as each provider allows."""
     max_stream_seconds: float = Field(3600.0, gt=0)
     max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    """Largest upstream answer, counted after decompression (streams too)."""
+    max_event_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    """Longest single line or event of an upstream stream."""
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     """How long leaving ``async with gateway`` waits for requests in flight before cancelling them."""
 
@@ -334,34 +383,3 @@ def url_without_secrets(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML, TOML or JSON file into a dict (environment references are expanded later)."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {str(file)!r}: {exc.strerror}") from None
-    suffix = file.suffix.lower()
-    kind: Literal["yaml", "toml", "json"] = (
-        "toml" if suffix == ".toml" else "json" if suffix == ".json" else "yaml"
-    )
-    try:
-        if kind == "toml":
-            import tomllib
-
-            data: Any = tomllib.loads(text)
-        elif kind == "json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:
-        raise ConfigError(f"{file.name}: not valid {kind.upper()}: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file.name}: the top level must be a mapping, not {type(data).__name__}")
-    return data

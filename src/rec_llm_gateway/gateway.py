@@ -178,6 +178,7 @@ class Gateway:
             self.resolver, self.config, pricer=self.price, on_breaker=self._breaker_changed, check=not pending
         )
         self.health = HealthMonitor(self.router, self.providers)
+        self.telemetry.know_models(self.config, self.providers)
         self.keys.worst_case = self.router.worst_case
         self._sync = RoutingSync.connect(self.ledger, self.router, self.health)
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from .config import HttpConfig
+from .providers.egress import upstream_client
 
 __all__ = ["Runtime", "upstream_transport"]
 
@@ -22,12 +23,7 @@ class Runtime:
 
     def __init__(self, config: HttpConfig) -> None:
         self.transport = upstream_transport(config)
-        self.http = httpx.AsyncClient(
-            transport=self.transport,
-            timeout=httpx.Timeout(60.0, connect=10.0),
-            follow_redirects=False,
-            trust_env=config.trust_env,
-        )
+        self.http = upstream_client(self.transport, trust_env=config.trust_env)
         self.tasks: set[asyncio.Task[Any]] = set()
         """Background tasks (health checks): cancelled on close."""
         self.requests: set[asyncio.Task[Any]] = set()

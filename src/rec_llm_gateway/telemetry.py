@@ -20,7 +20,7 @@ no-op costing a few microseconds per request.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
+    from .config import GatewayConfig
     from .providers.base import Provider
     from .schema import ChatCompletionRequest
     from .usage import TokenUsage
@@ -89,6 +90,8 @@ class Telemetry:
         capture_content: bool = False,
     ) -> None:
         self.tracer = trace.get_tracer("rec_llm_gateway", _VERSION, tracer_provider=tracer_provider)
+        self.model_label: Callable[[str], str] = str
+        """A model name as a metric attribute (bounded once ``know_models`` was called)."""
         meter = metrics.get_meter("rec_llm_gateway", _VERSION, meter_provider=meter_provider)
         self.capture_content = capture_content
         self.duration = meter.create_histogram(
@@ -139,6 +142,12 @@ class Telemetry:
             description="Time the gateway itself spent on a request",
             explicit_bucket_boundaries_advisory=_OVERHEAD_BUCKETS,
         )
+
+    def know_models(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
+        """Label metrics with configured or catalogued model names only (``metric_labels.py``)."""
+        from .metric_labels import ModelLabels
+
+        self.model_label = ModelLabels(config, providers).label
 
     # -- the request span -------------------------------------------------------------------------
 
@@ -263,10 +272,10 @@ class Telemetry:
         metric_attributes: dict[str, Any] = {
             "gen_ai.operation.name": operation,
             "gen_ai.provider.name": provider_name,
-            "gen_ai.request.model": model,
+            "gen_ai.request.model": self.model_label(model),
         }
         if response_model:
-            metric_attributes["gen_ai.response.model"] = response_model
+            metric_attributes["gen_ai.response.model"] = self.model_label(response_model)
         if provider.server_address:
             metric_attributes["server.address"] = provider.server_address
             if provider.server_port:
@@ -310,7 +319,9 @@ class Telemetry:
     # -- events -----------------------------------------------------------------------------------
 
     def record_cost(self, provider: str, model: str, cost_usd: float) -> None:
-        self.cost.add(cost_usd, {"rec_llm.provider": provider, "gen_ai.request.model": model})
+        self.cost.add(
+            cost_usd, {"rec_llm.provider": provider, "gen_ai.request.model": self.model_label(model)}
+        )
 
     def record_failover(self, span: Any, source: str, target: str, reason: str, attempt: int) -> None:
         self.failovers.add(

@@ -36,7 +36,8 @@ from ..providers.anthropic import AnthropicProvider
 from ..providers.anthropic.response import from_anthropic
 from ..providers.anthropic.stream import AnthropicStreamTranslator
 from ..providers.base import ChatResult, UpstreamCall
-from ..providers.http import HTTPProvider, _CappedStream, _read_capped, body_parts, path_segment
+from ..providers.http import HTTPProvider, path_segment
+from ..providers.upstream_body import _CappedStream, _read_capped, body_parts, event_limit, event_too_large
 
 __all__ = ["NATIVE_KEY", "NativeBody", "NativeTarget", "target_for"]
 
@@ -85,27 +86,34 @@ class NativeTarget:
     async def frames(self, response: httpx.Response) -> AsyncIterator[list[tuple[bytes, bytes]]]:
         """Per network read: the complete events it finished, as ``(SSE bytes for the client, the
         event's JSON)``. Default: Anthropic's own SSE, passed on byte for byte."""
-        pending = b""
+        # Linear however the bytes arrive (issue 16): the buffer grows in place, only its new part is
+        # searched for an event's end, and an event longer than limits.max_event_bytes is a 502.
+        limit = event_limit(response)
+        pending = bytearray()
         async for received in body_parts(response):
+            searched = max(0, len(pending) - 3)  # an event's end may straddle two reads
             pending += received
             events: list[tuple[bytes, bytes]] = []
             start = 0
             while True:
-                end = _event_end(pending, start)
+                end = _event_end(pending, max(start, searched))
                 if end < 0:
                     break
-                raw = pending[start:end]
+                raw = bytes(pending[start:end])
                 data = _sse_data(raw)
                 if data is not None:
                     events.append((raw, data))
                 start = end
-            pending = pending[start:]
+            if start:
+                del pending[:start]
+            if len(pending) > limit:
+                raise event_too_large(limit)
             if events:
                 yield events
         if pending.strip():
-            data = _sse_data(pending)
+            data = _sse_data(bytes(pending))
             if data is not None:
-                yield [(pending, data)]
+                yield [(bytes(pending), data)]
 
     # -- the call -------------------------------------------------------------------------------
 
@@ -134,7 +142,9 @@ class NativeTarget:
                 body = await _read_capped(response, 1024 * 1024)
                 raise provider._scrubbed(provider.parse_error(response.status_code, response.headers, body))
             if isinstance(response.stream, httpx.AsyncByteStream):  # limits.max_response_bytes
-                response.stream = _CappedStream(response.stream, call.max_response_bytes)
+                response.stream = _CappedStream(
+                    response.stream, call.max_response_bytes, call.max_event_bytes
+                )
             translator = AnthropicStreamTranslator(call, None, provider.name)
             reads = self.frames(response).__aiter__()
             while not translator.done:
@@ -317,7 +327,7 @@ def _betas(configured: str | list[str] | None, sent: str | None) -> list[str]:
     return list(dict.fromkeys(betas))
 
 
-def _event_end(buffer: bytes, start: int) -> int:
+def _event_end(buffer: bytes | bytearray, start: int) -> int:
     """Where the event starting at ``start`` ends (after its blank line), or -1. Anthropic frames
     with LF; CRLF is accepted as the SSE rules allow."""
     lf = buffer.find(b"\n\n", start)

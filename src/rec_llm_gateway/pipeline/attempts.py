@@ -90,6 +90,7 @@ def start_attempt(
         request_id=context.request_id,
         stream=stream,
         max_response_bytes=gateway.config.limits.max_response_bytes,
+        max_event_bytes=gateway.config.limits.max_event_bytes,
     )
     span = gateway.telemetry.start_attempt(
         route.provider, route.model, request, call.headers, operation=context.operation

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from ..errors import InvalidRequestError
 from ..messages.events import EventWriter, sse_frame
@@ -30,7 +30,7 @@ from ..messages.params import fit_to_model
 from ..messages.to_chat import chat_payload
 from ..messages.wire import CountTokensRequest, MessagesRequest, error_body, error_json
 from ..routing.tokens import estimate_prompt_tokens
-from ..schema import ChatCompletion, ChatCompletionRequest
+from ..schema import ChatCompletion, ChatCompletionRequest, _as_invalid_request
 from ..streaming import StreamAssembler
 from ..usage import TokenUsage
 from .operation import Operation
@@ -68,7 +68,10 @@ def _native_of(request: Any) -> NativeBody | None:
 
 def _translated(request: Any, body: bytes, headers: dict[str, str], hooks: HookRunner) -> MessagesChatRequest:
     try:
-        chat = MessagesChatRequest.model_validate(chat_payload(request))
+        try:
+            chat = MessagesChatRequest.model_validate(chat_payload(request))
+        except ValidationError as invalid:  # a value the chat request refuses (max_tokens: 0)
+            raise _as_invalid_request(invalid) from None
     except InvalidRequestError as error:
         # Only a translated attempt needs the translation: Anthropic itself judges what it gets.
         stand_in = {"model": request.model, "messages": [{"role": "user", "content": ""}]}

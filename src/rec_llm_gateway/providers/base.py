@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -65,6 +66,8 @@ class UpstreamCall:
     upstream_seconds: float = 0.0
     """Time spent waiting on the upstream, added up by the provider (for ``overhead_ms``)."""
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    """Longest single stream event (one SSE line or event) the upstream may send."""
     response_model: str | None = None
     """The model the upstream says answered, once known."""
     usage: TokenUsage | None = None
@@ -239,8 +242,11 @@ def stream_error(error: Any) -> GatewayError:
     """An error event inside an upstream stream (OpenAI-style ``{"error": {...}}``)."""
     if isinstance(error, dict):
         message = str(error.get("message") or "the upstream reported an error mid-stream")
+        code = error.get("code")  # an object or a list here used to break the error event
         return BadGatewayError(
-            message, error_type=str(error.get("type") or "upstream_error"), code=error.get("code")
+            message,
+            error_type=str(error.get("type") or "upstream_error"),
+            code=str(code) if isinstance(code, str | int) and not isinstance(code, bool) else None,
         )
     return BadGatewayError(f"the upstream reported an error mid-stream: {str(error)[:200]}")
 

@@ -34,14 +34,27 @@ from ..errors import (
     UpstreamUnreachableError,
     scrub_secrets,
 )
+from ..schema import ChatCompletionRequest
 from .base import ChatResult, Provider, StreamTranslator, UpstreamCall, parse_json, unsupported_operation
+from .shapes import check_chunk, check_completion
+from .upstream_body import (  # the stream caps and SSE decoding live beside; re-exported for providers
+    _CappedStream,
+    _iter_sse_data,
+    _read_capped,
+    body_parts,
+    event_limit,
+    event_too_large,
+)
 from .upstream_errors import error_from_openai_body
 
 if TYPE_CHECKING:
     from ..embeddings import EmbeddingDialect
     from ..schema_embeddings import EmbeddingRequest
 
-__all__ = ["HTTPProvider", "body_parts", "path_segment"]
+__all__ = ["HTTPProvider", "body_parts", "event_limit", "event_too_large", "path_segment"]
+
+_UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+"""What a translator raises on odd but valid JSON from an upstream."""
 
 
 class HTTPProvider(Provider):
@@ -138,7 +151,10 @@ class HTTPProvider(Provider):
     async def complete(self, call: UpstreamCall) -> ChatResult:
         data = parse_json(await self.fetch(call, await self.build_request_async(call)))
         with self.reading():
-            return self.parse_response(data, call)
+            result = self.parse_response(data, call)
+        if isinstance(call.request, ChatCompletionRequest):  # (native pass-throughs have their own shape)
+            check_completion(result.response, self.name)
+        return result
 
     async def embed(self, call: UpstreamCall) -> EmbeddingResult:
         """Embeddings through ``embedding_dialect``: the inputs split into as many upstream calls as
@@ -189,10 +205,8 @@ class HTTPProvider(Provider):
             yield
         except GatewayError as exc:  # an error body sent with 200 may quote what it should not
             raise self._scrubbed(exc) from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise BadGatewayError(
-                f"upstream '{self.name}' returned a response the gateway cannot read ({type(exc).__name__})"
-            ) from None
+        except _UNREADABLE as exc:
+            raise self._unreadable(exc) from None
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         request = await self.build_request_async(call)
@@ -212,8 +226,11 @@ class HTTPProvider(Provider):
                     f"upstream '{self.name}' answered a stream with content type {content_type[:60]!r}"
                 )
             if isinstance(response.stream, httpx.AsyncByteStream):
-                response.stream = _CappedStream(response.stream, call.max_response_bytes)
+                response.stream = _CappedStream(
+                    response.stream, call.max_response_bytes, call.max_event_bytes
+                )
             translator = self.stream_translator(call)
+            check = check_chunk if isinstance(call.request, ChatCompletionRequest) else _unchecked
             events = self.iter_events(response).__aiter__()
             while True:
                 waited = time.perf_counter()
@@ -229,11 +246,19 @@ class HTTPProvider(Provider):
                     chunks = translator.feed(data)
                 except GatewayError as exc:
                     raise self._scrubbed(exc) from None
+                except _UNREADABLE as exc:  # odd but valid JSON: the client gets an SSE error, not a cut
+                    raise self._unreadable(exc) from None
                 for chunk in chunks:
+                    check(chunk, self.name)
                     yield chunk
                 if translator.done:
                     break
-            for chunk in translator.finish():
+            try:
+                chunks = translator.finish()
+            except _UNREADABLE as exc:
+                raise self._unreadable(exc) from None
+            for chunk in chunks:
+                check(chunk, self.name)
                 yield chunk
         finally:
             if translator is not None:
@@ -262,90 +287,28 @@ class HTTPProvider(Provider):
             return UpstreamUnreachableError(f"could not connect to upstream '{self.name}' ({kind})")
         return UpstreamConnectionError(f"upstream '{self.name}' connection failed ({kind})")
 
+    def _unreadable(self, exc: Exception) -> GatewayError:
+        return BadGatewayError(
+            f"upstream '{self.name}' returned a response the gateway cannot read ({type(exc).__name__})",
+            code="invalid_upstream_response",
+        )
+
     def _scrubbed(self, error: GatewayError) -> GatewayError:
-        error.message = scrub_secrets(error.message, self._secrets)
+        """Every field the upstream could fill is scrubbed: an upstream echoed the auth header in
+        ``param`` (the message alone used to be)."""
+        secrets = self._secrets
+        error.message = scrub_secrets(str(error.message), secrets)
+        error.error_type = scrub_secrets(str(error.error_type), secrets)
+        if error.code is not None:
+            error.code = scrub_secrets(str(error.code), secrets)
+        if error.param is not None:
+            error.param = scrub_secrets(str(error.param), secrets)
+        error.headers = {name: scrub_secrets(value, secrets) for name, value in error.headers.items()}
         return error
 
 
-class _CappedStream(httpx.AsyncByteStream):
-    """A streamed response body that fails once more than ``limit`` bytes have arrived.
-
-    A stream's answer is held in memory too (the assembled response for hooks and usage), so
-    ``limits.max_response_bytes`` caps it like a non-streaming body; it also bounds the buffer of an
-    event that never ends."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, limit: int) -> None:
-        self._stream = stream
-        self._limit = limit
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        left = self._limit
-        async for part in self._stream:
-            left -= len(part)
-            if left < 0:
-                raise BadGatewayError(f"the upstream response is larger than {self._limit} bytes")
-            yield part
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
-def body_parts(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body as it arrives. Straight from the transport's stream when it is not content-encoded
-    (the gateway sends no ``Accept-Encoding``, so normally it is not): httpx's decoder and chunker
-    layers would cost a few generator frames and microseconds per chunk for nothing."""
-    if "content-encoding" in response.headers or not isinstance(response.stream, httpx.AsyncByteStream):
-        return response.aiter_bytes()
-    return response.stream.__aiter__()
-
-
-async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
-    """Yield the ``data`` of each server-sent event, as bytes.
-
-    Hand-rolled rather than httpx-sse because it is the per-chunk hot path: it splits each network
-    read once instead of decoding text and building an event object per line. It follows the SSE
-    rules upstreams rely on: LF or CRLF line ends, several ``data:`` lines joined by newlines,
-    comments and other fields ignored, an event ends at a blank line or at the end of the body.
-    """
-    pending = b""
-    data_lines: list[bytes] = []
-    async for received in body_parts(response):
-        lines = (pending + received).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line:
-                if line.startswith(b"data:"):
-                    data_lines.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif data_lines:
-                yield b"\n".join(data_lines)
-                data_lines.clear()
-    pending = pending.rstrip(b"\r")
-    if pending.startswith(b"data:"):
-        data_lines.append(pending[6:] if pending[5:6] == b" " else pending[5:])
-    if data_lines:
-        yield b"\n".join(data_lines)
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    length = response.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise BadGatewayError(f"the upstream response is larger than {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    try:
-        async for part in response.aiter_bytes():
-            size += len(part)
-            if size > limit:
-                raise BadGatewayError(f"the upstream response is larger than {limit} bytes")
-            parts.append(part)
-    except httpx.TimeoutException:
-        raise UpstreamTimeoutError("the upstream stopped sending its response (read timeout)") from None
-    except httpx.HTTPError as exc:
-        # the same error as a stream cut off after its first chunk (HTTPProvider._transport_error)
-        raise UpstreamConnectionError(f"the upstream response was cut off ({type(exc).__name__})") from None
-    return b"".join(parts)
+def _unchecked(chunk: Any, provider: str) -> None:
+    """Events of a native pass-through (``/v1/responses`` to OpenAI) are not chat chunks."""
 
 
 def path_segment(value: str) -> str:

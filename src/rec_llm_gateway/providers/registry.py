@@ -80,7 +80,7 @@ class ProviderRegistry:
                 f"{', '.join(self.known_types())}, or register it with a plugin's register_providers hook"
             )
         try:
-            settings = cls.settings_model.model_validate(config.model_dump(exclude_unset=True))
+            settings = cls.settings_model.model_validate(config.settings_dict())
         except ValidationError as exc:
             raise config_error(exc, prefix=f"providers.{name}", hint=f" for type '{type_name}'") from None
         return cls(name, settings)

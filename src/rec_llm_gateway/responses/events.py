@@ -1,19 +1,22 @@
-"""Chat chunks -> Responses stream events: a small state machine, one per stream.
+"""What arrived -> Responses stream events: a ``ReplyWriter`` of the shared core, one per stream.
 
-    first chunk          response.created, response.in_progress
-    reasoning_content    output_item.added (reasoning), reasoning_summary_part.added,
+The provider's chat chunks are read back by ``translate.read_chunk`` into a ``Reply`` (one place for
+tool-call numbering, silent calls and finish reasons); this writer renders its events:
+
+    begin                response.created, response.in_progress
+    reasoning            output_item.added (reasoning), reasoning_summary_part.added,
                          reasoning_summary_text.delta ...
-    content              output_item.added (message), content_part.added (output_text),
+    text / answer        output_item.added (message), content_part.added (output_text),
                          output_text.delta ...
     refusal              content_part.added (refusal), refusal.delta ...
-    tool_calls[i]        output_item.added (function_call), function_call_arguments.delta ...
-    finish               the open item's *.done events and output_item.done, then
+    tool_call            output_item.added (function_call), function_call_arguments.delta ...
+    ``complete()``       the open item's *.done events and output_item.done, then
                          response.completed, or response.incomplete (length, content_filter)
     failure              error, response.failed (written by ``stream.ResponsesEncoder``)
 
 An item is closed (its ``done`` events sent) when an item of another kind or another tool call
 begins, so items arrive one after another as OpenAI sends them. Every event carries a
-``sequence_number`` counting from 0.
+``sequence_number`` counting from 0. Only the first choice is rendered (Responses has one).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from ..usage import TokenUsage
 from .objects import (
     INCOMPLETE_REASONS,
     apply_finish,
-    as_dict,
     function_call_item,
     message_item,
     new_id,
@@ -47,7 +49,7 @@ def sse_frame(event: dict[str, Any]) -> bytes:
 class _Item:
     """An output item being streamed."""
 
-    __slots__ = ("call_id", "extra", "id", "index", "kind", "name", "part", "parts", "text")
+    __slots__ = ("call_id", "id", "index", "kind", "name", "part", "parts", "text")
 
     def __init__(self, kind: str, item_id: str, index: int) -> None:
         self.kind = kind
@@ -58,11 +60,11 @@ class _Item:
         self.parts: list[dict[str, Any]] = []  # the message's closed parts
         self.name = ""
         self.call_id = ""
-        self.extra: dict[str, Any] = {}
 
 
 class EventWriter:
-    """Turns one stream of chat chunks into Responses events; ``response`` is the finished object.
+    """Renders one answer as Responses events; ``take()`` hands over those written so far and
+    ``response`` is the object they describe.
 
     Args:
         response: a Response ``skeleton`` (status ``in_progress``); filled in as the stream goes.
@@ -71,208 +73,165 @@ class EventWriter:
     def __init__(self, response: dict[str, Any]) -> None:
         self.response = response
         self.finish_reason: str | None = None
-        self.usage: dict[str, Any] | None = None
+        self.token_usage: TokenUsage | None = None
+        self._out: list[dict[str, Any]] = []
         self._sequence = 0
         self._started = False
         self._open: _Item | None = None
         self._calls: dict[int, _Item] = {}
 
-    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        event = {"type": kind, "sequence_number": self._sequence, **fields}
+    def take(self) -> list[dict[str, Any]]:
+        out, self._out = self._out, []
+        return out
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        self._out.append({"type": kind, "sequence_number": self._sequence, **fields})
         self._sequence += 1
-        return event
 
-    def _snapshot(self, kind: str, *, final: bool = False) -> dict[str, Any]:
+    def _snapshot(self, kind: str, *, final: bool = False) -> None:
         # Early snapshots are copied (the response grows after them); the final one is not.
-        return self._event(kind, response=self.response if final else copy.deepcopy(self.response))
+        self._event(kind, response=self.response if final else copy.deepcopy(self.response))
 
-    # -- chunks in -------------------------------------------------------------------------------
+    # -- ReplyWriter -------------------------------------------------------------------------------
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+    def identify(self, response_id: str | None, model: str | None) -> None:
+        if model and not self._started:
+            self.response["model"] = model
+
+    def begin(self, choice: int) -> None:
         if not self._started:
             self._started = True
-            if isinstance(chunk.get("model"), str) and chunk["model"]:
-                self.response["model"] = chunk["model"]
-            events += (self._snapshot("response.created"), self._snapshot("response.in_progress"))
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = chunk["usage"]
-        choices = chunk.get("choices") or ()
-        choice = choices[0] if choices and isinstance(choices[0], dict) else None
-        if choice is None:
-            return events
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            reasoning = delta.get("reasoning_content")
-            if isinstance(reasoning, str) and reasoning:
-                events += self._reasoning(reasoning)
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                events += self._message_text("output_text", content)
-            refusal = delta.get("refusal")
-            if isinstance(refusal, str) and refusal:
-                events += self._message_text("refusal", refusal)
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    events += self._tool_call(call)
-        if choice.get("finish_reason"):
-            self.finish_reason = str(choice["finish_reason"])
-        return events
+            self._snapshot("response.created")
+            self._snapshot("response.in_progress")
 
-    def _begin(self, kind: str, item: dict[str, Any]) -> tuple[_Item, list[dict[str, Any]]]:
-        events = self._close()
+    def text(self, choice: int, text: str) -> None:
+        if choice == 0:
+            self._message_text("output_text", text)
+
+    def answer(self, choice: int, fragment: str) -> None:
+        self.text(choice, fragment)  # the response_format answer is the message's text
+
+    def refusal(self, choice: int, text: str) -> None:
+        if choice == 0:
+            self._message_text("refusal", text)
+
+    def reasoning(self, choice: int, text: str) -> None:
+        if choice != 0:
+            return
+        state = self._open
+        if state is None or state.kind != "reasoning":
+            state = self._begin("reasoning", {"id": new_id("rs"), "type": "reasoning", "summary": []})
+            part = {"type": "summary_text", "text": ""}
+            where = {"item_id": state.id, "output_index": state.index, "summary_index": 0}
+            self._event("response.reasoning_summary_part.added", **where, part=part)
+        state.text.append(text)
+        where = {"item_id": state.id, "output_index": state.index, "summary_index": 0}
+        self._event("response.reasoning_summary_text.delta", **where, delta=text)
+
+    def tool_call(
+        self, choice: int, index: int, call_id: str | None, name: str | None, arguments: str
+    ) -> None:
+        if choice != 0:
+            return
+        call_id = call_id or new_id("call")
+        item = function_call_item(new_id("fc"), call_id, name or "", "", "in_progress")
+        state = self._calls[index] = self._begin("function_call", item)
+        state.name, state.call_id = name or "", call_id
+        self.tool_arguments(choice, index, arguments)
+
+    def tool_arguments(self, choice: int, index: int, fragment: str) -> None:
+        state = self._calls.get(index) if choice == 0 else None
+        if state is None or not fragment:
+            return
+        state.text.append(fragment)
+        where = {"item_id": state.id, "output_index": state.index}
+        self._event("response.function_call_arguments.delta", **where, delta=fragment)
+
+    def thinking_block(self, choice: int, block: dict[str, Any]) -> None:
+        """Its text went out as reasoning already; a stream carries no signed blocks back."""
+
+    def logprobs(self, choice: int, logprobs: Any) -> None:
+        """Not rendered (``include: message.output_text.logprobs`` is not supported translated)."""
+
+    def finish(self, choice: int, reason: str) -> None:
+        if choice == 0:
+            self.finish_reason = reason
+
+    def usage(self, usage: TokenUsage) -> None:
+        self.token_usage = usage
+
+    # -- items ---------------------------------------------------------------------------------
+
+    def _begin(self, kind: str, item: dict[str, Any]) -> _Item:
+        self._close()
         state = _Item(kind, item["id"], len(self.response["output"]))
         self.response["output"].append(item)
         self._open = state
-        events.append(self._event("response.output_item.added", output_index=state.index, item=item))
-        return state, events
+        self._event("response.output_item.added", output_index=state.index, item=item)
+        return state
 
-    def _reasoning(self, text: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        state = self._open
-        if state is None or state.kind != "reasoning":
-            item = {"id": new_id("rs"), "type": "reasoning", "summary": []}
-            state, events = self._begin("reasoning", item)
-            events.append(
-                self._event(
-                    "response.reasoning_summary_part.added",
-                    item_id=state.id,
-                    output_index=state.index,
-                    summary_index=0,
-                    part={"type": "summary_text", "text": ""},
-                )
-            )
-        state.text.append(text)
-        events.append(
-            self._event(
-                "response.reasoning_summary_text.delta",
-                item_id=state.id,
-                output_index=state.index,
-                summary_index=0,
-                delta=text,
-            )
-        )
-        return events
-
-    def _message_text(self, part: str, text: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+    def _message_text(self, part: str, text: str) -> None:
         state = self._open
         if state is None or state.kind != "message":
-            state, events = self._begin("message", message_item(new_id("msg"), [], "in_progress"))
+            state = self._begin("message", message_item(new_id("msg"), [], "in_progress"))
+        where = {"item_id": state.id, "output_index": state.index}
         if state.part != part:
-            events += self._close_part(state)
+            self._close_part(state)
             state.part = part
-            events.append(
-                self._event(
-                    "response.content_part.added",
-                    item_id=state.id,
-                    output_index=state.index,
-                    content_index=len(state.parts),
-                    part=text_part("") if part == "output_text" else refusal_part(""),
-                )
-            )
+            empty = text_part("") if part == "output_text" else refusal_part("")
+            self._event("response.content_part.added", **where, content_index=len(state.parts), part=empty)
         state.text.append(text)
-        fields: dict[str, Any] = {"logprobs": []} if part == "output_text" else {}
-        kind = "response.output_text.delta" if part == "output_text" else "response.refusal.delta"
-        events.append(
+        if part == "output_text":
             self._event(
-                kind,
-                item_id=state.id,
-                output_index=state.index,
-                content_index=len(state.parts),
-                delta=text,
-                **fields,
+                "response.output_text.delta", **where, content_index=len(state.parts), delta=text, logprobs=[]
             )
-        )
-        return events
+        else:
+            self._event("response.refusal.delta", **where, content_index=len(state.parts), delta=text)
 
-    def _tool_call(self, call: dict[str, Any]) -> list[dict[str, Any]]:
-        position = call.get("index", 0)
-        position = position if isinstance(position, int) else 0
-        function = as_dict(call.get("function"))
-        events: list[dict[str, Any]] = []
-        state = self._calls.get(position)
-        if state is None:
-            call_id = str(call.get("id") or new_id("call"))
-            name = str(function.get("name") or "")
-            item = function_call_item(new_id("fc"), call_id, name, "", "in_progress")
-            state, events = self._begin("function_call", item)
-            state.name, state.call_id = name, call_id
-            state.extra = {k: v for k, v in call.items() if k not in ("id", "type", "function", "index")}
-            self._calls[position] = state
-        arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments:
-            state.text.append(arguments)
-            events.append(
-                self._event(
-                    "response.function_call_arguments.delta",
-                    item_id=state.id,
-                    output_index=state.index,
-                    delta=arguments,
-                )
-            )
-        return events
-
-    # -- closing ---------------------------------------------------------------------------------
-
-    def _close_part(self, state: _Item) -> list[dict[str, Any]]:
+    def _close_part(self, state: _Item) -> None:
         if state.part is None:
-            return []
+            return
         text = "".join(state.text)
         state.text = []
-        index = len(state.parts)
-        part = text_part(text) if state.part == "output_text" else refusal_part(text)
-        state.parts.append(part)
-        where = {"item_id": state.id, "output_index": state.index, "content_index": index}
+        where = {"item_id": state.id, "output_index": state.index, "content_index": len(state.parts)}
         if state.part == "output_text":
-            done = self._event("response.output_text.done", **where, text=text, logprobs=[])
+            part = text_part(text)
+            self._event("response.output_text.done", **where, text=text, logprobs=[])
         else:
-            done = self._event("response.refusal.done", **where, refusal=text)
+            part = refusal_part(text)
+            self._event("response.refusal.done", **where, refusal=text)
+        state.parts.append(part)
         state.part = None
-        return [done, self._event("response.content_part.done", **where, part=part)]
+        self._event("response.content_part.done", **where, part=part)
 
-    def _close(self, status: str = "completed") -> list[dict[str, Any]]:
+    def _close(self, status: str = "completed") -> None:
         """The ``done`` events of the open item, which becomes final in ``response.output``."""
         state, self._open = self._open, None
         if state is None:
-            return []
-        events: list[dict[str, Any]] = []
+            return
         where = {"item_id": state.id, "output_index": state.index}
         if state.kind == "reasoning":
             text = "".join(state.text)
             item = reasoning_item(state.id, text)
             part = {"type": "summary_text", "text": text}
-            events.append(
-                self._event("response.reasoning_summary_text.done", **where, summary_index=0, text=text)
-            )
-            events.append(
-                self._event("response.reasoning_summary_part.done", **where, summary_index=0, part=part)
-            )
+            self._event("response.reasoning_summary_text.done", **where, summary_index=0, text=text)
+            self._event("response.reasoning_summary_part.done", **where, summary_index=0, part=part)
         elif state.kind == "message":
-            events += self._close_part(state)
+            self._close_part(state)
             item = message_item(state.id, state.parts, status)
         else:
             arguments = "".join(state.text)
-            item = function_call_item(state.id, state.call_id, state.name, arguments, status, state.extra)
-            events.append(
-                self._event(
-                    "response.function_call_arguments.done", **where, name=state.name, arguments=arguments
-                )
+            item = function_call_item(state.id, state.call_id, state.name, arguments, status)
+            self._event(
+                "response.function_call_arguments.done", **where, name=state.name, arguments=arguments
             )
         self.response["output"][state.index] = item
-        events.append(self._event("response.output_item.done", output_index=state.index, item=item))
-        return events
+        self._event("response.output_item.done", output_index=state.index, item=item)
 
-    def finish(
-        self, usage: TokenUsage | None, extension: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    def complete(self, usage: TokenUsage | None) -> list[dict[str, Any]]:
         """The last events: the open item closed, then ``response.completed`` or ``.incomplete``."""
         incomplete = self.finish_reason in INCOMPLETE_REASONS
-        events = self._close("incomplete" if incomplete else "completed")
+        self._close("incomplete" if incomplete else "completed")
         apply_finish(self.response, self.finish_reason, usage)
-        if extension is not None:
-            self.response["x_rec_llm"] = extension
-        events.append(
-            self._snapshot("response.incomplete" if incomplete else "response.completed", final=True)
-        )
-        return events
+        self._snapshot("response.incomplete" if incomplete else "response.completed", final=True)
+        return self.take()

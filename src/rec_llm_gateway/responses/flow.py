@@ -18,7 +18,8 @@ from typing import Any
 
 from ..errors import UpstreamTruncatedError
 from ..providers.base import ChatResult, Provider, UpstreamCall
-from ..usage import TokenUsage
+from ..translate import Reply
+from ..translate.openai_chunks import read_chunk
 from .events import EventWriter
 from .native import TERMINAL_EVENTS
 from .objects import new_id, response_from_completion, skeleton
@@ -104,14 +105,16 @@ class ResponsesFlow:
                     yield event
                 return
             writer = EventWriter(skeleton(request, new_id("resp"), call.model))
+            reply = Reply(writer)
             async for chunk in upstream:
-                for event in writer.feed(chunk):
+                read_chunk(reply, chunk)
+                for event in writer.take():
                     yield event
             if writer.finish_reason is None:
                 raise UpstreamTruncatedError(
                     f"upstream '{provider.name}' ended the stream before its final chunk"
                 )
-            final = writer.finish(TokenUsage.from_openai(writer.usage))
+            final = writer.complete(call.usage or writer.token_usage)
             await self._save(request, writer.response)
             for event in final:
                 yield event

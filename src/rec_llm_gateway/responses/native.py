@@ -64,4 +64,5 @@ class NativeEvents(StreamTranslator):
             raise stream_error(response.get("error") or {"message": "the upstream response failed"})
         if kind in TERMINAL_EVENTS:
             self.done = True
+            self.usage = usage_from_responses(as_dict(event.get("response")).get("usage"))
         return [event]

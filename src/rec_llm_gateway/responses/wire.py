@@ -205,12 +205,13 @@ class ResponsesRequest(_Open):
 
     def with_history(self, history: list[dict[str, Any]] | None) -> ResponsesRequest:
         """This request with ``history`` inline instead of ``previous_response_id``, for an upstream
-        that holds no conversation of the gateway's. Item ids are left out and reasoning items
-        without ``encrypted_content`` dropped: the upstream would look those up in its own storage."""
+        that holds no conversation of the gateway's. Item ids are left out (an ``item_reference`` is
+        nothing but its id) and reasoning items without ``encrypted_content`` dropped: the upstream
+        would look those up in its own storage."""
         if history is None:
             return self
         items = [
-            {key: value for key, value in item.items() if key != "id"}
+            item if item.get("type") == "item_reference" else {k: v for k, v in item.items() if k != "id"}
             for item in history
             if item.get("type") != "reasoning" or item.get("encrypted_content")
         ]

@@ -45,6 +45,7 @@ class CircuitBreaker:
         "failure_rate",
         "failure_threshold",
         "failures",
+        "forced",
         "half_open_requests",
         "listener",
         "min_requests",
@@ -77,6 +78,8 @@ class CircuitBreaker:
         self.successes = 0
         self.probes = 0
         self.opened_at = 0.0
+        self.forced = False
+        """Opened by a failing health check rather than by calls."""
         self._outcomes: deque[tuple[float, bool]] = deque()
         self._failed_in_window = 0
         self._lock = threading.Lock()
@@ -162,6 +165,18 @@ class CircuitBreaker:
         if self.enabled and self.state is not OPEN:
             with self._lock:
                 self._enter(OPEN, now)
+                self.forced = True
+
+    def recover(self, now: float) -> None:
+        """A health check passed. A circuit the checks opened closes at once (half-open, it let one
+        probe through and refused the rest of a burst: 9 of 10 requests got 503); one that calls
+        opened goes half-open, since the check does not prove that calls work."""
+        if self.forced:
+            with self._lock:
+                if self.forced:
+                    self._enter(CLOSED, now)
+                    return
+        self.allow_probe(now)
 
     def adopt_open(self, now: float, retry_in: float) -> None:
         """Another process opened this circuit: keep it open here until the same moment."""
@@ -185,6 +200,7 @@ class CircuitBreaker:
         previous = self.state
         self.state = state
         self.successes = 0
+        self.forced = False
         if state is OPEN:
             self.opened_at = now
             self.probes = 0

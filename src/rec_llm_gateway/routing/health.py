@@ -5,10 +5,15 @@ request) and are cancelled by ``aclose()``; when that loop's runtime closes whil
 serves the gateway, the checks move there. A check is the provider's ``check_health`` (OpenAI-family
 providers: ``GET /models``) under ``timeout``.
 
-Results feed routing: ``unhealthy_threshold`` consecutive failures mark the provider unhealthy and
-open the circuit of each of its deployments (they are skipped); ``healthy_threshold`` passes mark it
-healthy again and let open circuits probe at once (half-open). ``GET /providers/{name}/health``
-reports the last result, or checks on demand when no background check is configured.
+Background results feed routing: ``unhealthy_threshold`` consecutive failures mark the provider
+unhealthy and open the circuit of each of its deployments (they are skipped); ``healthy_threshold``
+passes mark it healthy again, close the circuits the checks opened and let the others probe at once
+(half-open). ``GET /providers/{name}/health`` reports the last result, or checks on demand when no
+background check is configured; an on-demand check only reports: one failing check must not take a
+provider out of routing (with nothing checking again, it stayed out for good).
+
+An answer means the upstream is up: a 404 or 405 from the check endpoint (a server without
+``/models``) is healthy, as is any answer below 500 but 429 from a configured ``path``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,23 @@ __all__ = ["HealthMonitor"]
 logger = logging.getLogger("rec_llm_gateway.routing")
 
 ON_DEMAND_TIMEOUT: Final = 10.0
+_ANSWERED: Final = frozenset({404, 405})
+"""Statuses from a provider's own check that still prove the upstream is up."""
+
+
+async def _check_path(provider: Provider, http: httpx.AsyncClient, path: str) -> None:
+    """``GET`` the configured check endpoint; raise unless the upstream answered (below 500, not 429)."""
+    import httpx
+
+    from ..errors import BadGatewayError
+
+    url = path if path.startswith(("http://", "https://")) else f"{provider.base_url}/{path.lstrip('/')}"
+    try:
+        response = await http.get(url)
+    except httpx.HTTPError as exc:
+        raise BadGatewayError(f"health check of {provider.name!r} failed ({type(exc).__name__})") from None
+    if response.status_code >= 500 or response.status_code == 429:
+        raise BadGatewayError(f"health check of {provider.name!r} answered HTTP {response.status_code}")
 
 
 class HealthMonitor:
@@ -69,13 +91,18 @@ class HealthMonitor:
         timeout = min(provider.total_timeout, ON_DEMAND_TIMEOUT) if limit is None else limit
         started = time.perf_counter()
         error: str | None = None
+        config = self.configured.get(name) or provider.settings.health_check
         try:
             async with asyncio.timeout(timeout):
-                await provider.check_health(http)
+                if config is not None and config.path:
+                    await _check_path(provider, http, config.path)
+                else:
+                    await provider.check_health(http)
         except TimeoutError:
             error = f"health check timed out after {timeout:g}s"
         except GatewayError as exc:
-            error = exc.message
+            if exc.status_code not in _ANSWERED:
+                error = exc.message
         except Exception as exc:  # a provider bug must not kill the loop
             logger.exception("health check of provider %r raised", name)
             error = type(exc).__name__
@@ -86,7 +113,11 @@ class HealthMonitor:
             error=error,
             source=source,
         )
-        self.record(self.router.providers[name], status, self.configured.get(name))
+        state = self.router.providers[name]
+        if source == "background":
+            self.record(state, status, self.configured.get(name))
+        elif name not in self.configured:
+            state.health = status  # reported by /providers; routing is left alone
         return status
 
     def record(self, state: ProviderState, result: HealthStatus, config: HealthCheckConfig | None) -> None:
@@ -112,7 +143,7 @@ class HealthMonitor:
             if status == UNHEALTHY:
                 deployment.breaker.force_open(now)
             else:
-                deployment.breaker.allow_probe(now)
+                deployment.breaker.recover(now)
         if status != previous and UNHEALTHY in (status, previous):
             log = logger.warning if status == UNHEALTHY else logger.info
             log("provider %r is now %s (%s)", state.name, status, result.error or "check passed")

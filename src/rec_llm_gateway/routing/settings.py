@@ -42,6 +42,10 @@ DEFAULT_RETRY_CODES: Final[tuple[RetryCode, ...]] = (429, 500, 502, 503, 504, 52
 DEFAULT_POLICY_CODES: Final = ("content_policy_violation", "content_filter")
 
 
+MAX_RETRIES: Final = 100
+"""More retries than this is a mistake (a request retried without end), not a policy."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True, defer_build=True)
 
@@ -78,6 +82,9 @@ class HealthCheckConfig(_Strict):
     """Consecutive failed checks that mark the provider unhealthy (its deployments are skipped)."""
     healthy_threshold: int = Field(1, ge=1)
     """Consecutive passed checks that mark it healthy again."""
+    path: str | None = Field(None, min_length=1)
+    """What to check instead of the provider's own cheap call (OpenAI: ``GET /models``): a path under
+    its ``base_url`` (``/health``) or a full http(s) URL, fetched with ``GET`` and no credentials."""
 
 
 class DeploymentConfig(RateLimitConfig):
@@ -109,7 +116,7 @@ class GroupConfig(_Strict):
     """Another model name (a group, ``provider:model``, or any name the gateway resolves)."""
     strategy: Strategy | None = None
     """Overrides ``routing.strategy`` for this group."""
-    max_retries: int | None = Field(None, ge=0)
+    max_retries: int | None = Field(None, ge=0, le=MAX_RETRIES)
     """Overrides ``routing.max_retries`` for this group."""
 
     @model_validator(mode="before")
@@ -167,7 +174,7 @@ class RoutingConfig(_Strict):
     """How requests are spread over deployments, retried and failed over."""
 
     strategy: Strategy = "priority"
-    max_retries: int | None = Field(None, ge=0)
+    max_retries: int | None = Field(None, ge=0, le=MAX_RETRIES)
     """Attempts after the first within a model group, failovers to other deployments included (so
     ``0`` is one attempt, no failover inside the group). ``None``: each deployment once."""
     retry_codes: list[RetryCode] = Field(default_factory=lambda: list(DEFAULT_RETRY_CODES))

@@ -2,22 +2,22 @@
 
 The gateway downloads each image itself, on the shared HTTP client, with limits: http and https
 only, a size cap, a timeout for the whole download, a bounded number of images and redirects, and
-(by default) only hosts whose addresses are public, so a client cannot make the gateway read the
-instance metadata service or other internal endpoints. Every failure is the client's 400.
+(by default) only hosts whose addresses are public, checked once and connected to as checked (see
+``egress.py``), so a client cannot make the gateway read the instance metadata service or other
+internal endpoints. Every failure is the client's 400.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
-import socket
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import GatewayError, InvalidRequestError
+from ..egress import Resolver, pinned, resolve
 from .messages import IMAGE_FORMATS, ImageBlock
 
 __all__ = ["ImageFetchSettings", "fetch_images"]
@@ -54,12 +54,12 @@ def _refuse(message: str, code: str = "invalid_image_url") -> InvalidRequestErro
 
 
 def _shown(url: httpx.URL) -> str:
-    """The URL without its query (signed URLs carry credentials there) for error messages."""
-    return str(url.copy_with(query=None, fragment=None))
+    """The URL without user info and query (signed URLs carry credentials there) for error messages."""
+    return str(url.copy_with(userinfo=b"", query=None, fragment=None))
 
 
 async def fetch_images(
-    urls: list[str], http: httpx.AsyncClient, settings: ImageFetchSettings
+    urls: list[str], http: httpx.AsyncClient, settings: ImageFetchSettings, resolver: Resolver = resolve
 ) -> dict[str, ImageBlock]:
     """Download every URL; ``{url: image block}``. Raises a 400 for the first one that fails."""
     if not urls:
@@ -69,10 +69,10 @@ async def fetch_images(
     if len(urls) > settings.max_images:
         raise _refuse(f"Too many image URLs ({len(urls)}); at most {settings.max_images} per request.")
     if len(urls) == 1:
-        return {urls[0]: await fetch_image(urls[0], http, settings)}
+        return {urls[0]: await fetch_image(urls[0], http, settings, resolver)}
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = {url: group.create_task(fetch_image(url, http, settings)) for url in urls}
+            tasks = {url: group.create_task(fetch_image(url, http, settings, resolver)) for url in urls}
     except BaseExceptionGroup as failures:
         first = failures.exceptions[0]
         raise (
@@ -81,22 +81,27 @@ async def fetch_images(
     return {url: task.result() for url, task in tasks.items()}
 
 
-async def fetch_image(url: str, http: httpx.AsyncClient, settings: ImageFetchSettings) -> ImageBlock:
-    target = httpx.URL(url)
+async def fetch_image(
+    url: str, http: httpx.AsyncClient, settings: ImageFetchSettings, resolver: Resolver = resolve
+) -> ImageBlock:
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):  # 0177.0.0.1, full-width digits, a NUL byte: the client's 400
+        raise _refuse("An image URL is not a valid URL.") from None
+    timeouts = dict.fromkeys(("connect", "read", "write", "pool"), settings.timeout)
     try:
         async with asyncio.timeout(settings.timeout):
             for _ in range(settings.max_redirects + 1):
                 if target.scheme not in ("http", "https") or not target.host:
                     raise _refuse(f"Image URL {_shown(target)} must be http or https.")
+                connect_to: httpx.URL = target
+                headers: dict[str, str] = {"accept": "image/*"}
+                extensions: dict[str, Any] = {"timeout": timeouts}
                 if not settings.allow_private_networks:
-                    await _check_public(target)
-                request = http.build_request(
-                    "GET",
-                    target,
-                    headers={"accept": "image/*"},
-                    extensions={"timeout": {"connect": settings.timeout, "read": settings.timeout,
-                                            "write": settings.timeout, "pool": settings.timeout}},
-                )  # fmt: skip
+                    connect_to, host, sni = await _check_public(target, resolver)
+                    headers.update(host)
+                    extensions.update(sni)
+                request = http.build_request("GET", connect_to, headers=headers, extensions=extensions)
                 response = await http.send(request, stream=True, follow_redirects=False)
                 try:
                     if response.is_redirect and "location" in response.headers:
@@ -111,6 +116,8 @@ async def fetch_image(url: str, http: httpx.AsyncClient, settings: ImageFetchSet
             f"Timed out fetching image URL {_shown(target)} (limit {settings.timeout:g}s).",
             "image_fetch_timeout",
         ) from None
+    except (httpx.InvalidURL, ValueError):  # a redirect to something unparseable
+        raise _refuse(f"Image URL {_shown(target)} redirects to an invalid URL.") from None
     except httpx.HTTPError as exc:
         raise _refuse(f"Could not fetch image URL {_shown(target)} ({type(exc).__name__}).") from None
 
@@ -149,20 +156,14 @@ def _sniff(data: bytes | bytearray) -> str | None:
     return None
 
 
-async def _check_public(url: httpx.URL) -> None:
-    """Refuse hosts with a non-public address. (A DNS answer that changes between this check and the
-    connection can still slip through; deployments that need more put an egress proxy in front.)"""
-    host = url.host
+async def _check_public(
+    url: httpx.URL, resolver: Resolver = resolve
+) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """Refuse hosts with a non-public address; the pinned URL, headers and extensions to connect with
+    (the name is resolved once and the connection goes to the address checked: no DNS rebinding)."""
     try:
-        addresses: set[Any] = {ipaddress.ip_address(host)}
-    except ValueError:
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
-            raise _refuse(f"Could not resolve the host of image URL {_shown(url)}.") from None
-        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
-    for address in addresses:
-        mapped = getattr(address, "ipv4_mapped", None)
-        if not (mapped or address).is_global:
-            raise _refuse(f"Image URL {_shown(url)} points to a non-public address; it is not fetched.")
+        return await pinned(url, resolver)
+    except LookupError:
+        raise _refuse(f"Could not resolve the host of image URL {_shown(url)}.") from None
+    except PermissionError:
+        raise _refuse(f"Image URL {_shown(url)} points to a non-public address; it is not fetched.") from None

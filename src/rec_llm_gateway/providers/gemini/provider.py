@@ -202,7 +202,7 @@ class VertexProvider(GeminiProvider):
     def __init__(self, name: str, settings: ProviderConfig) -> None:
         require_google_auth(f"providers.{name}")
         if not isinstance(settings, VertexSettings):  # built directly rather than by the registry
-            settings = VertexSettings.model_validate(settings.model_dump(exclude_unset=True))
+            settings = VertexSettings.model_validate(settings.settings_dict())
         location = settings.location or os.environ.get("GOOGLE_CLOUD_LOCATION") or "global"
         if not _LOCATION.fullmatch(location):
             raise ConfigError(f"providers.{name}.location: {location!r} is not a Google Cloud location")
