@@ -146,3 +146,39 @@ def test_audit_log_with_content() -> None:
     assert line["messages"] == [{"role": "user", "content": "keep me"}]
     assert line["response"][0]["content"] == "keep me"
     assert line["cost_usd"] == 0.0
+
+
+def test_every_operation_is_redacted() -> None:
+    """Embeddings inputs, legacy prompts and Anthropic Messages (system, text and tool results) are
+    redacted like chat messages; token ids are left as they are."""
+    from rec_llm_gateway.hooks import RequestContext
+    from rec_llm_gateway.messages.wire import MessagesRequest
+    from rec_llm_gateway.schema_completions import CompletionRequest
+    from rec_llm_gateway.schema_embeddings import EmbeddingRequest
+
+    plugin = PIIRedactionPlugin()
+    email = "jane.doe@example.com"
+    embeddings = EmbeddingRequest.from_json(json.dumps({"model": "m", "input": ["a", email]}).encode())
+    plugin.pre_request(embeddings, RequestContext(request_id="r", headers={}))
+    assert embeddings.input == ["a", "[REDACTED_EMAIL]"]
+    tokens = EmbeddingRequest.from_json(b'{"model": "m", "input": [1, 2, 3]}')
+    plugin.pre_request(tokens, RequestContext(request_id="r", headers={}))
+    assert tokens.input == [1, 2, 3]
+    completion = CompletionRequest.from_json(json.dumps({"model": "m", "prompt": email}).encode())
+    plugin.pre_request(completion, RequestContext(request_id="r", headers={}))
+    assert completion.prompt == "[REDACTED_EMAIL]"
+    body = {
+        "model": "claude-x",
+        "max_tokens": 10,
+        "system": [{"type": "text", "text": f"user {email}"}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": email}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": email}]},
+        ],
+    }
+    messages = MessagesRequest.from_json(json.dumps(body).encode())
+    context = RequestContext(request_id="r", headers={})
+    plugin.pre_request(messages, context)
+    assert email not in messages.model_dump_json()
+    assert context.metadata["pii_redactions"] == {"email": 3}

@@ -95,14 +95,34 @@ class PIIRedactionPlugin:
         return replace
 
     @hookimpl(tryfirst=True)
-    def pre_request(self, request: ChatCompletionRequest | ResponsesRequest, context: RequestContext) -> None:
+    def pre_request(self, request: Any, context: RequestContext) -> None:
         counts: Counter[str] = Counter()
         if isinstance(request, ResponsesRequest):
             self._redact_responses(request, counts)
-        else:
+        elif isinstance(request, ChatCompletionRequest):
             self._redact_messages(request, counts)
+        else:  # Anthropic Messages (system, messages), embeddings (input), legacy completions (prompt)
+            for name in ("system", "input", "prompt"):
+                value = getattr(request, name, None)
+                if value is not None:
+                    setattr(request, name, self._redact_value(value, counts))
+            for message in getattr(request, "messages", None) or ():
+                message.content = self._redact_value(message.content, counts)
         if counts:
             context.metadata["pii_redactions"] = dict(counts)
+
+    def _redact_value(self, value: Any, counts: Counter[str]) -> Any:
+        """Text wherever a request keeps it: a string, a list of them, text blocks and the nested
+        ``content`` of Anthropic's tool results. Token ids, images and documents are left alone."""
+        if isinstance(value, str):
+            return self.redact(value, counts)
+        if isinstance(value, list):
+            return [self._redact_value(item, counts) for item in value]
+        if isinstance(value, dict):
+            for key in ("text", "content"):
+                if key in value:
+                    value[key] = self._redact_value(value[key], counts)
+        return value
 
     def _redact_messages(self, request: ChatCompletionRequest, counts: Counter[str]) -> None:
         for message in request.messages:
