@@ -75,6 +75,7 @@ class Ledger:
             except Exception as exc:  # any failure of the store means "unavailable"
                 if settled:
                     self._put_back(settled)
+                self._release_later(admission)
                 self._failed(exc)
             else:
                 self._recovered()
@@ -107,6 +108,14 @@ class Ledger:
                 if dropped.budget is not None and dropped.cost:
                     key = (dropped.budget.name, dropped.budget.month)
                     self._spend[key] = self._spend.get(key, 0.0) + dropped.cost
+
+    def _release_later(self, admission: Admission) -> None:
+        """An admission timed out may still have been taken in the store (the store answered too
+        late): free its slots and budget reservation there with the next write, or they would be
+        held until they expire. Its request and token entries stay: the request is served (by the
+        fallback), so they count. Freeing what was never taken changes nothing."""
+        with self._lock:
+            self._settlements.append(Settlement(admission.id, admission.buckets, None, admission.budget, 0.0))
 
     def add_spend(self, name: str, month: str, amount: float) -> None:
         with self._lock:
