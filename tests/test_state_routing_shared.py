@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .state_support import ADMIN, CHAT, GatewayProcess, redis_server, write_config
+from .state_support import ADMIN, CHAT, GatewayProcess, gateways, redis_server, write_config
 from .support import FakeUpstream, Recorded, Reply, completion, serve_fake
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -53,11 +53,15 @@ def _config(path: Path, store_url: str, first: str, second: str, **first_setting
     )
 
 
-def _wait_for(url: str, ready: Callable[[dict[str, Any]], bool], seconds: float = 20) -> dict[str, Any]:
-    """``GET /providers/first/stats`` until ``ready`` says yes (other processes sync every 0.2 s)."""
+def _wait_for(
+    url: str, ready: Callable[[dict[str, Any]], bool], provider: str = "first", seconds: float = 20
+) -> dict[str, Any]:
+    """``GET /providers/{provider}/stats`` until ``ready`` says yes (processes sync every 0.2 s)."""
     deadline = time.monotonic() + seconds
     while True:
-        stats: dict[str, Any] = httpx.get(f"{url}/providers/first/stats", headers=ADMIN, timeout=10).json()
+        stats: dict[str, Any] = httpx.get(
+            f"{url}/providers/{provider}/stats", headers=ADMIN, timeout=10
+        ).json()
         if ready(stats) or time.monotonic() > deadline:
             return stats
         time.sleep(0.1)
@@ -116,3 +120,28 @@ def test_a_failed_health_check_in_one_process_marks_the_provider_down_in_another
         finally:
             a.stop()
             b.stop()
+
+
+def test_stats_show_the_headroom_every_process_used(store_url: str, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "gateway.json",
+        store_url,
+        providers={"echo": {"rate_limits": {"requests_per_minute": 25, "concurrent_requests": 4}}},
+        models={"g": {"deployments": [{"model": "echo:m", "rpm": 15}]}},
+    )
+    body = {**BODY, "max_tokens": 1}
+    with gateways(config, 1, 1) as (a, b):
+        for process, count in ((a, 5), (b, 3)):
+            for _ in range(count):
+                assert httpx.post(process.url + CHAT, json=body, timeout=10).status_code == 200
+        for process in (a, b):  # either process tells the same: the store's figures
+            # Slots are freed with the write-behind flush (within flush_seconds of the answer).
+            stats = _wait_for(process.url, lambda s: s["limits"]["concurrent_requests"]["used"] == 0, "echo")
+            assert stats["limits"] == {
+                "requests_per_minute": {"limit": 25, "used": 8, "remaining": 17},
+                "concurrent_requests": {"limit": 4, "used": 0, "remaining": 4},
+            }
+            (deployment,) = stats["deployments"]
+            assert deployment["limits"] == {"requests_per_minute": {"limit": 15, "used": 8, "remaining": 7}}
+            listing = httpx.get(f"{process.url}/providers", headers=ADMIN, timeout=10).json()["data"]
+            assert listing[0]["limits"] == stats["limits"]

@@ -118,6 +118,25 @@ async def test_budget_reservations_hold_a_burst_and_settle_to_the_cost(store: St
     assert await store.admit(_admission("5", NOW, budget=BudgetTake("key:b", "2027-02", 1.0, 0.5))) is None
 
 
+async def test_headroom_is_what_each_bucket_has_used_in_the_window(store: Store) -> None:
+    rated = BucketTake("key:h", 10, 1000, 3, tokens=100)
+    assert await store.admit(_admission("1", NOW, rated)) is None
+    assert await store.admit(_admission("2", NOW + 1, rated)) is None
+    await store.write(Batch(settlements=[Settlement("1", (rated,), 40, None)]))  # used 40, slot freed
+    idle = BucketTake("key:idle", 5, None, None)
+    rows = await store.headroom([rated, idle], NOW + 2)
+    assert rows == {
+        "key:h": {
+            "requests_per_minute": {"limit": 10, "used": 2, "remaining": 8},
+            "tokens_per_minute": {"limit": 1000, "used": 140, "remaining": 860},
+            "concurrent_requests": {"limit": 3, "used": 1, "remaining": 2},
+        },
+        "key:idle": {"requests_per_minute": {"limit": 5, "used": 0, "remaining": 5}},
+    }
+    later = (await store.headroom([rated], NOW + 60.5))["key:h"]  # the first left the window
+    assert later["requests_per_minute"]["used"] == 1 and later["tokens_per_minute"]["used"] == 100
+
+
 async def test_a_dead_process_reservation_expires(store: Store) -> None:
     if not store.shared:
         pytest.skip("the memory store dies with its process")

@@ -18,14 +18,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from opentelemetry import trace
 
 from ..errors import ServiceUnavailableError, scrub_secrets
 from ..usage import UsageTracker
-from .base import Admission, Batch, Refusal, Settlement, Store
+from .base import Admission, Batch, BucketTake, Refusal, Settlement, Store
 from .memory import MemoryStore
 from .settings import StateConfig
 
@@ -126,6 +126,18 @@ class Ledger:
         if self.shared:
             with self._lock:
                 self._signals[name] = value
+
+    async def headroom(self, buckets: Sequence[BucketTake]) -> dict[str, dict[str, dict[str, int]]] | None:
+        """What each shared rate bucket has used and has left in the store (every process's use);
+        ``None`` while the store is unavailable."""
+        if not buckets:
+            return {}
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                return await self.store.headroom(buckets, time.time())
+        except Exception as exc:
+            self._failed(exc)
+            return None
 
     # -- the write-behind buffer ----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from ..routing.limits import MemoryLimiter, Ticket
@@ -135,6 +136,11 @@ class MemoryStore:
     async def signals(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return dict(self._signals)
+
+    async def headroom(
+        self, buckets: Sequence[BucketTake], now: float
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        return {bucket.name: self.limiter(bucket).headroom(now) for bucket in buckets}
 
     async def aclose(self) -> None:
         return None

@@ -12,13 +12,14 @@ import asyncio
 import datetime as dt
 import json
 import weakref
+from collections.abc import Sequence
 from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from ..usage import UsageRecord
-from .base import Admission, Batch, Refusal
+from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
 from .redis_scripts import ADMIT, SETTLE
 
 __all__ = ["RedisStore"]
@@ -163,6 +164,24 @@ class RedisStore:
     async def signals(self) -> dict[str, dict[str, Any]]:
         raw: dict[str, str] = await self._client().redis.hgetall(f"{self.prefix}sig")  # type: ignore[assignment]
         return {name: json.loads(value) for name, value in raw.items()}
+
+    async def headroom(
+        self, buckets: Sequence[BucketTake], now: float
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        prefix, cutoff = self.prefix, now - WINDOW_SECONDS
+        pipe = self._client().redis.pipeline(transaction=True)  # one snapshot
+        for bucket in buckets:
+            pipe.zcount(f"{prefix}r:{bucket.name}", f"({cutoff!r}", "+inf")
+            pipe.zrangebyscore(f"{prefix}t:{bucket.name}", f"({cutoff!r}", "+inf")
+            pipe.hgetall(f"{prefix}tk:{bucket.name}")
+            pipe.zcount(f"{prefix}c:{bucket.name}", f"({now!r}", "+inf")
+        replies = await pipe.execute()
+        rows = {}
+        for index, bucket in enumerate(buckets):
+            requests, live, tokens, slots = replies[index * 4 : index * 4 + 4]
+            used = sum(int(float(tokens.get(id, 0))) for id in live)
+            rows[bucket.name] = headroom_rows(bucket, requests, used, slots)
+        return rows
 
     async def aclose(self) -> None:
         client = self._clients.pop(asyncio.get_running_loop(), None)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from ..usage import UsageRecord
-from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal
+from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
 from .memory import budget_refusal
 from .sqlite_queue import ATTEMPTS, TransactionQueue
 
@@ -118,6 +119,13 @@ class SQLiteStore:
 
         return await self._queue.read(read)
 
+    async def headroom(
+        self, buckets: Sequence[BucketTake], now: float
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        return await self._queue.read(
+            lambda db: {bucket.name: _headroom(db, bucket, now) for bucket in buckets}
+        )
+
     async def aclose(self) -> None:
         def close(db: sqlite3.Connection) -> None:
             db.close()
@@ -134,6 +142,21 @@ def _usage(db: sqlite3.Connection, start: dt.date | None, end: dt.date | None) -
         ((start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()),
     )
     return [_record(row) for row in rows]
+
+
+def _headroom(db: sqlite3.Connection, bucket: BucketTake, now: float) -> dict[str, dict[str, int]]:
+    """Read from the logs themselves (expired entries are only deleted by admissions)."""
+    name, cutoff = bucket.name, now - WINDOW_SECONDS
+    (requests,) = db.execute(
+        "SELECT count(*) FROM requests WHERE bucket = ? AND at > ?", (name, cutoff)
+    ).fetchone()
+    (tokens,) = db.execute(
+        "SELECT coalesce(sum(tokens), 0) FROM tokens WHERE bucket = ? AND at > ?", (name, cutoff)
+    ).fetchone()
+    (slots,) = db.execute(
+        "SELECT count(*) FROM slots WHERE bucket = ? AND expires > ?", (name, now)
+    ).fetchone()
+    return headroom_rows(bucket, requests, tokens, slots)
 
 
 def _admit(db: sqlite3.Connection, admission: Admission) -> Refusal | None:
