@@ -14,8 +14,8 @@ from rec_llm_gateway.hooks import CostEvent, RequestContext
 
 from ..conftest import GATEWAY_KEY, PROVIDER_KEY
 from ..embedding_fakes import fake_vector
-from ..hooks.test_telemetry import Otel
 from ..support import FakeUpstream, gateway_server
+from ..telemetry_support import Otel
 
 MODEL = "text-embedding-3-small"
 

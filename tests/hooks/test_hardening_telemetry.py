@@ -12,7 +12,7 @@ from rec_llm_gateway import Gateway
 from rec_llm_gateway.metric_labels import OTHER
 
 from ..routing_support import client
-from .test_telemetry import Otel
+from ..telemetry_support import Otel
 
 MODEL_ATTRIBUTES = ("gen_ai.request.model", "gen_ai.response.model")
 

@@ -9,11 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from rec_llm_gateway import Gateway, hookimpl
@@ -21,6 +17,7 @@ from rec_llm_gateway.routing.resolve import Route
 
 from ..conftest import GATEWAY_KEY, PROVIDER_KEY
 from ..support import Reply, chunks, gateway_server, serve
+from ..telemetry_support import Otel
 
 TEXT = "distinctive-user-text-7f3a"
 CHAT = {
@@ -32,38 +29,6 @@ CHAT = {
     "seed": 3,
     "stop": ["END"],
 }
-
-
-class Otel:
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
-
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-    def metrics(self) -> dict[str, Any]:
-        data = self.reader.get_metrics_data()
-        found: dict[str, Any] = {}
-        for resource_metrics in data.resource_metrics if data else ():
-            for scope in resource_metrics.scope_metrics:
-                for metric in scope.metrics:
-                    found[metric.name] = metric
-        return found
-
-    def exported_text(self) -> str:
-        """Everything exported, as text (for secret and content scans)."""
-        parts = [span.to_json() for span in self.spans()]
-        data = self.reader.get_metrics_data()
-        parts.append(data.to_json() if data else "")
-        return "\n".join(parts)
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ import asyncio
 
 from rec_llm_gateway import Gateway
 
-from ..routing.test_routing_resilience import CHAT, two, wait_until
-from ..routing_support import chat, client, provider
+from ..routing_support import chat, client, provider, two, wait_until
 from ..support import FakeUpstream, Recorded, Reply, openai_echo
+
+CHAT = "/v1/chat/completions"
 
 
 def no_models_route(request: Recorded) -> Reply:

@@ -28,33 +28,17 @@ from ..routing_support import (
     provider,
     served_by,
     serving,
+    two,
+    wait_until,
 )
 from ..support import Recorded, Reply, chunks, openai_echo
 
 CHAT = "/v1/chat/completions"
 
 
-def two(upstreams: list[Any], **routing: Any) -> dict[str, Any]:
-    a, b, *_ = upstreams
-    return {
-        "providers": {"a": provider(a), "b": provider(b)},
-        "models": {"g": ["a:gpt-4o-mini", "b:gpt-4o-mini"]},
-        "routing": routing,
-    }
-
-
 async def breaker_state(http: Any, name: str) -> str:
     stats = (await http.get(f"/providers/{name}/stats")).json()
     return str(stats["deployments"][0]["breaker"]["state"])
-
-
-async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Wait for a state change made by a background task (not a timing assertion)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not become true")
-        await asyncio.sleep(0.01)
 
 
 # -- circuit breaker ------------------------------------------------------------------------------
