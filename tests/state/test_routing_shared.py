@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from .state_support import ADMIN, CHAT, GatewayProcess, gateways, redis_server, write_config
-from .support import FakeUpstream, Recorded, Reply, completion, serve_fake
+from ..state_support import ADMIN, CHAT, GatewayProcess, gateways, redis_server, write_config
+from ..support import FakeUpstream, Recorded, Reply, completion, serve_fake
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

@@ -11,11 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from rec_llm_gateway import Gateway
 from rec_llm_gateway.state import StateConfig
@@ -24,8 +19,9 @@ from rec_llm_gateway.state.ledger import Ledger
 from rec_llm_gateway.state.memory import MemoryStore
 from rec_llm_gateway.state.sqlite import SQLiteStore
 
-from .routing_support import client
-from .state_support import CHAT, chat_body, gateways, post_all, write_config
+from ..routing_support import client
+from ..state_support import CHAT, chat_body, gateways, post_all, write_config
+from ..telemetry_support import Otel
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -75,40 +71,18 @@ async def test_one_failing_operation_is_undone_alone(tmp_path: Path) -> None:
     await store.aclose()
 
 
-def _observed(url: str, limit: int) -> tuple[Gateway, InMemoryMetricReader, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    config: dict[str, Any] = {
-        "providers": {"echo": {}},
-        "auth": {"keys": [{"key": KEY["x-api-key"], "name": "burst", "requests_per_minute": limit}]},
-        "state": {"url": url},
-    }
-    gateway = Gateway(
-        config, tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader])
-    )
-    return gateway, reader, exporter
-
-
-def _fallbacks(reader: InMemoryMetricReader) -> int:
-    data = reader.get_metrics_data()
-    return sum(
-        point.value
-        for resource in (data.resource_metrics if data else ())
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "rec_llm.gateway.state.fallbacks"
-        for point in metric.data.data_points
-    )
-
-
 @pytest.mark.parametrize("count", [64, 200])
 async def test_a_burst_in_one_process_admits_exactly_the_limit_and_never_falls_back(
     tmp_path: Path, count: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     limit = count // 2
-    gateway, reader, exporter = _observed(f"sqlite:///{tmp_path}/burst.db", limit)
+    otel = Otel()
+    config = {
+        "providers": {"echo": {}},
+        "auth": {"keys": [{"key": KEY["x-api-key"], "name": "burst", "requests_per_minute": limit}]},
+        "state": {"url": f"sqlite:///{tmp_path}/burst.db"},
+    }
+    gateway = Gateway(config, **otel.kwargs)
     with caplog.at_level(logging.WARNING, logger="rec_llm_gateway.state"):
         async with client(gateway) as http:
             responses = await asyncio.gather(
@@ -117,8 +91,8 @@ async def test_a_burst_in_one_process_admits_exactly_the_limit_and_never_falls_b
     statuses = [response.status_code for response in responses]
     assert statuses.count(200) == limit
     assert statuses.count(429) == count - limit
-    assert _fallbacks(reader) == 0
-    assert not any(span.attributes.get("rec_llm.state.fallback") for span in exporter.get_finished_spans())
+    assert "rec_llm.gateway.state.fallbacks" not in otel.metrics()
+    assert not any((span.attributes or {}).get("rec_llm.state.fallback") for span in otel.spans())
     assert not [record for record in caplog.records if "unavailable" in record.getMessage()]
 
 
