@@ -5,28 +5,19 @@ failed health check marks the provider down in processes that do not check it th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from ..state_support import ADMIN, CHAT, GatewayProcess, gateways, redis_server, write_config
+from ..state_support import ADMIN, CHAT, GatewayProcess, gateways, write_config
 from ..support import FakeUpstream, Recorded, Reply, completion, serve_fake
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 BODY = {"model": "g", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/state.db"
-        return
-    with redis_server(tmp_path) as server:
-        yield server.url
 
 
 def _answers(chat: Reply, health: Reply) -> Callable[[Recorded], Reply]:
