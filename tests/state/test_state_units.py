@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -177,6 +178,21 @@ async def test_usage_and_signals_are_summed_and_read_back(store: Store) -> None:
     assert await store.usage(None, day - dt.timedelta(days=1)) == []
     assert await store.spent("key:team", "2027-01") == pytest.approx(0.5)
     assert (await store.signals())["breaker:p:m"] == {"state": "open"}
+    # The blocking read (gateway.usage.get_all()), from inside a running event loop, says the same.
+    assert sorted(store.usage_blocking(None, None), key=lambda row: row.date) == rows
+    assert store.usage_blocking(day + dt.timedelta(days=1), None) == rows[1:]
+
+
+async def test_blocking_usage_reads_reuse_one_redis_connection(redis_url: str) -> None:
+    store = open_store(StateConfig(url=redis_url, key_prefix="blocking:"))
+    await store.write(Batch(usage=[UsageRecord(dt.date(2027, 1, 2), "p", "m", None, calls=1)]))
+    admin = redis.Redis.from_url(redis_url)
+    before = admin.info("stats")["total_connections_received"]
+    for _ in range(5):
+        assert [row.calls for row in store.usage_blocking(None, None)] == [1]
+    assert admin.info("stats")["total_connections_received"] - before == 1
+    admin.close()
+    await store.aclose()
 
 
 async def test_a_locked_sqlite_file_is_retried_then_reported(tmp_path: Path) -> None:

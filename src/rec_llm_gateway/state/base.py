@@ -7,6 +7,7 @@
     write(Batch)                           settle admissions (free slots, settle tokens and spend),
                                            add usage, publish signals: one transaction
     usage(start, end) -> rows              the usage aggregate, per (day, provider, model, key)
+                                           (``usage_blocking``: the same for synchronous callers)
     spent(name, month) -> USD              a budget's spend this month
     signals() -> {name: value}             breakers, cooldowns and health published by any process
     headroom(buckets, now) -> {name: rows} what each rate bucket has used and has left (admin stats)
@@ -139,6 +140,9 @@ class Store(Protocol):
     async def write(self, batch: Batch) -> None: ...
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]: ...
+
+    def usage_blocking(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        """``usage`` for synchronous code (``gateway.usage.get_all()``), from any thread."""
 
     async def spent(self, name: str, month: str) -> float: ...
 

@@ -126,6 +126,9 @@ class MemoryStore:
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         return self.usage_records.rows(start, end)
 
+    def usage_blocking(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        return self.usage_records.rows(start, end)
+
     async def spent(self, name: str, month: str) -> float:
         return self.spent_now(name, month)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -21,6 +22,9 @@ from redis.asyncio.client import Pipeline
 from ..usage import UsageRecord
 from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
 from .redis_scripts import ADMIT, SETTLE
+
+if TYPE_CHECKING:
+    from redis import Redis as SyncRedis
 
 __all__ = ["RedisStore"]
 
@@ -53,6 +57,8 @@ class RedisStore:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Client] = (
             weakref.WeakKeyDictionary()
         )
+        self._sync: SyncRedis | None = None
+        self._sync_lock = threading.Lock()
 
     def _client(self) -> _Client:
         loop = asyncio.get_running_loop()
@@ -130,32 +136,32 @@ class RedisStore:
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         redis = self._client().redis
-        first, last = (start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()
         members: set[str] = await redis.smembers(f"{self.prefix}udays")  # type: ignore[assignment]
-        days = sorted(day for day in members if first <= day <= last)
+        days = _days(members, start, end)
         pipe = redis.pipeline(transaction=False)
         for day in days:
             pipe.hgetall(f"{self.prefix}u:{day}")
-        records: dict[tuple[str, str, str, str, str], UsageRecord] = {}
-        for day, fields in zip(days, await pipe.execute(), strict=True):
-            for field, value in fields.items():
-                provider, model, key, operation, name = field.split(_SEP)
-                record = records.get((day, provider, model, key, operation))
-                if record is None:
-                    record = records[(day, provider, model, key, operation)] = UsageRecord(
-                        date=dt.date.fromisoformat(day),
-                        provider=provider,
-                        model=model,
-                        gateway_key_id=key or None,
-                        operation=operation,
-                    )
-                if name == "latency_ms":
-                    record.total_latency_ms = float(value)
-                elif name == "cost_usd":
-                    record.cost_usd = float(value)
-                else:
-                    setattr(record, name, int(value))
-        return list(records.values())
+        return _records(days, await pipe.execute())
+
+    def usage_blocking(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        """On a synchronous client kept for the purpose (its pool is thread-safe; an asyncio client
+        belongs to one event loop, and the caller may have none, or be blocking the one it has)."""
+        with self._sync_lock:
+            if self._sync is None:
+                from redis import Redis as SyncRedis
+
+                self._sync = SyncRedis.from_url(
+                    self._url,
+                    socket_timeout=self.timeout,
+                    socket_connect_timeout=self.timeout,
+                    decode_responses=True,
+                )
+        members: set[str] = self._sync.smembers(f"{self.prefix}udays")  # type: ignore[assignment]
+        days = _days(members, start, end)
+        pipe = self._sync.pipeline(transaction=False)
+        for day in days:
+            pipe.hgetall(f"{self.prefix}u:{day}")
+        return _records(days, pipe.execute())
 
     async def spent(self, name: str, month: str) -> float:
         value = await self._client().redis.get(f"{self.prefix}b:{name}:{month}")
@@ -187,3 +193,36 @@ class RedisStore:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.redis.aclose()
+        with self._sync_lock:
+            if self._sync is not None:
+                self._sync.close()
+                self._sync = None
+
+
+def _days(members: set[str], start: dt.date | None, end: dt.date | None) -> list[str]:
+    first, last = (start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()
+    return sorted(day for day in members if first <= day <= last)
+
+
+def _records(days: list[str], hashes: list[dict[str, str]]) -> list[UsageRecord]:
+    """The usage hashes of ``days`` (field: provider, model, key, operation, counter) as records."""
+    records: dict[tuple[str, str, str, str, str], UsageRecord] = {}
+    for day, fields in zip(days, hashes, strict=True):
+        for field, value in fields.items():
+            provider, model, key, operation, name = field.split(_SEP)
+            record = records.get((day, provider, model, key, operation))
+            if record is None:
+                record = records[(day, provider, model, key, operation)] = UsageRecord(
+                    date=dt.date.fromisoformat(day),
+                    provider=provider,
+                    model=model,
+                    gateway_key_id=key or None,
+                    operation=operation,
+                )
+            if name == "latency_ms":
+                record.total_latency_ms = float(value)
+            elif name == "cost_usd":
+                record.cost_usd = float(value)
+            else:
+                setattr(record, name, int(value))
+    return list(records.values())

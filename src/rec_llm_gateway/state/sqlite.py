@@ -105,6 +105,9 @@ class SQLiteStore:
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         return await self._queue.read(lambda db: _usage(db, start, end))
 
+    def usage_blocking(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        return self._queue.read_blocking(lambda db: _usage(db, start, end))
+
     async def spent(self, name: str, month: str) -> float:
         def read(db: sqlite3.Connection) -> float:
             row = db.execute("SELECT spent FROM budgets WHERE name = ? AND month = ?", (name, month))

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 from .base import StoreUnavailable
@@ -41,21 +41,25 @@ class _Job:
         self,
         work: Callable[[sqlite3.Connection], Any],
         write: bool,
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop | None,
+        future: asyncio.Future[Any] | Future[Any],
     ) -> None:
         self.work = work
         self.write = write
         self.loop = loop
+        """The caller's event loop; ``None`` for a blocking caller (a thread waiting on ``future``)."""
         self.future = future
 
     def answer(self, result: Any, error: BaseException | None) -> None:
-        """Hand the outcome to the caller's event loop (a caller that gave up is not answered)."""
+        """Hand the outcome to the caller (a caller that gave up is not answered)."""
+        if self.loop is None:
+            _resolve(self.future, result, error)
+            return
         with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody is waiting
             self.loop.call_soon_threadsafe(_resolve, self.future, result, error)
 
 
-def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def _resolve(future: asyncio.Future[Any] | Future[Any], result: Any, error: BaseException | None) -> None:
     if future.done():  # cancelled (the caller's timeout)
         return
     if error is not None:
@@ -83,16 +87,25 @@ class TransactionQueue:
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         return await self._submit(work, write=False)  # type: ignore[no-any-return]
 
+    def read_blocking(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``read`` for synchronous callers (``gateway.usage.get_all()``): waits in this thread."""
+        future: Future[_T] = Future()
+        self._queue(_Job(work, False, None, future))
+        return future.result()
+
     async def _submit(self, work: Callable[[sqlite3.Connection], Any], *, write: bool) -> Any:
         loop = asyncio.get_running_loop()
-        job = _Job(work, write, loop, loop.create_future())
+        future = loop.create_future()
+        self._queue(_Job(work, write, loop, future))
+        return await future
+
+    def _queue(self, job: _Job) -> None:
         with self._lock:
             self._jobs.append(job)
             start = not self._draining
             self._draining = True
         if start:
             self._executor.submit(self._drain)
-        return await job.future
 
     def shutdown(self) -> None:
         """Stop the worker thread once the work queued so far has run."""
