@@ -397,7 +397,13 @@ def host_app(kind: str, gateway: Gateway) -> Any:
         async def hello_litestar() -> dict[str, str]:
             return {"hello": "litestar"}
 
-        return Litestar(route_handlers=[hello_litestar], plugins=[GatewayPlugin(gateway, path="/llm")])
+        # logging_config=None: Litestar's default configures the root logger (INFO, a queue handler)
+        # for the rest of the session, and every later test then keeps each INFO record it logs.
+        return Litestar(
+            route_handlers=[hello_litestar],
+            plugins=[GatewayPlugin(gateway, path="/llm")],
+            logging_config=None,
+        )
     raise ValueError(kind)
 
 
