@@ -119,6 +119,19 @@ class TransactionQueue:
         return [job for job in jobs if not job.future.done()]  # callers that gave up: skip their work
 
     def _drain(self) -> None:
+        try:
+            self._drain_jobs()
+        except BaseException:
+            # A bug here must not leave the queue marked busy (every later operation would wait
+            # for a thread that is gone): answer what is queued, let the next operation restart it.
+            with self._lock:
+                self._draining = False
+                jobs, self._jobs = self._jobs, []
+            for job in jobs:
+                job.answer(None, StoreUnavailable("sqlite: the store's worker thread failed"))
+            raise
+
+    def _drain_jobs(self) -> None:
         while True:
             with self._lock:
                 if not self._jobs:
