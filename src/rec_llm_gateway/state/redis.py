@@ -21,6 +21,7 @@ from redis.asyncio.client import Pipeline
 
 from ..usage import UsageRecord
 from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
+from .redis_batch import AdmissionPipeline
 from .redis_scripts import ADMIT, SETTLE
 
 if TYPE_CHECKING:
@@ -37,21 +38,24 @@ def _limit(value: int | None) -> int:
 
 
 class _Client:
-    __slots__ = ("admit", "redis", "settle")
+    __slots__ = ("admissions", "redis", "settle")
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, store: RedisStore) -> None:
+        timeout = store.timeout
         self.redis: Redis = Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+            store.url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
-        self.admit = self.redis.register_script(ADMIT)
         self.settle = self.redis.register_script(SETTLE)
+        self.admissions = AdmissionPipeline(
+            self.redis, self.redis.register_script(ADMIT), lambda pipe, batch: store.fill(self, pipe, batch)
+        )
 
 
 class RedisStore:
     shared = True
 
     def __init__(self, url: str, prefix: str, timeout: float) -> None:
-        self._url = url
+        self.url = url
         self.prefix = prefix
         self.timeout = timeout
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Client] = (
@@ -64,7 +68,7 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = _Client(self._url, self.timeout)
+            client = self._clients[loop] = _Client(self)
         return client
 
     async def admit(self, admission: Admission, settled: Batch | None = None) -> Refusal | None:
@@ -85,13 +89,9 @@ class RedisStore:
             ]
         budget = admission.budget
         args += [budget.name, budget.month, repr(budget.limit), repr(budget.amount)] if budget else [""]
-        client = self._client()
-        if settled:  # the same round trip: a pipeline of the settlements, then the admission
-            pipe = await self._pipeline(client, settled, transaction=False)
-            await client.admit(keys=[], args=args, client=pipe)
-            reply = (await pipe.execute())[-1]
-        else:
-            reply = await client.admit(keys=[], args=args)
+        # The same round trip: this process's settlements, then the admission (in a pipeline shared
+        # with the admissions that arrive meanwhile).
+        reply = await self._client().admissions.admit(args, settled)
         if not reply:
             return None
         limit, name, wait = reply[0], reply[1], float(reply[2])
@@ -101,12 +101,13 @@ class RedisStore:
 
     async def write(self, batch: Batch) -> None:
         client = self._client()
-        pipe = await self._pipeline(client, batch, transaction=True)
+        pipe = client.redis.pipeline(transaction=True)
+        await self.fill(client, pipe, batch)
         await pipe.execute()
 
-    async def _pipeline(self, client: _Client, batch: Batch, *, transaction: bool) -> Pipeline:
+    async def fill(self, client: _Client, pipe: Pipeline, batch: Batch) -> None:
+        """Add the commands that write ``batch`` to ``pipe``."""
         prefix = self.prefix
-        pipe = client.redis.pipeline(transaction=transaction)
         for settlement in batch.settlements:
             args: list[Any] = [
                 prefix,
@@ -132,7 +133,6 @@ class RedisStore:
             pipe.sadd(f"{prefix}udays", day)
         for name, value in batch.signals.items():
             pipe.hset(f"{prefix}sig", name, json.dumps(value))
-        return pipe
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         redis = self._client().redis
@@ -151,7 +151,7 @@ class RedisStore:
                 from redis import Redis as SyncRedis
 
                 self._sync = SyncRedis.from_url(
-                    self._url,
+                    self.url,
                     socket_timeout=self.timeout,
                     socket_connect_timeout=self.timeout,
                     decode_responses=True,

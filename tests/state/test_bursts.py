@@ -1,6 +1,7 @@
-"""The SQLite store under concurrency: the admissions of a burst share transactions (group commit),
-stay exact and never fall back to per-process counting, in one process and over two ``serve``
-processes; a locked file is waited for; an admission that timed out is released in the store."""
+"""The shared stores under concurrency: the admissions of a burst share SQLite transactions (group
+commit) and Redis pipelines, stay exact and never fall back to per-process counting, in one process
+(more admissions at once than Redis's connection pool holds) and over two ``serve`` processes; a
+locked SQLite file is waited for; an admission that timed out is released in the store."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rec_llm_gateway.state import StateConfig
 from rec_llm_gateway.state.base import Admission, BucketTake, Refusal
 from rec_llm_gateway.state.ledger import Ledger
 from rec_llm_gateway.state.memory import MemoryStore
+from rec_llm_gateway.state.redis_batch import AdmissionPipeline
 from rec_llm_gateway.state.sqlite import SQLiteStore
 
 from ..routing_support import client
@@ -73,14 +75,14 @@ async def test_one_failing_operation_is_undone_alone(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("count", [64, 200])
 async def test_a_burst_in_one_process_admits_exactly_the_limit_and_never_falls_back(
-    tmp_path: Path, count: int, caplog: pytest.LogCaptureFixture
+    store_url: str, count: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     limit = count // 2
     otel = Otel()
     config = {
         "providers": {"echo": {}},
         "auth": {"keys": [{"key": KEY["x-api-key"], "name": "burst", "requests_per_minute": limit}]},
-        "state": {"url": f"sqlite:///{tmp_path}/burst.db"},
+        "state": {"url": store_url},
     }
     gateway = Gateway(config, **otel.kwargs)
     with caplog.at_level(logging.WARNING, logger="rec_llm_gateway.state"):
@@ -126,3 +128,49 @@ async def test_an_admission_answered_after_its_timeout_is_released_in_the_store(
     assert late.admit_now(_admission("probe", slot)) is not None  # the store still holds a's slot
     assert await ledger.flush()
     assert late.admit_now(_admission("b", slot)) is None  # released with the next write
+
+
+class _GatedRedis:
+    """Just enough of redis-py's client for ``AdmissionPipeline``: pipelines answer once ``gate`` opens."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.sent: list[list[Any]] = []
+
+    def pipeline(self, transaction: bool) -> _GatedRedis.Pipe:
+        return _GatedRedis.Pipe(self)
+
+    class Pipe:
+        def __init__(self, redis: _GatedRedis) -> None:
+            self.redis = redis
+            self.commands: list[Any] = []
+
+        def __len__(self) -> int:
+            return len(self.commands)
+
+        async def execute(self, raise_on_error: bool = True) -> list[Any]:
+            self.redis.sent.append(self.commands)
+            await self.redis.gate.wait()
+            return [None] * len(self.commands)  # the admission script's "admitted"
+
+
+async def test_admissions_queued_behind_a_cancelled_one_are_still_sent_and_answered() -> None:
+    redis = _GatedRedis()
+
+    async def script(keys: list[str], args: list[Any], client: _GatedRedis.Pipe) -> None:
+        client.commands.append(args[0])
+
+    async def settle(pipe: Any, batch: Any) -> None:
+        raise AssertionError("nothing to settle")
+
+    pipeline = AdmissionPipeline(redis, script, settle)  # type: ignore[arg-type]
+    first = asyncio.create_task(pipeline.admit(["first"], None))
+    await asyncio.sleep(0)  # its pipeline is out
+    queued = [asyncio.create_task(pipeline.admit([n], None)) for n in range(3)]
+    await asyncio.sleep(0)
+    first.cancel()  # its caller timed out while the others waited behind it
+    await asyncio.sleep(0)
+    redis.gate.set()
+    assert await asyncio.gather(*queued) == [None, None, None]
+    assert first.cancelled()
+    assert redis.sent == [["first"], [0, 1, 2]]  # the three went together, after it
