@@ -98,9 +98,9 @@ async def test_a_burst_in_one_process_admits_exactly_the_limit_and_never_falls_b
     assert not [record for record in caplog.records if "unavailable" in record.getMessage()]
 
 
-def test_a_burst_over_two_processes_sharing_the_file_is_exact(tmp_path: Path) -> None:
+def test_a_burst_over_two_processes_sharing_the_store_is_exact(store_url: str, tmp_path: Path) -> None:
     keys = [{"key": KEY["x-api-key"], "name": "burst", "requests_per_minute": 50}]
-    config = write_config(tmp_path / "gateway.json", f"sqlite:///{tmp_path}/state.db", keys=keys)
+    config = write_config(tmp_path / "gateway.json", store_url, keys=keys)
     with gateways(config, 1, 1) as processes:
         urls = [process.url for process in processes]
         statuses = asyncio.run(post_all(urls, 200, KEY, chat_body()))
