@@ -15,7 +15,7 @@ import pytest
 
 from rec_llm_gateway import Gateway
 from rec_llm_gateway.state import StateConfig
-from rec_llm_gateway.state.base import Admission, BucketTake, Refusal
+from rec_llm_gateway.state.base import Admission, BucketTake, Refusal, StoreUnavailable
 from rec_llm_gateway.state.ledger import Ledger
 from rec_llm_gateway.state.memory import MemoryStore
 from rec_llm_gateway.state.redis_batch import AdmissionPipeline
@@ -66,6 +66,8 @@ async def test_one_failing_operation_is_undone_alone(tmp_path: Path) -> None:
     )
     assert answers[0] is None and answers[2] is None
     assert isinstance(answers[1], Exception)
+    with pytest.raises(StoreUnavailable, match="UNIQUE"):  # alone in its transaction: rolled back whole
+        await store.admit(_admission("b", slot))
     # b and c hold their slots, a holds one: two are left of five.
     assert [await store.admit(_admission(f"x{n}", slot)) for n in range(2)] == [None, None]
     refused = await store.admit(_admission("x3", slot))
