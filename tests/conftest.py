@@ -129,3 +129,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     with redis_server(tmp_path) as server:
         yield server.url
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level_restored() -> Iterator[None]:
+    """Put the root logger's level back after each test: a Litestar app built with its default
+    logging config (the examples) sets it to INFO for the rest of the session, and every later test
+    then creates, and pytest keeps, a record for each INFO line (test_disconnects's memory bound)."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)

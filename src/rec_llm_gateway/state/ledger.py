@@ -34,6 +34,10 @@ __all__ = ["Ledger"]
 logger = logging.getLogger("rec_llm_gateway.state")
 
 _RETRY_SECONDS: Final = 1.0  # after a failure, admissions skip the store this long (no per-request timeouts)
+_LOOP_SLACK: Final = 4
+"""The stores bound their own waits by ``timeout_seconds`` (SQLite's lock wait, Redis's socket
+timeouts); the ledger's own bound is measured on the event loop, which a burst of requests can keep
+busy past it while the store has long answered, so it is wider: it only catches a store that hangs."""
 
 
 class Ledger:
@@ -70,7 +74,7 @@ class Ledger:
             # before it admits the next one, in the same round trip.
             settled = self._take_settlements()
             try:
-                async with asyncio.timeout(self.config.timeout_seconds):
+                async with asyncio.timeout(self.config.timeout_seconds * _LOOP_SLACK):
                     refusal = await self.store.admit(admission, settled)
             except Exception as exc:  # any failure of the store means "unavailable"
                 if settled:
@@ -173,7 +177,7 @@ class Ledger:
         if not batch:
             return True
         try:
-            async with asyncio.timeout(self.config.timeout_seconds * 4):
+            async with asyncio.timeout(self.config.timeout_seconds * _LOOP_SLACK):
                 await self.store.write(batch)
         except Exception as exc:
             self._put_back(batch)
