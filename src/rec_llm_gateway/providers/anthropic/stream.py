@@ -71,7 +71,11 @@ class AnthropicStreamTranslator(StreamTranslator):
                 delta = event["delta"]
                 kind = delta["type"]
                 if kind == "text_delta":
-                    reply.text(delta["text"])
+                    text = delta["text"]
+                    chunks = self._writer.text_event(text)
+                    if chunks is not None:
+                        return chunks
+                    reply.text(text)
                 elif kind == "input_json_delta":
                     reply.tool_arguments(event["index"], delta["partial_json"])
                 elif kind == "thinking_delta":

@@ -58,6 +58,9 @@ class ConverseStreamTranslator(StreamTranslator):
             delta = event.get("delta") or {}
             text = delta.get("text")
             if text is not None:
+                chunks = self._writer.text_event(text)
+                if chunks is not None:
+                    return chunks
                 reply.text(text)
             elif "toolUse" in delta:
                 reply.tool_arguments(
