@@ -47,26 +47,19 @@ class AnthropicToolResultBlock(_Doc):
     is_error: bool | None = None
 
 
+_Text = Annotated[str, Field(min_length=1)]
+_UserBlock = Annotated[AnthropicTextBlock | AnthropicToolResultBlock, Field(discriminator="type")]
+_AssistantBlock = Annotated[AnthropicTextBlock | AnthropicToolUseBlock, Field(discriminator="type")]
+
+
 class AnthropicUserMessage(_Doc):
     role: Literal["user"]
-    content: (
-        Annotated[str, Field(min_length=1)]
-        | Annotated[
-            list[Annotated[AnthropicTextBlock | AnthropicToolResultBlock, Field(discriminator="type")]],
-            Field(min_length=1),
-        ]
-    )
+    content: _Text | Annotated[list[_UserBlock], Field(min_length=1)]
 
 
 class AnthropicAssistantMessage(_Doc):
     role: Literal["assistant"]
-    content: (
-        Annotated[str, Field(min_length=1)]
-        | Annotated[
-            list[Annotated[AnthropicTextBlock | AnthropicToolUseBlock, Field(discriminator="type")]],
-            Field(min_length=1),
-        ]
-    )
+    content: _Text | Annotated[list[_AssistantBlock], Field(min_length=1)]
 
 
 class AnthropicTool(_Doc):
