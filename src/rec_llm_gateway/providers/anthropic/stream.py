@@ -41,6 +41,7 @@ class AnthropicStreamTranslator(StreamTranslator):
         "_provider",
         "_reply",
         "_started",
+        "_text_event",
         "_usage",
         "_writer",
         "done",
@@ -52,6 +53,7 @@ class AnthropicStreamTranslator(StreamTranslator):
         self._provider = provider
         self._writer = ChunkWriter(model=call.model)
         self._reply = Reply(self._writer, json_tool)
+        self._text_event = self._writer.text_event  # bound once: it runs per event
         self._usage: dict[str, Any] = {}
         self._started = False
         self._finished = False
@@ -72,7 +74,7 @@ class AnthropicStreamTranslator(StreamTranslator):
                 kind = delta["type"]
                 if kind == "text_delta":
                     text = delta["text"]
-                    chunks = self._writer.text_event(text)
+                    chunks = self._text_event(text)
                     if chunks is not None:
                         return chunks
                     reply.text(text)

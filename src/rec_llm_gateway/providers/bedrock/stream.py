@@ -32,13 +32,14 @@ class ConverseStreamTranslator(StreamTranslator):
     """ConverseStream frames (``(headers, payload)`` from ``EventStreamDecoder``) -> OpenAI chunks.
     One per stream."""
 
-    __slots__ = ("_provider", "_reply", "_stopped", "_writer", "done", "usage")
+    __slots__ = ("_provider", "_reply", "_stopped", "_text_event", "_writer", "done", "usage")
 
     def __init__(
         self, *, model: str, response_id: str, created: int, json_tool: str | None, provider: str
     ) -> None:
         self._writer = ChunkWriter(response_id, model, created)
         self._reply = Reply(self._writer, json_tool)
+        self._text_event = self._writer.text_event  # bound once: it runs per event
         self._provider = provider
         self._stopped = False
         self.done = False
@@ -58,7 +59,7 @@ class ConverseStreamTranslator(StreamTranslator):
             delta = event.get("delta") or {}
             text = delta.get("text")
             if text is not None:
-                chunks = self._writer.text_event(text)
+                chunks = self._text_event(text)
                 if chunks is not None:
                     return chunks
                 reply.text(text)
