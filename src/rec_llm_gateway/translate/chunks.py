@@ -50,26 +50,25 @@ class ChunkWriter(ResponseHead):
 
     def text_event(self, text: str) -> list[dict[str, Any]] | None:
         """The chunks of an upstream event that says nothing but ``text`` for choice 0, or ``None``
-        when that choice has not begun yet (then: ``Reply.text`` and ``take``).
+        when that choice has not begun yet or ``text`` is empty (then: ``Reply.text`` and ``take``).
+        Call it first for an event (nothing written since the last ``take``).
 
         The most frequent event of every stream, in one call where the general way takes three
         (``Reply.text``, ``text``, ``take``): after the first event of choice 0, its text needs none
         of ``Reply``'s bookkeeping and always makes one chunk of its own."""
-        if not self._flowing or self._out:
-            return None
-        if not text:
-            return []
-        return [
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [
-                    {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
-                ],
-            }
-        ]
+        if self._flowing and text:
+            return [
+                {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "choices": [
+                        {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+                    ],
+                }
+            ]
+        return None
 
     def _chunk(self, choice: dict[str, Any]) -> dict[str, Any]:
         chunk = {
