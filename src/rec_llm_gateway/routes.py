@@ -96,8 +96,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         errors=PIPELINE_ERRORS,
         documented=False,
     ),
-    # Anthropic's Messages API (messages/): its own wire shapes and error envelope; not in the
-    # OpenAPI description (which describes the OpenAI-shaped routes).
+    # Anthropic's Messages API (messages/): its own wire shapes and error envelope
+    # (MessagesOperation.describe says which, for the OpenAPI description).
     Endpoint(
         "POST",
         "/v1/messages",
@@ -105,7 +105,6 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "Anthropic Messages (JSON, or named SSE events)",
         operation=MessagesOperation,
         errors=PIPELINE_ERRORS,
-        documented=False,
     ),
     Endpoint(
         "POST",
@@ -114,7 +113,6 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "Anthropic's token count of a Messages request",
         operation=CountTokensOperation,
         errors=PIPELINE_ERRORS,
-        documented=False,
     ),
     Endpoint(
         "GET",

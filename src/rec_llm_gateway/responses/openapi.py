@@ -8,9 +8,11 @@ upstreams); a text, JSON-object or JSON-schema format.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .wire import ResponsesRequest
 
 __all__ = ["DOC_MODELS", "patch_schemas", "paths"]
 
@@ -114,7 +116,7 @@ class Reasoning(_Doc):
     summary: str | None = None
 
 
-class ResponsesCreate(_Doc):
+class _ResponsesInput(_Doc):
     """``POST /v1/responses``. ``store`` (default true) keeps the response for ``GET`` and for a next
     turn's ``previous_response_id`` (a missing or expired one is a 404)."""
 
@@ -126,24 +128,35 @@ class ResponsesCreate(_Doc):
             Field(min_length=1),
         ]
     )
-    instructions: str | None = None
     tools: list[FunctionTool] | None = Field(None, description="Function tools, or built-in ones.")
     tool_choice: Literal["auto", "none", "required"] | NamedFunction | None = None
     text: TextConfig | None = None
     reasoning: Reasoning | None = None
-    # OpenAI's ranges, as for chat (schema.ChatCompletionRequest): a 400 naming the parameter.
-    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    metadata: dict[str, str] | None = None
-    store: bool | None = None
-    previous_response_id: str | None = None
-    include: list[str] | None = None
-    prompt_cache_key: str | None = None
-    parallel_tool_calls: bool | None = None
-    stream: bool | None = None
-    user: str | None = None
-    safety_identifier: str | None = None
+
+
+# The other fields as the wire model declares them (OpenAI's ranges included): one definition.
+_WIRE_FIELDS: Final = (
+    "instructions",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "metadata",
+    "store",
+    "previous_response_id",
+    "include",
+    "prompt_cache_key",
+    "parallel_tool_calls",
+    "stream",
+    "user",
+    "safety_identifier",
+)
+_wire = ResponsesRequest.model_fields
+ResponsesCreate = create_model(  # type: ignore[call-overload]  # field definitions built at run time
+    "ResponsesCreate",
+    __base__=_ResponsesInput,
+    __doc__=_ResponsesInput.__doc__,
+    **{name: (_wire[name].annotation, _wire[name]) for name in _WIRE_FIELDS},
+)
 
 
 class ResponseObject(_Doc):
