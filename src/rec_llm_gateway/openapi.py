@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from .responses import openapi as responses_doc
-from .routes import ENDPOINTS, PIPELINE_ERRORS, Endpoint
+from .routes import ENDPOINTS, Endpoint
 
 if TYPE_CHECKING:
     from .pipeline.operation import OperationDoc
@@ -149,7 +149,17 @@ class UsageReport(_Doc):
 
 _ADMIN_MODELS: dict[str, type[BaseModel]] = {
     model.__name__: model
-    for model in (ModelList, Model, Health, ProviderList, ProviderHealth, ProviderStats, UsageReport)
+    for model in (
+        ModelList,
+        Model,
+        Health,
+        ProviderList,
+        ProviderHealth,
+        ProviderStats,
+        UsageReport,
+        responses_doc.ResponseObject,
+        responses_doc.DeletedResponse,
+    )
 }
 """The 200 bodies of the admin routes, by the name ``Endpoint.response`` gives."""
 _REF = "#/components/schemas/{model}"
@@ -258,7 +268,7 @@ def _pipeline_operation(endpoint: Endpoint, doc: OperationDoc, description: str)
         "responses": {
             "200": {
                 "description": description,
-                "headers": {"x-request-id": {"schema": {"type": "string"}}},
+                "headers": {name: {"schema": {"type": "string"}} for name in ("x-request-id", *doc.headers)},
                 "content": content,
             },
             **{str(status): _error(status, error) for status in endpoint.errors},
@@ -283,19 +293,14 @@ def _build() -> dict[str, Any]:
     wire_models += [
         (_ADMIN_MODELS[endpoint.response], "serialization") for endpoint in documented if endpoint.response
     ]
-    # /v1/responses is described by responses/openapi.py (its request as every upstream takes it).
-    wire_models += [
-        (model, "validation" if model is responses_doc.ResponsesCreate else "serialization")
-        for model in responses_doc.DOC_MODELS
-    ]
     _, top = models_json_schema(list(dict.fromkeys(wire_models)), ref_template=_REF)
     schemas = top.get("$defs", {})
-    schemas["ResponsesCreate"]["properties"]["model"].update(pattern=_model_pattern())
     responses_doc.patch_schemas(schemas, _REF)
     for request in (
         "ChatCompletionRequest",
         "EmbeddingRequest",
         "CompletionRequest",
+        "ResponsesCreate",
         "MessagesCreate",
         "CountTokensCreate",
     ):
@@ -312,7 +317,6 @@ def _build() -> dict[str, Any]:
             if endpoint.operation is not None
             else _admin_operation(endpoint)
         )
-    paths.update(responses_doc.paths(_REF, _error, PIPELINE_ERRORS))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -164,6 +164,7 @@ def test_openapi_is_not_imported_with_the_package() -> None:
 
 
 def test_every_documented_route_of_the_table_is_described_messages_in_anthropics_shapes() -> None:
+    """Every route comes from ``routes.ENDPOINTS`` and its operation's ``describe()``."""
     from rec_llm_gateway.routes import ENDPOINTS
 
     document = openapi_document()
@@ -197,6 +198,16 @@ def test_every_documented_route_of_the_table_is_described_messages_in_anthropics
     assert schemas["MessagesCreate"]["required"] == ["model", "messages", "max_tokens"]
     assert "pattern" in schemas["MessagesCreate"]["properties"]["model"]
     assert schemas["AnthropicError"]["properties"]["type"]["const"] == "error"
+    # /v1/responses from the table too: named events, the dropped-tools header, OpenAI's envelope
+    responses = document["paths"]["/v1/responses"]["post"]["responses"]
+    assert set(responses["200"]["headers"]) == {"x-request-id", "x-rec-llm-dropped-tools"}
+    assert responses["200"]["content"]["text/event-stream"]["schema"]["required"] == ["event", "data"]
+    assert responses["400"]["content"]["application/json"]["schema"] == ref("ErrorResponse")
+    stored = document["paths"]["/v1/responses/{id}"]
+    assert stored["get"]["responses"]["200"]["content"]["application/json"]["schema"] == ref("ResponseObject")
+    assert stored["delete"]["responses"]["200"]["content"]["application/json"]["schema"] == ref(
+        "DeletedResponse"
+    )
     # the OpenAI-shaped routes keep OpenAI's envelope
     chat = document["paths"]["/v1/chat/completions"]["post"]
     assert chat["responses"]["400"]["content"]["application/json"]["schema"] == ref("ErrorResponse")

@@ -91,6 +91,8 @@ class OperationDoc:
     """The error envelope, when it is not OpenAI's."""
     named_events: bool = False
     """Stream events are named (``event:`` and ``data:``, no ``[DONE]``), as Anthropic's are."""
+    headers: tuple[str, ...] = ()
+    """Response headers of a 200 besides ``x-request-id``."""
 
 
 class Operation:

@@ -19,7 +19,7 @@ from ..responses.stream import ResponsesAssembler, ResponsesEncoder
 from ..responses.wire import ResponsesRequest, parse_items
 from ..routing.tokens import estimate_prompt_tokens
 from ..schema import _Open
-from .operation import Operation
+from .operation import Operation, OperationDoc
 
 if TYPE_CHECKING:
     from ..config import LimitsConfig
@@ -66,6 +66,10 @@ class ResponsesOperation(Operation):
     """OpenAI Responses, JSON or typed SSE events. One per gateway (it holds the conversation store)."""
 
     name: ClassVar[str] = "chat"
+    response_description: ClassVar[str] = (
+        "A Response; with stream: true, its events (response.created ... response.completed, or error "
+        "and response.failed)."
+    )
     request_model = ResponsesRequest
     response_model = ResponseObject
     estimates = RESPONSES_ESTIMATES
@@ -76,6 +80,18 @@ class ResponsesOperation(Operation):
     @classmethod
     def for_gateway(cls, gateway: GatewayParts) -> ResponsesOperation:
         return cls(ResponsesFlow(gateway.conversations, gateway.config.responses.builtin_tools))
+
+    @classmethod
+    def describe(cls) -> OperationDoc:
+        from ..responses import openapi
+
+        return OperationDoc(
+            openapi.ResponsesCreate,
+            openapi.ResponseObject,
+            openapi.ResponseEvent,
+            named_events=True,
+            headers=(DROPPED_TOOLS_HEADER.decode(),),
+        )
 
     def parse(self, body: bytes, limits: LimitsConfig) -> ResponsesRequest:
         request = ResponsesRequest.from_json(body)

@@ -1,4 +1,5 @@
-"""``/v1/responses`` in the gateway's OpenAPI description (imported by ``openapi.py`` only).
+"""``/v1/responses`` in the gateway's OpenAPI description (imported only when it is built, through
+``ResponsesOperation.describe`` and the stored-response routes' models in ``openapi.py``).
 
 The request is described as every upstream takes it (the gateway's wire model also keeps what only
 OpenAI and Azure take through: other item and tool types, unknown fields): input items that are
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .wire import ResponsesRequest
 
-__all__ = ["DOC_MODELS", "patch_schemas", "paths"]
+__all__ = ["DeletedResponse", "ResponseEvent", "ResponseObject", "ResponsesCreate", "patch_schemas"]
 
 
 class _Doc(BaseModel):
@@ -170,6 +171,13 @@ class ResponseObject(_Doc):
     usage: dict[str, Any] | None = None
 
 
+class ResponseEvent(_Doc):
+    """One stream event: response.created, response.output_text.delta, ..., response.completed (or
+    error and response.failed)."""
+
+    type: str
+
+
 class DeletedResponse(_Doc):
     id: str
     object: Literal["response"]
@@ -182,72 +190,3 @@ def patch_schemas(schemas: dict[str, Any], ref: str) -> None:
     tools = schemas["ResponsesCreate"]["properties"]["tools"]
     array = next(option for option in tools["anyOf"] if option.get("type") == "array")
     array["items"] = {"anyOf": [{"$ref": ref.format(model="FunctionTool")}, _BUILTIN_TOOL]}
-
-
-DOC_MODELS: list[type[BaseModel]] = [ResponsesCreate, ResponseObject, DeletedResponse]
-"""Described in ``components.schemas`` (``ResponsesCreate`` as a request, the others as answers)."""
-
-
-def paths(ref: str, error: Any, errors: tuple[int, ...]) -> dict[str, Any]:
-    """The path items; ``ref`` formats a schema reference, ``error(status)`` describes an error."""
-    response_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-    stream_event = {
-        "type": "object",
-        "required": ["event", "data"],
-        "properties": {
-            "event": {"type": "string", "description": "The event's type: response.created, ..."},
-            "data": {"type": "string", "contentMediaType": "application/json"},
-        },
-    }
-    create = {
-        "operationId": "createResponse",
-        "summary": "OpenAI's Responses API, to any provider (JSON, or typed SSE events)",
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": ref.format(model="ResponsesCreate")}}},
-        },
-        "responses": {
-            "200": {
-                "description": "A Response; with stream: true, its events (response.created ... "
-                "response.completed, or error and response.failed).",
-                "headers": {
-                    "x-request-id": {"schema": {"type": "string"}},
-                    "x-rec-llm-dropped-tools": {"schema": {"type": "string"}},
-                },
-                "content": {
-                    "application/json": {"schema": {"$ref": ref.format(model="ResponseObject")}},
-                    "text/event-stream": {"schema": stream_event},
-                },
-            },
-            **{str(status): error(status) for status in errors},
-        },
-    }
-    stored_errors = {str(status): error(status) for status in (401, 404, 405, 500, 503)}
-    stored = {
-        "parameters": [response_id],
-        "get": {
-            "operationId": "retrieveResponse",
-            "summary": "A stored response",
-            "responses": {
-                "200": {
-                    "description": "The response",
-                    "content": {"application/json": {"schema": {"$ref": ref.format(model="ResponseObject")}}},
-                },
-                **stored_errors,
-            },
-        },
-        "delete": {
-            "operationId": "deleteResponse",
-            "summary": "Delete a stored response",
-            "responses": {
-                "200": {
-                    "description": "Deleted",
-                    "content": {
-                        "application/json": {"schema": {"$ref": ref.format(model="DeletedResponse")}}
-                    },
-                },
-                **stored_errors,
-            },
-        },
-    }
-    return {"/v1/responses": {"post": create}, "/v1/responses/{id}": stored}
