@@ -3,13 +3,16 @@ file and a real redis-server; the ``state:`` config; ``/usage`` ranges; what an 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from opentelemetry.sdk.metrics import MeterProvider
@@ -18,7 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from rec_llm_gateway import Gateway
+from rec_llm_gateway import Gateway, hookimpl
 from rec_llm_gateway.errors import ConfigError
 from rec_llm_gateway.state import StateConfig, open_store
 from rec_llm_gateway.state.base import (
@@ -35,6 +38,7 @@ from rec_llm_gateway.usage import UsageRecord
 
 from ..routing_support import client
 from ..state_support import ADMIN, CHAT, RedisServer, chat_body, free_port
+from ..support import gateway_server
 
 NOW = 1_800_000_000.0
 
@@ -359,3 +363,32 @@ async def test_a_budgeted_key_may_not_use_an_unpriced_model_silently(
             assert upstream.requests == []  # refused before any upstream call
         # A key without a budget is not concerned.
         assert (await http.post(CHAT, json=body, headers={"x-api-key": "free-key-000001"})).status_code == 200
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_sequential_client_finds_its_previous_request_settled(stream: bool) -> None:
+    """The budget is settled before the last byte goes out, not after the hooks that follow it."""
+
+    class SlowAfterwards:
+        def __init__(self) -> None:
+            self.release = threading.Event()
+
+        @hookimpl
+        async def post_response(self) -> None:
+            await asyncio.to_thread(self.release.wait, 10)
+
+    slow = SlowAfterwards()
+    # Each request costs $0.003 (3 output tokens at $0.001): the second fits only once the first
+    # holds its cost instead of its reservation.
+    config = _config("memory://")
+    config["auth"]["keys"] = [{"key": "budget-key-0001", "name": "payer", "monthly_budget_usd": 0.005}]
+    body = {**chat_body("one two three", max_tokens=3), "stream": stream}
+    with gateway_server(config, "bare", plugins=[slow]) as (url, _):
+        try:
+            for expected in (200, 200, 429):  # the third finds the budget spent
+                response = httpx.post(
+                    url + CHAT, json=body, headers={"x-api-key": "budget-key-0001"}, timeout=10
+                )
+                assert response.status_code == expected, response.text
+        finally:
+            slow.release.set()
