@@ -36,7 +36,7 @@ from ..providers.anthropic import AnthropicProvider
 from ..providers.anthropic.response import from_anthropic
 from ..providers.anthropic.stream import AnthropicStreamTranslator
 from ..providers.base import ChatResult, UpstreamCall
-from ..providers.http import HTTPProvider, path_segment
+from ..providers.http import HTTPProvider, path_segment, post_request
 from ..providers.upstream_body import _CappedStream, _read_capped, body_parts, event_limit, event_too_large
 
 __all__ = ["NATIVE_KEY", "NativeBody", "NativeTarget", "target_for"]
@@ -186,8 +186,7 @@ class NativeTarget:
     def request(self, call: UpstreamCall, url: str, body: bytes, headers: dict[str, str]) -> httpx.Request:
         if call.headers:
             headers = {**headers, **call.headers}
-        timeout = self.provider._timeout
-        return httpx.Request("POST", url, headers=headers, content=body, extensions={"timeout": timeout})
+        return post_request(url, headers, body, self.provider._timeout)
 
 
 class AnthropicTarget(NativeTarget):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from ..embeddings import EmbeddingDialect
     from ..schema_embeddings import EmbeddingRequest
 
-__all__ = ["HTTPProvider", "body_parts", "event_limit", "event_too_large", "path_segment"]
+__all__ = ["HTTPProvider", "body_parts", "event_limit", "event_too_large", "path_segment", "post_request"]
 
 _UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
 """What a translator raises on odd but valid JSON from an upstream."""
@@ -116,14 +116,7 @@ class HTTPProvider(Provider):
         """An ``httpx.Request`` with the provider's timeouts and the gateway's extra headers."""
         if call.headers:
             headers = {**headers, **call.headers}
-        return httpx.Request(
-            "POST",
-            url,
-            params=params,
-            headers=headers,
-            content=pydantic_core.to_json(json_body),
-            extensions={"timeout": self._timeout},
-        )
+        return post_request(url, headers, pydantic_core.to_json(json_body), self._timeout, params)
 
     async def fetch(self, call: UpstreamCall, request: httpx.Request) -> bytes:
         """Send ``request`` and read the whole answer (capped); an error status raises the mapped,
@@ -305,6 +298,34 @@ class HTTPProvider(Provider):
             error.param = scrub_secrets(str(error.param), secrets)
         error.headers = {name: scrub_secrets(value, secrets) for name, value in error.headers.items()}
         return error
+
+
+def post_request(
+    url: str | httpx.URL,
+    headers: dict[str, str],
+    body: bytes,
+    timeout: Mapping[str, float | None],
+    params: Any = None,
+) -> httpx.Request:
+    """``httpx.Request("POST", url, headers=headers, content=body)`` with the same headers in the
+    same order (``Host`` first, ``Content-Length`` last), built for a quarter of the CPU: httpx fills
+    ``Host`` and ``Content-Length`` in through ``MutableMapping.setdefault`` and normalises every
+    header twice (~16 us a request); given a ``stream``, it takes the headers as they are."""
+    if isinstance(url, str):
+        url = httpx.URL(url)
+    if params is not None:
+        url = url.copy_merge_params(params)
+    if any(name.lower() in _SET_BY_HTTPX for name in headers):  # the caller's own: httpx's rules
+        return httpx.Request("POST", url, headers=headers, content=body, extensions={"timeout": timeout})
+    listed = [("Host", url.netloc.decode("ascii")), *headers.items(), ("Content-Length", str(len(body)))]
+    request = httpx.Request(
+        "POST", url, headers=listed, stream=httpx.ByteStream(body), extensions={"timeout": timeout}
+    )
+    request.read()  # .content readable at once, as with content=
+    return request
+
+
+_SET_BY_HTTPX = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 def _unchecked(chunk: Any, provider: str) -> None:

@@ -31,7 +31,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from ...config import ProviderConfig
 from ...errors import GatewayError
 from ..base import ChatResult, StreamTranslator, UpstreamCall
-from ..http import HTTPProvider, body_parts, path_segment
+from ..http import HTTPProvider, body_parts, path_segment, post_request
 from .embeddings import bedrock_embeddings
 from .errors import error_from_bedrock
 from .eventstream import EventStreamDecoder
@@ -191,9 +191,7 @@ class BedrockProvider(HTTPProvider):
         headers.update(await self.auth_headers("POST", url, headers, body))
         if call.headers:
             headers.update(call.headers)  # trace context: added after signing, so left unsigned
-        return httpx.Request(
-            "POST", url, headers=headers, content=body, extensions={"timeout": self._timeout}
-        )
+        return post_request(url, headers, body, self._timeout)
 
     async def auth_headers(
         self, method: str, url: str, headers: dict[str, str], body: bytes
