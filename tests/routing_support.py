@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -142,3 +143,21 @@ def serving(*upstreams: FakeUpstream) -> Iterator[list[FakeUpstream]]:
         for upstream in upstreams:
             upstream.url = stack.enter_context(serve(upstream))
         yield list(upstreams)
+
+
+def two(upstreams: list[Any], **routing: Any) -> dict[str, Any]:
+    a, b, *_ = upstreams
+    return {
+        "providers": {"a": provider(a), "b": provider(b)},
+        "models": {"g": ["a:gpt-4o-mini", "b:gpt-4o-mini"]},
+        "routing": routing,
+    }
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait for a state change made by a background task (not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not become true")
+        await asyncio.sleep(0.01)
