@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from .responses import openapi as responses_doc
-from .routes import ENDPOINTS, PIPELINE_ERRORS, Endpoint
+from .routes import ENDPOINTS, Endpoint
 
 if TYPE_CHECKING:
-    from .pipeline.operation import Operation
+    from .pipeline.operation import OperationDoc
 
 __all__ = ["openapi_document", "openapi_json"]
 
@@ -149,7 +149,17 @@ class UsageReport(_Doc):
 
 _ADMIN_MODELS: dict[str, type[BaseModel]] = {
     model.__name__: model
-    for model in (ModelList, Model, Health, ProviderList, ProviderHealth, ProviderStats, UsageReport)
+    for model in (
+        ModelList,
+        Model,
+        Health,
+        ProviderList,
+        ProviderHealth,
+        ProviderStats,
+        UsageReport,
+        responses_doc.ResponseObject,
+        responses_doc.DeletedResponse,
+    )
 }
 """The 200 bodies of the admin routes, by the name ``Endpoint.response`` gives."""
 _REF = "#/components/schemas/{model}"
@@ -169,36 +179,34 @@ _ERRORS = {
 }
 
 
-def _sse_event(chunk_schema: str) -> dict[str, Any]:
+def _sse_event(chunk_schema: str, error_schema: str = "ErrorResponse", named: bool = False) -> dict[str, Any]:
     """An event stream, one event at a time (OpenAPI 3.1): each ``data`` is a chunk as JSON, an error
-    (after the stream has started), or the closing ``[DONE]``."""
+    (after the stream has started), or the closing ``[DONE]``; named events (Anthropic's) carry
+    their type in ``event`` and end without ``[DONE]``."""
+    data = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": {
+            "anyOf": [{"$ref": _REF.format(model=chunk_schema)}, {"$ref": _REF.format(model=error_schema)}]
+        },
+    }
+    if named:
+        return {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {"event": {"type": "string"}, "data": data},
+        }
     return {
         "type": "object",
         "required": ["data"],
-        "properties": {
-            "data": {
-                "anyOf": [
-                    {"const": "[DONE]"},
-                    {
-                        "type": "string",
-                        "contentMediaType": "application/json",
-                        "contentSchema": {
-                            "anyOf": [
-                                {"$ref": _REF.format(model=chunk_schema)},
-                                {"$ref": _REF.format(model="ErrorResponse")},
-                            ]
-                        },
-                    },
-                ]
-            }
-        },
+        "properties": {"data": {"anyOf": [{"const": "[DONE]"}, data]}},
     }
 
 
-def _error(status: int) -> dict[str, Any]:
+def _error(status: int, schema: str = "ErrorResponse") -> dict[str, Any]:
     return {
         "description": _ERRORS[status],
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}},
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=schema)}}},
     }
 
 
@@ -241,54 +249,61 @@ def _admin_operation(endpoint: Endpoint) -> dict[str, Any]:
     return operation
 
 
-def _pipeline_operation(endpoint: Endpoint, operation: type[Operation]) -> dict[str, Any]:
+def _pipeline_operation(endpoint: Endpoint, doc: OperationDoc, description: str) -> dict[str, Any]:
+    error = (doc.error or ErrorResponse).__name__
     content: dict[str, Any] = {
-        "application/json": {"schema": {"$ref": _REF.format(model=operation.response_model.__name__)}}
+        "application/json": {"schema": {"$ref": _REF.format(model=doc.response.__name__)}}
     }
-    if operation.chunk_model is not None:
-        content["text/event-stream"] = {"schema": _sse_event(operation.chunk_model.__name__)}
+    if doc.stream_event is not None:
+        content["text/event-stream"] = {
+            "schema": _sse_event(doc.stream_event.__name__, error, doc.named_events)
+        }
     return {
         "operationId": endpoint.name,
         "summary": endpoint.summary,
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": _REF.format(model=operation.request_model.__name__)}}
-            },
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model=doc.request.__name__)}}},
         },
         "responses": {
             "200": {
-                "description": operation.response_description,
-                "headers": {"x-request-id": {"schema": {"type": "string"}}},
+                "description": description,
+                "headers": {name: {"schema": {"type": "string"}} for name in ("x-request-id", *doc.headers)},
                 "content": content,
             },
-            **{str(status): _error(status) for status in endpoint.errors},
+            **{str(status): _error(status, error) for status in endpoint.errors},
         },
     }
 
 
 def _build() -> dict[str, Any]:
     documented = [endpoint for endpoint in ENDPOINTS if endpoint.documented]
-    operations = [endpoint.operation for endpoint in documented if endpoint.operation is not None]
+    docs = {
+        endpoint.name: endpoint.operation.describe()
+        for endpoint in documented
+        if endpoint.operation is not None
+    }
     wire_models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
-    for operation in operations:
-        wire_models += [(operation.request_model, "validation"), (operation.response_model, "serialization")]
-        if operation.chunk_model is not None:
-            wire_models.append((operation.chunk_model, "serialization"))
+    for doc in docs.values():
+        wire_models += [(doc.request, "validation"), (doc.response, "serialization")]
+        wire_models += [
+            (model, "serialization") for model in (doc.stream_event, doc.error) if model is not None
+        ]
     wire_models.append((ErrorResponse, "serialization"))
     wire_models += [
         (_ADMIN_MODELS[endpoint.response], "serialization") for endpoint in documented if endpoint.response
     ]
-    # /v1/responses is described by responses/openapi.py (its request as every upstream takes it).
-    wire_models += [
-        (model, "validation" if model is responses_doc.ResponsesCreate else "serialization")
-        for model in responses_doc.DOC_MODELS
-    ]
     _, top = models_json_schema(list(dict.fromkeys(wire_models)), ref_template=_REF)
     schemas = top.get("$defs", {})
-    schemas["ResponsesCreate"]["properties"]["model"].update(pattern=_model_pattern())
     responses_doc.patch_schemas(schemas, _REF)
-    for request in ("ChatCompletionRequest", "EmbeddingRequest", "CompletionRequest"):
+    for request in (
+        "ChatCompletionRequest",
+        "EmbeddingRequest",
+        "CompletionRequest",
+        "ResponsesCreate",
+        "MessagesCreate",
+        "CountTokensCreate",
+    ):
         schemas[request]["properties"]["model"].update(
             pattern=_model_pattern(),
             description="A model name, or provider:model (split on the first colon; neither part empty, "
@@ -298,11 +313,10 @@ def _build() -> dict[str, Any]:
     for endpoint in documented:
         path = endpoint.path.replace(":path}", "}")
         paths.setdefault(path, {})[endpoint.method.lower()] = (
-            _pipeline_operation(endpoint, endpoint.operation)
+            _pipeline_operation(endpoint, docs[endpoint.name], endpoint.operation.response_description)
             if endpoint.operation is not None
             else _admin_operation(endpoint)
         )
-    paths.update(responses_doc.paths(_REF, _error, PIPELINE_ERRORS))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -85,7 +85,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         aliases=("/completions",),
         errors=PIPELINE_ERRORS,
     ),
-    # OpenAI's Responses API (responses/); described by responses/openapi.py.
+    # OpenAI's Responses API (responses/; ResponsesOperation.describe names its OpenAPI models).
     Endpoint(
         "POST",
         "/v1/responses",
@@ -94,10 +94,9 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         operation=ResponsesOperation,
         aliases=("/responses",),
         errors=PIPELINE_ERRORS,
-        documented=False,
     ),
-    # Anthropic's Messages API (messages/): its own wire shapes and error envelope; not in the
-    # OpenAPI description (which describes the OpenAI-shaped routes).
+    # Anthropic's Messages API (messages/): its own wire shapes and error envelope
+    # (MessagesOperation.describe says which, for the OpenAPI description).
     Endpoint(
         "POST",
         "/v1/messages",
@@ -105,7 +104,6 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "Anthropic Messages (JSON, or named SSE events)",
         operation=MessagesOperation,
         errors=PIPELINE_ERRORS,
-        documented=False,
     ),
     Endpoint(
         "POST",
@@ -114,7 +112,6 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "Anthropic's token count of a Messages request",
         operation=CountTokensOperation,
         errors=PIPELINE_ERRORS,
-        documented=False,
     ),
     Endpoint(
         "GET",
@@ -123,8 +120,9 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "A stored response",
         handler="retrieve_response",
         aliases=("/responses/{id}",),
-        errors=(401, 404, 405, 500),
-        documented=False,
+        response="ResponseObject",
+        errors=(401, 404, 405, 500, 503),
+        parameters={"id": "A stored response's id."},
     ),
     Endpoint(
         "DELETE",
@@ -133,8 +131,9 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "Delete a stored response",
         handler="delete_response",
         aliases=("/responses/{id}",),
-        errors=(401, 404, 405, 500),
-        documented=False,
+        response="DeletedResponse",
+        errors=(401, 404, 405, 500, 503),
+        parameters={"id": "A stored response's id."},
     ),
     Endpoint(
         "GET",

@@ -33,6 +33,13 @@ __all__ = [
 
 MAX_MODEL_LENGTH = 2048
 
+# The ranges OpenAI's API enforces (a 400 naming the parameter), so that a request the gateway accepts
+# is one OpenAI would accept, whichever provider serves it; one definition for every request model.
+Temperature = Annotated[float, Field(ge=0, le=2)]
+TopP = Annotated[float, Field(ge=0, le=1)]
+ChoiceCount = Annotated[int, Field(ge=1, le=128)]
+Penalty = Annotated[float, Field(ge=-2, le=2)]
+
 
 class _Open(BaseModel):
     """A wire object: unknown fields are kept and passed on."""
@@ -185,16 +192,14 @@ class ChatCompletionRequest(_Open):
     messages: Annotated[list[Message], Field(min_length=1, fail_fast=True)]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    # The ranges OpenAI's API enforces (a 400 naming the parameter), so that a request the gateway
-    # accepts is one OpenAI would accept, whichever provider serves it.
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    n: ChoiceCount | None = None
     stop: str | FastList[str] | None = None
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
-    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
-    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
     seed: int | None = None
     user: str | None = None
     tools: FastList[Tool] | None = None
@@ -225,17 +230,23 @@ class ChatCompletionRequest(_Open):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
-class ChatCompletion(_Open):
-    """A ``chat.completion`` response, as handed to ``post_response`` hooks."""
+class Completion(_Open):
+    """What a chat or text completion response has (the models handed to ``post_response``)."""
 
     model_config = ConfigDict(extra="allow", strict=False, defer_build=True)
 
     id: str
-    object: str = "chat.completion"
+    object: str
     created: int = 0
     model: str
     choices: list[dict[str, Any]]
     usage: dict[str, Any] | None = None
+
+
+class ChatCompletion(Completion):
+    """A ``chat.completion`` response, as handed to ``post_response`` hooks."""
+
+    object: str = "chat.completion"
 
 
 class ChatCompletionChunk(_Open):

@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from pydantic import ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import Field, PlainValidator, WithJsonSchema
 
-from .schema import MAX_MODEL_LENGTH, FastList, StreamOptions, _Open
+from .schema import (
+    MAX_MODEL_LENGTH,
+    ChoiceCount,
+    Completion,
+    FastList,
+    Penalty,
+    StreamOptions,
+    Temperature,
+    TopP,
+    _Open,
+)
 from .schema_embeddings import INPUT_SCHEMA, check_input
 
 __all__ = ["MAX_PROMPTS", "CompletionRequest", "TextCompletion"]
@@ -41,12 +51,12 @@ class CompletionRequest(_Open):
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     max_tokens: Annotated[int, Field(ge=0)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    n: ChoiceCount | None = None
     stop: str | FastList[str] | None = None
-    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
-    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
     seed: int | None = None
     user: str | None = None
     echo: bool | None = None
@@ -72,14 +82,7 @@ class CompletionRequest(_Open):
         return value
 
 
-class TextCompletion(_Open):
+class TextCompletion(Completion):
     """A ``text_completion`` response, as handed to ``post_response`` hooks."""
 
-    model_config = ConfigDict(extra="allow", strict=False, defer_build=True)
-
-    id: str
     object: str = "text_completion"
-    created: int = 0
-    model: str
-    choices: list[dict[str, Any]]
-    usage: dict[str, Any] | None = None

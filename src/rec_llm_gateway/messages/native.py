@@ -23,7 +23,6 @@ Where only the envelope differs:
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,8 +35,8 @@ from ..providers.anthropic import AnthropicProvider
 from ..providers.anthropic.response import from_anthropic
 from ..providers.anthropic.stream import AnthropicStreamTranslator
 from ..providers.base import ChatResult, UpstreamCall
-from ..providers.http import HTTPProvider, path_segment, post_request
-from ..providers.upstream_body import _CappedStream, _read_capped, body_parts, event_limit, event_too_large
+from ..providers.http import HTTPProvider, path_segment
+from ..providers.upstream_body import body_parts, event_limit, event_too_large
 
 __all__ = ["NATIVE_KEY", "NativeBody", "NativeTarget", "target_for"]
 
@@ -136,27 +135,10 @@ class NativeTarget:
         client as they are; the chunks (from the Anthropic provider's translator) tell the gateway
         the usage and the finish, as for any stream."""
         provider = self.provider
-        response = await self._send(call, await self.build(call, native, count_tokens=False))
+        response = await provider.open_stream(call, await self.build(call, native, count_tokens=False))
         try:
-            if response.status_code >= 400:
-                body = await _read_capped(response, 1024 * 1024)
-                raise provider._scrubbed(provider.parse_error(response.status_code, response.headers, body))
-            if isinstance(response.stream, httpx.AsyncByteStream):  # limits.max_response_bytes
-                response.stream = _CappedStream(
-                    response.stream, call.max_response_bytes, call.max_event_bytes
-                )
             translator = AnthropicStreamTranslator(call, None, provider.name)
-            reads = self.frames(response).__aiter__()
-            while not translator.done:
-                waited = time.perf_counter()
-                try:
-                    events = await reads.__anext__()
-                except StopAsyncIteration:
-                    break
-                except httpx.HTTPError as exc:
-                    raise provider._transport_error(exc) from None
-                finally:
-                    call.upstream_seconds += time.perf_counter() - waited
+            async for events in provider.upstream_reads(call, self.frames(response)):
                 chunks: list[dict[str, Any]] = []
                 sent: list[bytes] = []
                 for raw, data in events:
@@ -165,28 +147,18 @@ class NativeTarget:
                     except GatewayError as exc:
                         if sent:  # what came before the error event still reaches the client
                             yield {NATIVE_KEY: b"".join(sent), "chunks": chunks}
-                        raise provider._scrubbed(exc) from None
+                        raise provider.scrubbed(exc) from None
                     sent.append(raw)
                     if translator.done:
                         break
                 yield {NATIVE_KEY: b"".join(sent), "chunks": chunks}
+                if translator.done:
+                    break
         finally:
             await response.aclose()
 
     async def _exchange(self, call: UpstreamCall, native: NativeBody, *, count_tokens: bool) -> bytes:
         return await self.provider.fetch(call, await self.build(call, native, count_tokens=count_tokens))
-
-    async def _send(self, call: UpstreamCall, request: httpx.Request) -> httpx.Response:
-        started = time.perf_counter()
-        try:
-            return await self.provider._send(call, request)
-        finally:
-            call.upstream_seconds += time.perf_counter() - started
-
-    def request(self, call: UpstreamCall, url: str, body: bytes, headers: dict[str, str]) -> httpx.Request:
-        if call.headers:
-            headers = {**headers, **call.headers}
-        return post_request(url, headers, body, self.provider._timeout)
 
 
 class AnthropicTarget(NativeTarget):
@@ -203,10 +175,11 @@ class AnthropicTarget(NativeTarget):
         betas = _betas(settings.anthropic_beta, native.beta)
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
-        headers.update({key.lower(): value for key, value in settings.headers.items()})
-        headers.update(provider.auth_headers())
+        headers = {**provider.fixed_headers(headers), **provider.auth_headers()}
         path = "/v1/messages/count_tokens" if count_tokens else "/v1/messages"
-        return self.request(call, provider.base_url + path, native.payload(call.model), headers)
+        return provider.make_request(
+            call, provider.base_url + path, content=native.payload(call.model), headers=headers
+        )
 
 
 class BedrockClaude(NativeTarget):
@@ -236,9 +209,9 @@ class BedrockClaude(NativeTarget):
         url = f"{provider.base_url}/model/{path_segment(call.model)}/{action}"
         headers = {"content-type": "application/json"}
         headers["accept"] = "application/vnd.amazon.eventstream" if call.stream else "application/json"
-        headers.update({key.lower(): value for key, value in provider.settings.headers.items()})
-        headers.update(await provider.auth_headers("POST", url, headers, body))
-        return self.request(call, url, body, headers)
+        headers = provider.fixed_headers(headers)
+        headers.update(await provider.signed_headers("POST", url, headers, body))
+        return provider.make_request(call, url, content=body, headers=headers)
 
     async def count_tokens(self, call: UpstreamCall, native: NativeBody) -> bytes:
         """Bedrock answers ``{"inputTokens": N}``: given to the client the way Anthropic says it."""
@@ -295,8 +268,9 @@ class VertexClaude(NativeTarget):
         betas = _betas(None, native.beta)
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
-        headers.update({key.lower(): value for key, value in provider.settings.headers.items()})
-        return self.request(call, url, pydantic_core.to_json(fields), headers)
+        return provider.make_request(
+            call, url, content=pydantic_core.to_json(fields), headers=provider.fixed_headers(headers)
+        )
 
 
 def target_for(provider: object, model: str) -> NativeTarget | None:

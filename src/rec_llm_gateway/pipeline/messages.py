@@ -33,7 +33,7 @@ from ..routing.tokens import estimate_prompt_tokens
 from ..schema import ChatCompletion, ChatCompletionRequest, _as_invalid_request
 from ..streaming import StreamAssembler
 from ..usage import TokenUsage
-from .operation import Operation
+from .operation import Operation, OperationDoc
 
 if TYPE_CHECKING:
     from ..config import LimitsConfig
@@ -113,9 +113,23 @@ class MessagesOperation(Operation):
     request_model = ChatCompletionRequest
     response_model: ClassVar[type[BaseModel]] = ChatCompletion
 
+    response_description: ClassVar[str] = "An Anthropic message; with stream: true, its named events."
+
     def __init__(self, hooks: HookRunner) -> None:
         self.hooks = hooks
         MessagesChatRequest.model_rebuild()  # built now, not on the first request
+
+    @classmethod
+    def describe(cls) -> OperationDoc:
+        from ..messages import openapi
+
+        return OperationDoc(
+            openapi.MessagesCreate,
+            openapi.AnthropicMessage,
+            openapi.AnthropicStreamEvent,
+            error=openapi.AnthropicError,
+            named_events=True,
+        )
 
     @classmethod
     def for_gateway(cls, gateway: GatewayParts) -> MessagesOperation:
@@ -235,6 +249,13 @@ class CountTokensOperation(MessagesOperation):
 
     name: ClassVar[str] = "count_tokens"
     response_model = TokenCount
+    response_description: ClassVar[str] = "The number of input tokens the request would take."
+
+    @classmethod
+    def describe(cls) -> OperationDoc:
+        from ..messages import openapi
+
+        return OperationDoc(openapi.CountTokensCreate, TokenCount, error=openapi.AnthropicError)
 
     def parse_request(self, body: bytes, limits: LimitsConfig, headers: dict[str, str]) -> Any:
         request = CountTokensRequest.from_json(body)

@@ -21,6 +21,7 @@ Adding a route: a request model, a translation per provider (``Provider.<operati
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pydantic_core
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from ..providers.base import Provider, UpstreamCall
     from ..usage import TokenUsage
 
-__all__ = ["Answer", "Assembler", "Operation", "StreamEncoder"]
+__all__ = ["Answer", "Assembler", "Operation", "OperationDoc", "StreamEncoder"]
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -78,6 +79,22 @@ class Assembler(Protocol):
     def response(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class OperationDoc:
+    """What the OpenAPI description says of an operation's bodies (``Operation.describe``)."""
+
+    request: type[BaseModel]
+    response: type[BaseModel]
+    stream_event: type[BaseModel] | None = None
+    """One stream event's data, when the operation streams."""
+    error: type[BaseModel] | None = None
+    """The error envelope, when it is not OpenAI's."""
+    named_events: bool = False
+    """Stream events are named (``event:`` and ``data:``, no ``[DONE]``), as Anthropic's are."""
+    headers: tuple[str, ...] = ()
+    """Response headers of a 200 besides ``x-request-id``."""
+
+
 class Operation:
     """Base of every operation; the defaults speak OpenAI's wire shapes. Subclass per route."""
 
@@ -96,6 +113,12 @@ class Operation:
     (a chat request's by default: operations that translate to chat keep them)."""
     content_type: ClassVar[bytes] = b"application/json"
     stream_headers: ClassVar[list[tuple[bytes, bytes]]] = SSE_HEADERS
+
+    @classmethod
+    def describe(cls) -> OperationDoc:
+        """The bodies as the OpenAPI description shows them (called only when it is built: an
+        override may import models made for the description)."""
+        return OperationDoc(cls.request_model, cls.response_model, cls.chunk_model)
 
     @classmethod
     def for_gateway(cls, gateway: GatewayParts) -> Operation:

@@ -8,7 +8,6 @@ stream events either way, errors in OpenAI's envelope (a failure mid-stream as `
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,9 +17,9 @@ from ..errors import GatewayError, InvalidRequestError
 from ..responses.flow import ResponsesFlow
 from ..responses.stream import ResponsesAssembler, ResponsesEncoder
 from ..responses.wire import ResponsesRequest, parse_items
-from ..routing.tokens import CHARS_PER_TOKEN, PER_MESSAGE, PER_REQUEST
+from ..routing.tokens import estimate_prompt_tokens
 from ..schema import _Open
-from .operation import Operation
+from .operation import Operation, OperationDoc
 
 if TYPE_CHECKING:
     from ..config import LimitsConfig
@@ -53,13 +52,7 @@ class _ResponsesEstimates:
 
     @staticmethod
     def prompt_tokens(request: ResponsesRequest) -> int:
-        tokens = PER_REQUEST + PER_MESSAGE * len(request.input_items())
-        chars = len(request.instructions or "")
-        if request.input is not None:
-            chars += len(request.input) if isinstance(request.input, str) else len(json.dumps(request.input))
-        if request.tools:
-            chars += len(json.dumps(request.tools))
-        return tokens + -(-chars // CHARS_PER_TOKEN)
+        return estimate_prompt_tokens(request)
 
     @staticmethod
     def completion_tokens(request: ResponsesRequest) -> int:
@@ -73,6 +66,10 @@ class ResponsesOperation(Operation):
     """OpenAI Responses, JSON or typed SSE events. One per gateway (it holds the conversation store)."""
 
     name: ClassVar[str] = "chat"
+    response_description: ClassVar[str] = (
+        "A Response; with stream: true, its events (response.created ... response.completed, or error "
+        "and response.failed)."
+    )
     request_model = ResponsesRequest
     response_model = ResponseObject
     estimates = RESPONSES_ESTIMATES
@@ -83,6 +80,18 @@ class ResponsesOperation(Operation):
     @classmethod
     def for_gateway(cls, gateway: GatewayParts) -> ResponsesOperation:
         return cls(ResponsesFlow(gateway.conversations, gateway.config.responses.builtin_tools))
+
+    @classmethod
+    def describe(cls) -> OperationDoc:
+        from ..responses import openapi
+
+        return OperationDoc(
+            openapi.ResponsesCreate,
+            openapi.ResponseObject,
+            openapi.ResponseEvent,
+            named_events=True,
+            headers=(DROPPED_TOOLS_HEADER.decode(),),
+        )
 
     def parse(self, body: bytes, limits: LimitsConfig) -> ResponsesRequest:
         request = ResponsesRequest.from_json(body)

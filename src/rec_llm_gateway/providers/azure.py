@@ -75,22 +75,12 @@ class AzureProvider(OpenAIProvider):
         if isinstance(call.request, ResponsesRequest):
             return super().build_request(call)
         method = "completions" if isinstance(call.request, CompletionRequest) else "chat/completions"
-        return self.make_request(
-            call,
-            self._deployment_url(call.model, method),
-            json_body=self.build_payload(call),
-            headers={**self._headers, **self.auth_headers()},
-        )
+        return self.post(call, self._deployment_url(call.model, method), self.build_payload(call))
 
     async def embedding_request(
         self, call: UpstreamCall, payload: dict[str, Any], count: int
     ) -> httpx.Request:
-        return self.make_request(
-            call,
-            self._deployment_url(call.model, "embeddings"),
-            json_body=payload,
-            headers={**self._headers, **self.auth_headers()},
-        )
+        return self.post(call, self._deployment_url(call.model, "embeddings"), payload)
 
     def _deployment_url(self, deployment: str, method: str) -> httpx.URL:
         url = self._urls.get((deployment, method))
@@ -103,8 +93,8 @@ class AzureProvider(OpenAIProvider):
 
     async def check_health(self, http: httpx.AsyncClient) -> None:
         """``GET /openai/models``: lists the resource's models, proving the key works."""
-        headers = {**self._headers, **self.auth_headers()}
-        request = httpx.Request("GET", f"{self.base_url}/openai/models", params=self._params, headers=headers)
+        url = f"{self.base_url}/openai/models"
+        request = httpx.Request("GET", url, params=self._params, headers=self.request_headers())
         await self.check_health_with(http, request)
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:

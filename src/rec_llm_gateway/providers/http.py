@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -51,7 +51,9 @@ if TYPE_CHECKING:
     from ..embeddings import EmbeddingDialect
     from ..schema_embeddings import EmbeddingRequest
 
-__all__ = ["HTTPProvider", "body_parts", "event_limit", "event_too_large", "path_segment", "post_request"]
+__all__ = ["HTTPProvider", "body_parts", "event_limit", "event_too_large", "path_segment"]
+
+_T = TypeVar("_T")
 
 _UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
 """What a translator raises on odd but valid JSON from an upstream."""
@@ -72,6 +74,9 @@ class HTTPProvider(Provider):
             "write": timeout.write,
             "pool": timeout.connect,
         }
+        self._configured = {key.lower(): value for key, value in settings.headers.items()}
+        self._headers = self.fixed_headers({"content-type": "application/json"})
+        """Sent with every request (a subclass sets its own from ``fixed_headers``)."""
 
     # -- translation: override these -------------------------------------------------------------
 
@@ -100,23 +105,97 @@ class HTTPProvider(Provider):
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
         if response.status_code >= 400:
-            raise self._scrubbed(self.parse_error(response.status_code, response.headers, response.content))
+            raise self.scrubbed(self.parse_error(response.status_code, response.headers, response.content))
 
     # -- shared HTTP -----------------------------------------------------------------------------
+
+    def fixed_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """``headers`` with the configured ``headers:`` after them (lower-cased: they win)."""
+        return {**headers, **self._configured}
+
+    def auth_headers(self) -> dict[str, str]:
+        """The credentials of one request (a rotated key); none by default."""
+        return {}
+
+    def request_headers(self) -> dict[str, str]:
+        """The fixed headers with one request's credentials."""
+        return {**self._headers, **self.auth_headers()}
+
+    def post(
+        self,
+        call: UpstreamCall,
+        url: str | httpx.URL,
+        payload: Any,
+        *,
+        auth: dict[str, str] | None = None,
+        params: Any = None,
+    ) -> httpx.Request:
+        """A JSON POST of ``payload`` with the fixed headers and ``auth`` (``auth_headers()`` unless
+        given)."""
+        headers = self.request_headers() if auth is None else {**self._headers, **auth}
+        return self.make_request(call, url, json_body=payload, headers=headers, params=params)
 
     def make_request(
         self,
         call: UpstreamCall,
         url: str | httpx.URL,
         *,
-        json_body: Any,
+        json_body: Any = None,
+        content: bytes | None = None,
         headers: dict[str, str],
         params: Any = None,
     ) -> httpx.Request:
-        """An ``httpx.Request`` with the provider's timeouts and the gateway's extra headers."""
+        """An ``httpx.Request`` with the provider's timeouts and the gateway's extra headers; the
+        body is ``content`` as it is, or ``json_body`` as JSON."""
         if call.headers:
             headers = {**headers, **call.headers}
-        return post_request(url, headers, pydantic_core.to_json(json_body), self._timeout, params)
+        body = pydantic_core.to_json(json_body) if content is None else content
+        return post_request(url, headers, body, self._timeout, params)
+
+    async def open_stream(
+        self, call: UpstreamCall, request: httpx.Request, *, content_type: str | None = None
+    ) -> httpx.Response:
+        """Send ``request`` for an answer read as it arrives; the caller closes the response.
+
+        The wait counts as upstream time; an error status raises the mapped, scrubbed error, and so
+        does an answer not of ``content_type`` (when given); the body is capped
+        (``limits.max_response_bytes``, ``max_event_bytes``)."""
+        started = time.perf_counter()
+        try:
+            response = await self._send(call, request)
+        finally:
+            call.upstream_seconds += time.perf_counter() - started
+        try:
+            if response.status_code >= 400:
+                body = await _read_capped(response, 1024 * 1024)
+                raise self.scrubbed(self.parse_error(response.status_code, response.headers, body))
+            if content_type is not None:
+                received = response.headers.get("content-type", "")
+                if not received.startswith(content_type):
+                    raise BadGatewayError(
+                        f"upstream '{self.name}' answered a stream with content type {received[:60]!r}"
+                    )
+        except BaseException:
+            await response.aclose()
+            raise
+        if isinstance(response.stream, httpx.AsyncByteStream):
+            response.stream = _CappedStream(response.stream, call.max_response_bytes, call.max_event_bytes)
+        return response
+
+    async def upstream_reads(self, call: UpstreamCall, reads: AsyncIterator[_T]) -> AsyncIterator[_T]:
+        """``reads`` (events of an open stream), the wait for each counted as upstream time and a
+        transport failure raised as its typed error."""
+        while True:
+            waited = time.perf_counter()
+            try:
+                item = await reads.__anext__()
+            except StopAsyncIteration:
+                return
+            except httpx.HTTPError as exc:
+                raise self._transport_error(exc) from None
+            finally:
+                call.upstream_seconds += time.perf_counter() - waited
+            yield item
 
     async def fetch(self, call: UpstreamCall, request: httpx.Request) -> bytes:
         """Send ``request`` and read the whole answer (capped); an error status raises the mapped,
@@ -138,7 +217,7 @@ class HTTPProvider(Provider):
         finally:
             call.upstream_seconds += time.perf_counter() - started
         if response.status_code >= 400:
-            raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
+            raise self.scrubbed(self.parse_error(response.status_code, response.headers, body))
         return body, response.headers
 
     async def complete(self, call: UpstreamCall) -> ChatResult:
@@ -197,48 +276,23 @@ class HTTPProvider(Provider):
         try:
             yield
         except GatewayError as exc:  # an error body sent with 200 may quote what it should not
-            raise self._scrubbed(exc) from None
+            raise self.scrubbed(exc) from None
         except _UNREADABLE as exc:
             raise self._unreadable(exc) from None
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        request = await self.build_request_async(call)
+        response = await self.open_stream(
+            call, await self.build_request_async(call), content_type=self.stream_content_type
+        )
         translator: StreamTranslator | None = None
-        started = time.perf_counter()
         try:
-            response = await self._send(call, request)
-        finally:
-            call.upstream_seconds += time.perf_counter() - started
-        try:
-            if response.status_code >= 400:
-                body = await _read_capped(response, 1024 * 1024)
-                raise self._scrubbed(self.parse_error(response.status_code, response.headers, body))
-            content_type = response.headers.get("content-type", "")
-            if not content_type.startswith(self.stream_content_type):
-                raise BadGatewayError(
-                    f"upstream '{self.name}' answered a stream with content type {content_type[:60]!r}"
-                )
-            if isinstance(response.stream, httpx.AsyncByteStream):
-                response.stream = _CappedStream(
-                    response.stream, call.max_response_bytes, call.max_event_bytes
-                )
             translator = self.stream_translator(call)
             check = check_chunk if isinstance(call.request, ChatCompletionRequest) else _unchecked
-            events = self.iter_events(response).__aiter__()
-            while True:
-                waited = time.perf_counter()
-                try:
-                    data = await events.__anext__()
-                except StopAsyncIteration:
-                    break
-                except httpx.HTTPError as exc:
-                    raise self._transport_error(exc) from None
-                finally:
-                    call.upstream_seconds += time.perf_counter() - waited
+            async for data in self.upstream_reads(call, self.iter_events(response)):
                 try:
                     chunks = translator.feed(data)
                 except GatewayError as exc:
-                    raise self._scrubbed(exc) from None
+                    raise self.scrubbed(exc) from None
                 except _UNREADABLE as exc:  # odd but valid JSON: the client gets an SSE error, not a cut
                     raise self._unreadable(exc) from None
                 for chunk in chunks:
@@ -258,11 +312,10 @@ class HTTPProvider(Provider):
                 call.usage = translator.usage
             await response.aclose()
 
-    async def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:
+    def iter_events(self, response: httpx.Response) -> AsyncIterator[Any]:
         """The ``data`` of each server-sent event, as bytes. Override for other framing (Bedrock's
         binary event stream); the translator's ``feed`` receives whatever this yields."""
-        async for data in _iter_sse_data(response):
-            yield data
+        return _iter_sse_data(response)
 
     async def _send(self, call: UpstreamCall, request: httpx.Request) -> httpx.Response:
         try:
@@ -286,9 +339,9 @@ class HTTPProvider(Provider):
             code="invalid_upstream_response",
         )
 
-    def _scrubbed(self, error: GatewayError) -> GatewayError:
-        """Every field the upstream could fill is scrubbed: an upstream echoed the auth header in
-        ``param`` (the message alone used to be)."""
+    def scrubbed(self, error: GatewayError) -> GatewayError:
+        """``error`` with every field the upstream could fill scrubbed of secrets: an upstream echoed
+        the auth header in ``param`` (the message alone used to be)."""
         secrets = self._secrets
         error.message = scrub_secrets(str(error.message), secrets)
         error.error_type = scrub_secrets(str(error.error_type), secrets)

@@ -77,8 +77,7 @@ class OpenAIProvider(HTTPProvider):
         if self.settings.project:
             headers["openai-project"] = self.settings.project
         headers.update(self.extra_headers())
-        headers.update({name.lower(): value for name, value in settings.headers.items()})
-        self._headers = headers
+        self._headers = self.fixed_headers(headers)
 
     def catalog_models(self) -> list[str]:
         if self.base_url != self.default_base_url or type(self) is not OpenAIProvider:
@@ -108,16 +107,11 @@ class OpenAIProvider(HTTPProvider):
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
         if isinstance(call.request, ResponsesRequest):
-            return self.make_request(
-                call,
-                self.responses_url(call),
-                json_body=native_payload(call.request, call.model, call.stream),
-                headers={**self._headers, **self.auth_headers()},
+            return self.post(
+                call, self.responses_url(call), native_payload(call.request, call.model, call.stream)
             )
         url = self._text_url if isinstance(call.request, CompletionRequest) else self._url
-        return self.make_request(
-            call, url, json_body=self.build_payload(call), headers={**self._headers, **self.auth_headers()}
-        )
+        return self.post(call, url, self.build_payload(call))
 
     # -- embeddings: passed through ----------------------------------------------------------------
 
@@ -130,9 +124,7 @@ class OpenAIProvider(HTTPProvider):
     async def embedding_request(
         self, call: UpstreamCall, payload: dict[str, Any], count: int
     ) -> httpx.Request:
-        return self.make_request(
-            call, self._embeddings_url, json_body=payload, headers={**self._headers, **self.auth_headers()}
-        )
+        return self.post(call, self._embeddings_url, payload)
 
     def responses_url(self, call: UpstreamCall) -> httpx.URL:
         return self._responses_url
@@ -144,8 +136,8 @@ class OpenAIProvider(HTTPProvider):
 
     async def check_health(self, http: httpx.AsyncClient) -> None:
         """``GET /models``: free, and it proves the key works."""
-        headers = {**self._headers, **self.auth_headers()}
-        await self.check_health_with(http, httpx.Request("GET", f"{self.base_url}/models", headers=headers))
+        request = httpx.Request("GET", f"{self.base_url}/models", headers=self.request_headers())
+        await self.check_health_with(http, request)
 
     def stream_translator(self, call: UpstreamCall) -> StreamTranslator:
         if isinstance(call.request, ResponsesRequest):

@@ -1,4 +1,5 @@
-"""``/v1/responses`` in the gateway's OpenAPI description (imported by ``openapi.py`` only).
+"""``/v1/responses`` in the gateway's OpenAPI description (imported only when it is built, through
+``ResponsesOperation.describe`` and the stored-response routes' models in ``openapi.py``).
 
 The request is described as every upstream takes it (the gateway's wire model also keeps what only
 OpenAI and Azure take through: other item and tool types, unknown fields): input items that are
@@ -8,11 +9,13 @@ upstreams); a text, JSON-object or JSON-schema format.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-__all__ = ["DOC_MODELS", "patch_schemas", "paths"]
+from .wire import ResponsesRequest
+
+__all__ = ["DeletedResponse", "ResponseEvent", "ResponseObject", "ResponsesCreate", "patch_schemas"]
 
 
 class _Doc(BaseModel):
@@ -114,7 +117,7 @@ class Reasoning(_Doc):
     summary: str | None = None
 
 
-class ResponsesCreate(_Doc):
+class _ResponsesInput(_Doc):
     """``POST /v1/responses``. ``store`` (default true) keeps the response for ``GET`` and for a next
     turn's ``previous_response_id`` (a missing or expired one is a 404)."""
 
@@ -126,24 +129,35 @@ class ResponsesCreate(_Doc):
             Field(min_length=1),
         ]
     )
-    instructions: str | None = None
     tools: list[FunctionTool] | None = Field(None, description="Function tools, or built-in ones.")
     tool_choice: Literal["auto", "none", "required"] | NamedFunction | None = None
     text: TextConfig | None = None
     reasoning: Reasoning | None = None
-    # OpenAI's ranges, as for chat (schema.ChatCompletionRequest): a 400 naming the parameter.
-    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    metadata: dict[str, str] | None = None
-    store: bool | None = None
-    previous_response_id: str | None = None
-    include: list[str] | None = None
-    prompt_cache_key: str | None = None
-    parallel_tool_calls: bool | None = None
-    stream: bool | None = None
-    user: str | None = None
-    safety_identifier: str | None = None
+
+
+# The other fields as the wire model declares them (OpenAI's ranges included): one definition.
+_WIRE_FIELDS: Final = (
+    "instructions",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "metadata",
+    "store",
+    "previous_response_id",
+    "include",
+    "prompt_cache_key",
+    "parallel_tool_calls",
+    "stream",
+    "user",
+    "safety_identifier",
+)
+_wire = ResponsesRequest.model_fields
+ResponsesCreate = create_model(  # type: ignore[call-overload]  # field definitions built at run time
+    "ResponsesCreate",
+    __base__=_ResponsesInput,
+    __doc__=_ResponsesInput.__doc__,
+    **{name: (_wire[name].annotation, _wire[name]) for name in _WIRE_FIELDS},
+)
 
 
 class ResponseObject(_Doc):
@@ -155,6 +169,13 @@ class ResponseObject(_Doc):
     model: str
     output: list[dict[str, Any]]
     usage: dict[str, Any] | None = None
+
+
+class ResponseEvent(_Doc):
+    """One stream event: response.created, response.output_text.delta, ..., response.completed (or
+    error and response.failed)."""
+
+    type: str
 
 
 class DeletedResponse(_Doc):
@@ -169,72 +190,3 @@ def patch_schemas(schemas: dict[str, Any], ref: str) -> None:
     tools = schemas["ResponsesCreate"]["properties"]["tools"]
     array = next(option for option in tools["anyOf"] if option.get("type") == "array")
     array["items"] = {"anyOf": [{"$ref": ref.format(model="FunctionTool")}, _BUILTIN_TOOL]}
-
-
-DOC_MODELS: list[type[BaseModel]] = [ResponsesCreate, ResponseObject, DeletedResponse]
-"""Described in ``components.schemas`` (``ResponsesCreate`` as a request, the others as answers)."""
-
-
-def paths(ref: str, error: Any, errors: tuple[int, ...]) -> dict[str, Any]:
-    """The path items; ``ref`` formats a schema reference, ``error(status)`` describes an error."""
-    response_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-    stream_event = {
-        "type": "object",
-        "required": ["event", "data"],
-        "properties": {
-            "event": {"type": "string", "description": "The event's type: response.created, ..."},
-            "data": {"type": "string", "contentMediaType": "application/json"},
-        },
-    }
-    create = {
-        "operationId": "createResponse",
-        "summary": "OpenAI's Responses API, to any provider (JSON, or typed SSE events)",
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": ref.format(model="ResponsesCreate")}}},
-        },
-        "responses": {
-            "200": {
-                "description": "A Response; with stream: true, its events (response.created ... "
-                "response.completed, or error and response.failed).",
-                "headers": {
-                    "x-request-id": {"schema": {"type": "string"}},
-                    "x-rec-llm-dropped-tools": {"schema": {"type": "string"}},
-                },
-                "content": {
-                    "application/json": {"schema": {"$ref": ref.format(model="ResponseObject")}},
-                    "text/event-stream": {"schema": stream_event},
-                },
-            },
-            **{str(status): error(status) for status in errors},
-        },
-    }
-    stored_errors = {str(status): error(status) for status in (401, 404, 405, 500, 503)}
-    stored = {
-        "parameters": [response_id],
-        "get": {
-            "operationId": "retrieveResponse",
-            "summary": "A stored response",
-            "responses": {
-                "200": {
-                    "description": "The response",
-                    "content": {"application/json": {"schema": {"$ref": ref.format(model="ResponseObject")}}},
-                },
-                **stored_errors,
-            },
-        },
-        "delete": {
-            "operationId": "deleteResponse",
-            "summary": "Delete a stored response",
-            "responses": {
-                "200": {
-                    "description": "Deleted",
-                    "content": {
-                        "application/json": {"schema": {"$ref": ref.format(model="DeletedResponse")}}
-                    },
-                },
-                **stored_errors,
-            },
-        },
-    }
-    return {"/v1/responses": {"post": create}, "/v1/responses/{id}": stored}

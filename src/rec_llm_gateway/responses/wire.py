@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_valid
 from pydantic_core import PydanticCustomError
 
 from ..errors import InvalidRequestError
-from ..schema import MAX_MODEL_LENGTH, FastList, _as_invalid_request, _Open
+from ..schema import MAX_MODEL_LENGTH, FastList, Temperature, TopP, _as_invalid_request, _Open
 
 __all__ = [
     "FunctionCallItem",
@@ -158,8 +158,8 @@ class ResponsesRequest(_Open):
     reasoning: ReasoningConfig | None = None
     # OpenAI's ranges, as for chat (schema.ChatCompletionRequest): a 400 naming the parameter.
     max_output_tokens: Annotated[int, Field(ge=1)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
     previous_response_id: str | None = None

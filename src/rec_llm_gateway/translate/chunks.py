@@ -25,7 +25,7 @@ class ChunkWriter(ResponseHead):
         created: the ``created`` timestamp (default: now).
     """
 
-    __slots__ = ("_delta", "_index", "_out", "_role")
+    __slots__ = ("_delta", "_flowing", "_index", "_out", "_role")
 
     def __init__(self, response_id: str = "", model: str = "", created: int | None = None) -> None:
         super().__init__(response_id, model, created)
@@ -36,6 +36,8 @@ class ChunkWriter(ResponseHead):
         self._index = -1
         self._role: dict[str, Any] | None = None
         """The role delta just sent, open for a refusal only (a prompt refused before any answer)."""
+        self._flowing = False
+        """Choice 0 has begun and an event's chunks were taken since: ``text_event`` may answer."""
 
     def take(self) -> list[dict[str, Any]]:
         """The chunks since the last call (one upstream event's worth)."""
@@ -43,7 +45,30 @@ class ChunkWriter(ResponseHead):
         if out:
             self._out = []
             self._delta = self._role = None
+            self._flowing = self._index == 0
         return out
+
+    def text_event(self, text: str) -> list[dict[str, Any]] | None:
+        """The chunks of an upstream event that says nothing but ``text`` for choice 0, or ``None``
+        when that choice has not begun yet or ``text`` is empty (then: ``Reply.text`` and ``take``).
+        Call it first for an event (nothing written since the last ``take``).
+
+        The most frequent event of every stream, in one call where the general way takes three
+        (``Reply.text``, ``text``, ``take``): after the first event of choice 0, its text needs none
+        of ``Reply``'s bookkeeping and always makes one chunk of its own."""
+        if self._flowing and text:
+            return [
+                {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "choices": [
+                        {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+                    ],
+                }
+            ]
+        return None
 
     def _chunk(self, choice: dict[str, Any]) -> dict[str, Any]:
         chunk = {

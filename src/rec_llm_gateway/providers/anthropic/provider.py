@@ -73,8 +73,7 @@ class AnthropicProvider(HTTPProvider):
         beta = self.settings.anthropic_beta
         if beta:
             headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
-        headers.update({key.lower(): value for key, value in settings.headers.items()})
-        self._headers = headers
+        self._headers = self.fixed_headers(headers)
 
     def catalog_models(self) -> list[str]:
         from ...catalog import models_for
@@ -96,12 +95,7 @@ class AnthropicProvider(HTTPProvider):
         ).payload
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
-        return self.make_request(
-            call,
-            self._url,
-            json_body=self.build_payload(call),
-            headers={**self._headers, **self.auth_headers()},
-        )
+        return self.post(call, self._url, self.build_payload(call))
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
         result = from_anthropic(data, json_tool_name(call.request))
@@ -117,7 +111,7 @@ class AnthropicProvider(HTTPProvider):
     async def check_health(self, http: httpx.AsyncClient) -> None:
         """List one model: free, and it fails exactly when the key or the endpoint is wrong."""
         request = httpx.Request(
-            "GET", self._models_url, params={"limit": "1"}, headers={**self._headers, **self.auth_headers()}
+            "GET", self._models_url, params={"limit": "1"}, headers=self.request_headers()
         )
         await self.check_health_with(http, request)
 

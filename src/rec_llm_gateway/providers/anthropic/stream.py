@@ -41,6 +41,7 @@ class AnthropicStreamTranslator(StreamTranslator):
         "_provider",
         "_reply",
         "_started",
+        "_text_event",
         "_usage",
         "_writer",
         "done",
@@ -52,6 +53,7 @@ class AnthropicStreamTranslator(StreamTranslator):
         self._provider = provider
         self._writer = ChunkWriter(model=call.model)
         self._reply = Reply(self._writer, json_tool)
+        self._text_event = self._writer.text_event  # bound once: it runs per event
         self._usage: dict[str, Any] = {}
         self._started = False
         self._finished = False
@@ -64,15 +66,15 @@ class AnthropicStreamTranslator(StreamTranslator):
             event = from_json(data, cache_strings="keys")
         except ValueError:
             raise BadGatewayError("the upstream sent a stream event that is not valid JSON") from None
-        reply = self._reply
         try:
             kind = event["type"]
             if kind == "content_block_delta":  # by far the most frequent: first
                 delta = event["delta"]
                 kind = delta["type"]
                 if kind == "text_delta":
-                    reply.text(delta["text"])
-                elif kind == "input_json_delta":
+                    return self._text_event(delta["text"]) or self._text(delta["text"])
+                reply = self._reply
+                if kind == "input_json_delta":
                     reply.tool_arguments(event["index"], delta["partial_json"])
                 elif kind == "thinking_delta":
                     reply.reasoning(delta["thinking"])
@@ -80,7 +82,7 @@ class AnthropicStreamTranslator(StreamTranslator):
             elif kind == "content_block_start":
                 self._block_start(event["index"], event["content_block"])
             elif kind == "content_block_stop":
-                reply.tool_end(event["index"])
+                self._reply.tool_end(event["index"])
             elif kind == "message_start":
                 self._start(event["message"])
             elif kind == "message_delta":
@@ -93,6 +95,10 @@ class AnthropicStreamTranslator(StreamTranslator):
             # ping, and event types newer than this code: nothing to say
         except (KeyError, TypeError, AttributeError):
             raise BadGatewayError("the upstream sent a stream event the gateway cannot read") from None
+        return self._writer.take()
+
+    def _text(self, text: str) -> list[dict[str, Any]]:
+        self._reply.text(text)
         return self._writer.take()
 
     def _start(self, message: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from ...config import ProviderConfig
 from ...errors import GatewayError
 from ..base import ChatResult, StreamTranslator, UpstreamCall
-from ..http import HTTPProvider, body_parts, path_segment, post_request
+from ..http import HTTPProvider, body_parts, path_segment
 from .embeddings import bedrock_embeddings
 from .errors import error_from_bedrock
 from .eventstream import EventStreamDecoder
@@ -138,9 +138,10 @@ class BedrockProvider(HTTPProvider):
                     session_token=_secret(self.settings.aws_session_token) or None,
                     profile=self.settings.aws_profile,
                 )
-        custom = {key.lower(): value for key, value in self.settings.headers.items()}
-        self._headers = {"content-type": "application/json", "accept": "application/json", **custom}
-        self._stream_headers = {**self._headers, "accept": "application/vnd.amazon.eventstream", **custom}
+        self._headers = self.fixed_headers({"content-type": "application/json", "accept": "application/json"})
+        self._stream_headers = self.fixed_headers(
+            {**self._headers, "accept": "application/vnd.amazon.eventstream"}
+        )
 
     # -- catalog and description -----------------------------------------------------------------
 
@@ -188,12 +189,11 @@ class BedrockProvider(HTTPProvider):
         """A POST of ``payload`` to ``url``, authorised (signed over the exact body bytes)."""
         body = pydantic_core.to_json(payload)
         headers = dict(headers)
-        headers.update(await self.auth_headers("POST", url, headers, body))
-        if call.headers:
-            headers.update(call.headers)  # trace context: added after signing, so left unsigned
-        return post_request(url, headers, body, self._timeout)
+        headers.update(await self.signed_headers("POST", url, headers, body))
+        # make_request adds the trace context after signing, so it is left unsigned
+        return self.make_request(call, url, content=body, headers=headers)
 
-    async def auth_headers(
+    async def signed_headers(
         self, method: str, url: str, headers: dict[str, str], body: bytes
     ) -> dict[str, str]:
         if self._signer is None:
@@ -241,5 +241,5 @@ class BedrockProvider(HTTPProvider):
         """A signed ``ListFoundationModels`` on the control plane: proves the credentials work."""
         url = f"{self._control_url}/foundation-models?byOutputModality=TEXT"
         headers = {"accept": "application/json"}
-        headers.update(await self.auth_headers("GET", url, headers, b""))
+        headers.update(await self.signed_headers("GET", url, headers, b""))
         await self.check_health_with(http, httpx.Request("GET", url, headers=headers))

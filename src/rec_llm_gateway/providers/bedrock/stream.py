@@ -32,13 +32,14 @@ class ConverseStreamTranslator(StreamTranslator):
     """ConverseStream frames (``(headers, payload)`` from ``EventStreamDecoder``) -> OpenAI chunks.
     One per stream."""
 
-    __slots__ = ("_provider", "_reply", "_stopped", "_writer", "done", "usage")
+    __slots__ = ("_provider", "_reply", "_stopped", "_text_event", "_writer", "done", "usage")
 
     def __init__(
         self, *, model: str, response_id: str, created: int, json_tool: str | None, provider: str
     ) -> None:
         self._writer = ChunkWriter(response_id, model, created)
         self._reply = Reply(self._writer, json_tool)
+        self._text_event = self._writer.text_event  # bound once: it runs per event
         self._provider = provider
         self._stopped = False
         self.done = False
@@ -53,19 +54,20 @@ class ConverseStreamTranslator(StreamTranslator):
             event = pydantic_core.from_json(payload)  # several times faster than json.loads on bytes
         except ValueError:
             raise BadGatewayError(f"Bedrock sent a {event_type} event that is not JSON") from None
-        reply = self._reply
         if event_type == "contentBlockDelta":
             delta = event.get("delta") or {}
             text = delta.get("text")
             if text is not None:
-                reply.text(text)
-            elif "toolUse" in delta:
-                reply.tool_arguments(
+                return self._text_event(text) or self._text(text)
+            if "toolUse" in delta:
+                self._reply.tool_arguments(
                     event.get("contentBlockIndex"), (delta["toolUse"] or {}).get("input") or ""
                 )
             elif "reasoningContent" in delta:
-                reply.reasoning((delta["reasoningContent"] or {}).get("text") or "")
-        elif event_type == "contentBlockStart":
+                self._reply.reasoning((delta["reasoningContent"] or {}).get("text") or "")
+            return self._writer.take()
+        reply = self._reply
+        if event_type == "contentBlockStart":
             start = (event.get("start") or {}).get("toolUse")
             if start:
                 reply.tool_call(event.get("contentBlockIndex"), start.get("toolUseId"), start.get("name"))
@@ -81,6 +83,10 @@ class ConverseStreamTranslator(StreamTranslator):
             self.usage = usage_from(event.get("usage"))
             reply.add_usage(self.usage)
         # events this gateway does not know yet: nothing to say
+        return self._writer.take()
+
+    def _text(self, text: str) -> list[dict[str, Any]]:
+        self._reply.text(text)
         return self._writer.take()
 
     def finish(self) -> list[dict[str, Any]]:

@@ -68,9 +68,6 @@ class GeminiProvider(HTTPProvider):
 
     def __init__(self, name: str, settings: ProviderConfig) -> None:
         super().__init__(name, settings)
-        headers = {"content-type": "application/json"}
-        headers.update({key.lower(): value for key, value in settings.headers.items()})
-        self._headers = headers
         self._safety = self.settings.safety_settings or None
 
     def catalog_models(self) -> list[str]:
@@ -102,13 +99,8 @@ class GeminiProvider(HTTPProvider):
             call.request, call.model, schema_mode=self.settings.tool_schema, safety_settings=self._safety
         )
         method = "streamGenerateContent" if call.stream else "generateContent"
-        return self.make_request(
-            call,
-            f"{self.model_url(call.model)}:{method}",
-            json_body=body,
-            headers={**self._headers, **auth},
-            params=_SSE if call.stream else None,
-        )
+        url = f"{self.model_url(call.model)}:{method}"
+        return self.post(call, url, body, auth=auth, params=_SSE if call.stream else None)
 
     def embedding_dialect(self, model: str) -> EmbeddingDialect:
         return GEMINI_EMBEDDINGS
@@ -123,7 +115,7 @@ class GeminiProvider(HTTPProvider):
     ) -> httpx.Request:
         method = gemini_embed_method(count) if self.type_name == "gemini" else "predict"
         url = f"{self.model_url(call.model)}:{method}"
-        return self.make_request(call, url, json_body=payload, headers={**self._headers, **auth})
+        return self.post(call, url, payload, auth=auth)
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
         result = translate_response(data, call.model, single_call=call.request.parallel_tool_calls is False)
@@ -143,7 +135,7 @@ class GeminiProvider(HTTPProvider):
             "GET",
             f"{self.base_url}/models",
             params={"pageSize": 1},
-            headers={**self._headers, **self.auth_headers()},
+            headers=self.request_headers(),
         )
         await self.check_health_with(http, request)
 
