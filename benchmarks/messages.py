@@ -72,6 +72,17 @@ def table(messages_targets: list[suite.Target]) -> str:
     return "\n".join(lines)
 
 
+def overheads(results: dict[str, Any]) -> dict[str, float]:
+    """The overhead p50 (ms) of the native pass-through and the translated route, from the
+    ``messages`` part of a report (target name -> its results)."""
+    found = {}
+    for name in ("native", "translated"):
+        value = (results.get(f"messages: {name}") or {}).get("sequential", {}).get("overhead_p50_ms")
+        if isinstance(value, int | float):
+            found[name] = float(value)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

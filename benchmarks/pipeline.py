@@ -1,5 +1,8 @@
 """The gateway's own CPU per request and per stream chunk (in-process, no network).
 
+CPU time (``time.process_time``), not wall time: on a shared machine another process's work does
+not count against the gateway.
+
 The ASGI app is driven directly against an upstream transport that answers instantly, so what is
 timed is the gateway alone: validation, routing, hooks check, telemetry (no SDK), translation,
 encoding, usage and cost. End-to-end figures (``python -m benchmarks``) add the server, the network
@@ -63,20 +66,36 @@ class _Frames(httpx.AsyncByteStream):
 
 
 class _Instant(httpx.AsyncBaseTransport):
+    """Answers at once, building its ``httpx.Response`` the way ``AiohttpTransport`` does (raw
+    headers, the body as a stream the gateway reads), so the httpx work counted is the real path's.
+    (``httpx.Response(content=...)`` would add a read through httpx's decoders that the real path
+    never does: ~20% of the figure.)"""
+
     def __init__(self) -> None:
         first, tokens, closing = openai_frames(_CHUNKS)
         body = first + b"".join(token() for token in tokens) + closing
         self._frames = [part + b"\n\n" for part in body.split(b"\n\n") if part]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await request.aread()
+        content = request.content
         if request.url.path.endswith("/responses"):
-            return httpx.Response(200, headers=[(b"content-type", b"application/json")], content=_RESPONSE)
-        if b'"stream":true' in request.content:
-            return httpx.Response(
-                200, headers=[(b"content-type", b"text/event-stream")], stream=_Frames(self._frames)
-            )
-        return httpx.Response(200, headers=[(b"content-type", b"application/json")], content=COMPLETION)
+            return _answer(request, b"application/json", [_RESPONSE])
+        if b'"stream":true' in content:
+            return _answer(request, b"text/event-stream", self._frames)
+        return _answer(request, b"application/json", [COMPLETION])
+
+
+def _answer(request: httpx.Request, content_type: bytes, parts: list[bytes]) -> httpx.Response:
+    headers = [(b"content-type", content_type)]
+    if content_type == b"application/json":
+        headers.append((b"content-length", str(len(parts[0])).encode()))
+    return httpx.Response(
+        status_code=200,
+        headers=headers,
+        stream=_Frames(parts),
+        request=request,
+        extensions={"http_version": b"HTTP/1.1"},
+    )
 
 
 async def _drive(gateway: Gateway, body: bytes, path: str = "/v1/chat/completions") -> int:
@@ -100,7 +119,7 @@ async def _drive(gateway: Gateway, body: bytes, path: str = "/v1/chat/completion
     return len(sent)
 
 
-async def _measure(rounds: int) -> dict[str, float]:
+def _gateway() -> Gateway:
     gateway = Gateway(
         {
             "default_provider": "openai",
@@ -118,62 +137,84 @@ async def _measure(rounds: int) -> dict[str, float]:
         }
     )
     gateway.runtime().transport = _Instant()
-    plain = json.dumps(
-        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 64}
-    ).encode()
-    stream = json.dumps(
-        {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    ).encode()
-    for _ in range(300):  # warm up: price table, caches
-        await _drive(gateway, plain)
-    await _drive(gateway, stream)
-    per_request, per_chunk = [], []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(2000):
-            await _drive(gateway, plain)
-        per_request.append((time.perf_counter() - started) / 2000)
-        started = time.perf_counter()
-        for _ in range(20):
-            assert await _drive(gateway, stream) > _CHUNKS
-        per_chunk.append((time.perf_counter() - started) / (20 * _CHUNKS))
-    return {
-        "cpu_per_request_us": round(statistics.median(per_request) * 1e6, 1),
-        "cpu_per_stream_chunk_us": round(statistics.median(per_chunk) * 1e6, 2),
-        **await _measure_responses(gateway, rounds),
-    }
+    return gateway
 
 
-async def _measure_responses(gateway: Gateway, rounds: int) -> dict[str, float]:
-    """``/v1/responses``: passed through (native), translated through chat, and a translated stream
-    (every response is stored, as by default)."""
-    path = "/v1/responses"
-    native = json.dumps({"model": "gpt-4o-mini", "input": "Say hello", "max_output_tokens": 64}).encode()
-    translated = json.dumps({"model": "compat:gpt-4o-mini", "input": "Say hello"}).encode()
-    stream = json.dumps({"model": "compat:gpt-4o-mini", "input": "hi", "stream": True}).encode()
-    for body in (native, translated, stream):
-        for _ in range(100):
+def _body(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
+_CHAT = "/v1/chat/completions"
+_RESPONSES = "/v1/responses"
+# figure -> (path, body, requests per round at size 1, stream chunks per request)
+_FIGURES: dict[str, tuple[str, bytes, int, int]] = {
+    "cpu_per_request_us": (
+        _CHAT,
+        _body(model="gpt-4o-mini", messages=[{"role": "user", "content": "Say hello"}], max_tokens=64),
+        2000,
+        0,
+    ),
+    "cpu_per_stream_chunk_us": (
+        _CHAT,
+        _body(model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}]),
+        20,
+        _CHUNKS,
+    ),
+    # /v1/responses: passed through (native), translated through chat, and a translated stream
+    # (every response is stored, as by default)
+    "responses_native_cpu_per_request_us": (
+        _RESPONSES,
+        _body(model="gpt-4o-mini", input="Say hello", max_output_tokens=64),
+        1000,
+        0,
+    ),
+    "responses_translated_cpu_per_request_us": (
+        _RESPONSES,
+        _body(model="compat:gpt-4o-mini", input="Say hello"),
+        1000,
+        0,
+    ),
+    "responses_cpu_per_stream_chunk_us": (
+        _RESPONSES,
+        _body(model="compat:gpt-4o-mini", input="hi", stream=True),
+        20,
+        _CHUNKS,
+    ),
+}
+
+
+async def _measure(rounds: int, names: list[str], size: float) -> dict[str, list[float]]:
+    """CPU seconds per request (or per stream chunk) of each figure, one value per round; the
+    figures take turns within each round."""
+    gateway = _gateway()
+    for name in names:  # warm up: price table, caches
+        path, body, _, chunks = _FIGURES[name]
+        for _ in range(10 if chunks else 300):
             await _drive(gateway, body, path)
-    figures: dict[str, list[float]] = {"native": [], "translated": [], "chunk": []}
+    values: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
-        for name, body in (("native", native), ("translated", translated)):
-            started = time.perf_counter()
-            for _ in range(1000):
-                await _drive(gateway, body, path)
-            figures[name].append((time.perf_counter() - started) / 1000)
-        started = time.perf_counter()
-        for _ in range(20):
-            assert await _drive(gateway, stream, path) > _CHUNKS
-        figures["chunk"].append((time.perf_counter() - started) / (20 * _CHUNKS))
-    return {
-        "responses_native_cpu_per_request_us": round(statistics.median(figures["native"]) * 1e6, 1),
-        "responses_translated_cpu_per_request_us": round(statistics.median(figures["translated"]) * 1e6, 1),
-        "responses_cpu_per_stream_chunk_us": round(statistics.median(figures["chunk"]) * 1e6, 2),
-    }
+        for name in names:
+            path, body, count, chunks = _FIGURES[name]
+            count = max(1, int(count * size))
+            started = time.process_time()
+            for _ in range(count):
+                sent = await _drive(gateway, body, path)
+                assert sent > chunks
+            values[name].append((time.process_time() - started) / (count * max(chunks, 1)))
+    return values
 
 
-def measure(rounds: int = 5) -> dict[str, float]:
-    return asyncio.run(_measure(rounds))
+def measure_rounds(rounds: int, responses: bool = True, size: float = 1.0) -> dict[str, list[float]]:
+    """Each figure's value (us) per round; ``size`` scales the requests per round."""
+    names = [name for name in _FIGURES if responses or not name.startswith("responses")]
+    values = asyncio.run(_measure(rounds, names, size))
+    return {name: [value * 1e6 for value in figures] for name, figures in values.items()}
+
+
+def measure(rounds: int = 5, responses: bool = True) -> dict[str, float]:
+    """Medians over ``rounds``; ``responses=False``: the chat route only (quicker)."""
+    values = measure_rounds(rounds, responses)
+    return {name: round(statistics.median(figures), 2) for name, figures in values.items()}
 
 
 if __name__ == "__main__":

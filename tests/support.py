@@ -397,8 +397,9 @@ def host_app(kind: str, gateway: Gateway) -> Any:
         async def hello_litestar() -> dict[str, str]:
             return {"hello": "litestar"}
 
-        # logging_config=None: Litestar's default configures the root logger (INFO, a queue handler)
-        # for the rest of the session, and every later test then keeps each INFO record it logs.
+        # logging_config=None: Litestar's default puts a queue handler on the root logger at INFO for
+        # the rest of the session, and the records it holds count against the memory bounds of later
+        # tests (test_disconnects' thousand disconnects, once the suite ran Litestar hosts first).
         return Litestar(
             route_handlers=[hello_litestar],
             plugins=[GatewayPlugin(gateway, path="/llm")],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -149,14 +149,8 @@ class HTTPProvider(Provider):
         body is ``content`` as it is, or ``json_body`` as JSON."""
         if call.headers:
             headers = {**headers, **call.headers}
-        return httpx.Request(
-            "POST",
-            url,
-            params=params,
-            headers=headers,
-            content=pydantic_core.to_json(json_body) if content is None else content,
-            extensions={"timeout": self._timeout},
-        )
+        body = pydantic_core.to_json(json_body) if content is None else content
+        return post_request(url, headers, body, self._timeout, params)
 
     async def open_stream(
         self, call: UpstreamCall, request: httpx.Request, *, content_type: str | None = None
@@ -357,6 +351,34 @@ class HTTPProvider(Provider):
             error.param = scrub_secrets(str(error.param), secrets)
         error.headers = {name: scrub_secrets(value, secrets) for name, value in error.headers.items()}
         return error
+
+
+def post_request(
+    url: str | httpx.URL,
+    headers: dict[str, str],
+    body: bytes,
+    timeout: Mapping[str, float | None],
+    params: Any = None,
+) -> httpx.Request:
+    """``httpx.Request("POST", url, headers=headers, content=body)`` with the same headers in the
+    same order (``Host`` first, ``Content-Length`` last), built for a quarter of the CPU: httpx fills
+    ``Host`` and ``Content-Length`` in through ``MutableMapping.setdefault`` and normalises every
+    header twice (~16 us a request); given a ``stream``, it takes the headers as they are."""
+    if isinstance(url, str):
+        url = httpx.URL(url)
+    if params is not None:
+        url = url.copy_merge_params(params)
+    if any(name.lower() in _SET_BY_HTTPX for name in headers):  # the caller's own: httpx's rules
+        return httpx.Request("POST", url, headers=headers, content=body, extensions={"timeout": timeout})
+    listed = [("Host", url.netloc.decode("ascii")), *headers.items(), ("Content-Length", str(len(body)))]
+    request = httpx.Request(
+        "POST", url, headers=listed, stream=httpx.ByteStream(body), extensions={"timeout": timeout}
+    )
+    request.read()  # .content readable at once, as with content=
+    return request
+
+
+_SET_BY_HTTPX = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 def _unchecked(chunk: Any, provider: str) -> None:

@@ -137,7 +137,7 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     try:
-        async for part in response.aiter_bytes():
+        async for part in body_parts(response):  # (two async generator layers fewer than aiter_bytes)
             size += len(part)
             if size > limit:
                 raise BadGatewayError(f"the upstream response is larger than {limit} bytes")
