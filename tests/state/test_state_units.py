@@ -4,6 +4,7 @@ file and a real redis-server; the ``state:`` config; ``/usage`` ranges; what an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import sqlite3
@@ -33,7 +34,9 @@ from rec_llm_gateway.state.base import (
     Store,
     StoreUnavailable,
 )
+from rec_llm_gateway.state.ledger import Ledger
 from rec_llm_gateway.state.sqlite import SQLiteStore
+from rec_llm_gateway.state.usage import SharedUsage
 from rec_llm_gateway.usage import UsageRecord
 
 from ..routing_support import client
@@ -185,6 +188,59 @@ async def test_usage_and_signals_are_summed_and_read_back(store: Store) -> None:
     # The blocking read (gateway.usage.get_all()), from inside a running event loop, says the same.
     assert sorted(store.usage_blocking(None, None), key=lambda row: row.date) == rows
     assert store.usage_blocking(day + dt.timedelta(days=1), None) == rows[1:]
+
+
+async def test_a_batch_sent_twice_is_written_once(store: Store) -> None:
+    """A write that timed out may have landed: the ledger sends it again as it was, and the store
+    applies each batch id once (usage, spend and settlements alike), also inside an admission."""
+    if not store.shared:
+        pytest.skip("the memory store is written in process: no write is ever in doubt")
+    take = BudgetTake("key:w", "2027-01", 10.0, 1.0)
+    assert await store.admit(_admission("1", NOW, budget=take)) is None
+    record = UsageRecord(dt.date(2027, 1, 2), "p", "m", "w", calls=1, cost_usd=0.25, total_latency_ms=5.0)
+    batch = Batch(
+        settlements=[Settlement("1", (), None, take, cost=0.25)],
+        spend={("key:w", "2027-01"): 0.5},
+        usage=[record],
+    )
+    await store.write(batch)
+    await store.write(batch)
+    assert await store.admit(_admission("2", NOW, budget=take), batch) is None
+    [row] = await store.usage(None, None)
+    assert (row.calls, row.cost_usd) == (1, 0.25)
+    assert await store.spent("key:w", "2027-01") == pytest.approx(0.75)
+    # Once the ledger knows a batch is written it says so with the next one, and the store forgets
+    # the id (it keeps only the ids of writes still in doubt).
+    await store.write(Batch(usage=[record], written=[batch.id]))
+    assert [row.calls for row in await store.usage(None, None)] == [2]
+    if isinstance(store, SQLiteStore):
+        with contextlib.closing(sqlite3.connect(store.path)) as db:
+            remembered = db.execute("SELECT id FROM written").fetchall()
+        assert len(remembered) == 1 and remembered[0][0] != batch.id  # the last batch's, until the next
+
+
+async def test_a_write_that_lands_but_fails_is_counted_once(tmp_path: Path) -> None:
+    """The store commits the flush, then the ledger's wait for it fails (a timeout on a loaded
+    machine): the retry must not add the usage and spend again."""
+    ledger = Ledger(StateConfig(url=f"sqlite:///{tmp_path}/s.db"))
+    real_write = ledger.store.write
+    calls = 0
+
+    async def lands_then_fails(batch: Batch) -> None:
+        nonlocal calls
+        calls += 1
+        await real_write(batch)
+        if calls == 1:
+            raise TimeoutError("answered too late")
+
+    ledger.store.write = lands_then_fails  # type: ignore[method-assign]
+    ledger.pending.record(provider="p", model="m", usage=None, cost_usd=0.5, latency_ms=1.0, error=False)
+    ledger.add_spend("key:w", "2027-01", 0.5)
+    assert not await ledger.flush()
+    assert await ledger.flush()
+    assert [row.calls for row in SharedUsage(ledger).rows()] == [1]
+    assert await ledger.store.spent("key:w", "2027-01") == pytest.approx(0.5)
+    await ledger.store.aclose()
 
 
 async def test_blocking_usage_reads_reuse_one_redis_connection(redis_url: str) -> None:

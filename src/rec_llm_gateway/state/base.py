@@ -5,7 +5,8 @@
                                            take from every rate bucket of a request and reserve its
                                            budget, all or nothing (before the upstream call)
     write(Batch)                           settle admissions (free slots, settle tokens and spend),
-                                           add usage, publish signals: one transaction
+                                           add usage, publish signals: one transaction, applied at
+                                           most once per ``Batch.id``
     usage(start, end) -> rows              the usage aggregate, per (day, provider, model, key)
                                            (``usage_blocking``: the same for synchronous callers)
     spent(name, month) -> USD              a budget's spend this month
@@ -18,6 +19,7 @@ Times are Unix seconds from the caller (the memory store takes a monotonic clock
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -113,6 +115,11 @@ class Batch:
     """(budget name, month) -> USD to add (spend of admissions whose reservation is already gone)."""
     usage: list[UsageRecord] = field(default_factory=list)
     signals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """A shared store applies a batch once: a write that timed out may still have landed, so it is
+    retried as it was, with this id, and a store that has seen the id skips it (nothing counted twice)."""
+    written: list[str] = field(default_factory=list)
+    """Ids of earlier batches known to be written: the store can forget them."""
 
     def __bool__(self) -> bool:
         return bool(self.settlements or self.spend or self.usage or self.signals)

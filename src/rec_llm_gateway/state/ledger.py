@@ -7,14 +7,17 @@ closes. With the memory store all of it is immediate and nothing awaits.
 
 When a shared store fails (``on_unavailable: open``), admissions fall back to a per-process memory
 store and writes stay buffered (settlements bounded by ``buffer_limit``; usage and spend are sums,
-so they stay small) until a flush succeeds. One warning per outage; the request span gets
-``rec_llm.state.fallback`` and the ``rec_llm.gateway.state.fallbacks`` counter counts each fallback.
+so they stay small) until a flush succeeds. A write that failed may still have landed (it timed out
+after the store applied it): it is retried unchanged, and the store applies each ``Batch.id`` once.
+One warning per outage; the request span gets ``rec_llm.state.fallback`` and the
+``rec_llm.gateway.state.fallbacks`` counter counts each fallback.
 For ``closed``, admissions are refused with 503 ``state_unavailable`` instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 import time
@@ -24,7 +27,7 @@ from typing import Any, Final
 from opentelemetry import trace
 
 from ..errors import ServiceUnavailableError, scrub_secrets
-from ..usage import UsageTracker
+from ..usage import UsageRecord, UsageTracker
 from .base import Admission, Batch, BucketTake, Refusal, Settlement, Store
 from .memory import MemoryStore
 from .settings import StateConfig
@@ -56,6 +59,10 @@ class Ledger:
         self._settlements: list[Settlement] = []
         self._spend: dict[tuple[str, str], float] = {}
         self._signals: dict[str, dict[str, Any]] = {}
+        self._unsent: list[Batch] = []
+        """Batches whose write failed: retried as they are, first (at most two: see ``admit``)."""
+        self._written: list[str] = []
+        """Ids of batches written since the last write: the next one tells the store to forget them."""
         self._lock = threading.Lock()
         self._skip_until = 0.0
         self.outage = False
@@ -71,17 +78,20 @@ class Ledger:
             return self.local.admit_now(admission)
         if time.monotonic() >= self._skip_until:
             # This process's settlements ride along: its finished requests free their reservations
-            # before it admits the next one, in the same round trip.
-            settled = self._take_settlements()
+            # before it admits the next one, in the same round trip. Not while a write is unsent:
+            # the flush owns the buffer then, so at most one batch of each kind waits for a retry.
+            settled = None if self._unsent else self._take_settlements()
             try:
                 async with asyncio.timeout(self.config.timeout_seconds * _LOOP_SLACK):
                     refusal = await self.store.admit(admission, settled)
             except Exception as exc:  # any failure of the store means "unavailable"
                 if settled:
-                    self._put_back(settled)
+                    self._unsent.append(settled)
                 self._release_later(admission)
                 self._failed(exc)
             else:
+                if settled:
+                    self._written.append(settled.id)
                 self._recovered()
                 return refusal
         if self.config.on_unavailable == "closed":
@@ -149,40 +159,50 @@ class Ledger:
         if not self._settlements and not self._spend:
             return None
         with self._lock:
-            batch = Batch(self._settlements, self._spend)
-            self._settlements, self._spend = [], {}
+            batch = Batch(self._settlements, self._spend, written=self._written)
+            self._settlements, self._spend, self._written = [], {}, []
         return batch
 
     def _take_batch(self) -> Batch:
         with self._lock:
-            batch = Batch(self._settlements, self._spend, self.pending.drain(), self._signals)
-            self._settlements, self._spend, self._signals = [], {}, {}
+            batch = Batch(
+                self._settlements, self._spend, self.pending.drain(), self._signals, written=self._written
+            )
+            self._settlements, self._spend, self._signals, self._written = [], {}, {}, []
         return batch
 
-    def _put_back(self, batch: Batch) -> None:
-        with self._lock:
-            self._settlements[:0] = batch.settlements[-self.config.buffer_limit :]
-            for key, amount in batch.spend.items():
-                self._spend[key] = self._spend.get(key, 0.0) + amount
-            for name, value in batch.signals.items():
-                self._signals.setdefault(name, value)
-        for record in batch.usage:
-            self.pending.add(record)
+    def buffered_usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        """The usage of this process not yet in the store (read back with the store's)."""
+        rows = self.pending.rows(start, end)
+        for batch in self._unsent:
+            rows += [
+                record
+                for record in batch.usage
+                if (start is None or record.date >= start) and (end is None or record.date <= end)
+            ]
+        return rows
 
     async def flush(self) -> bool:
         """Write what is buffered; ``False`` (and kept) when the store failed."""
         if not self.shared:
             return True
+        for batch in list(self._unsent):
+            if not await self._write(batch):
+                return False
         batch = self._take_batch()
-        if not batch:
-            return True
+        return not batch or await self._write(batch)
+
+    async def _write(self, batch: Batch) -> bool:
+        if all(unsent is not batch for unsent in self._unsent):
+            self._unsent.append(batch)
         try:
             async with asyncio.timeout(self.config.timeout_seconds * _LOOP_SLACK):
                 await self.store.write(batch)
         except Exception as exc:
-            self._put_back(batch)
             self._failed(exc)
             return False
+        self._unsent = [unsent for unsent in self._unsent if unsent is not batch]
+        self._written.append(batch.id)
         self._recovered()
         return True
 

@@ -2,7 +2,7 @@
 
 redis-py's asyncio client, one per event loop (a connection belongs to the loop that opened it).
 Admissions and settlements are Lua scripts (``redis_scripts.py``), registered once per client and
-called by SHA; a flush is one MULTI/EXEC pipeline. Keys are built inside the scripts from
+called by SHA; a flush is one call of the ``WRITE`` script. Keys are built inside the scripts from
 ``state.key_prefix``, so Redis Cluster is not supported (one primary, with replicas if you like).
 """
 
@@ -22,7 +22,7 @@ from redis.asyncio.client import Pipeline
 from ..usage import UsageRecord
 from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
 from .redis_batch import AdmissionPipeline
-from .redis_scripts import ADMIT, SETTLE
+from .redis_scripts import ADMIT, WRITE
 
 if TYPE_CHECKING:
     from redis import Redis as SyncRedis
@@ -38,14 +38,14 @@ def _limit(value: int | None) -> int:
 
 
 class _Client:
-    __slots__ = ("admissions", "redis", "settle")
+    __slots__ = ("admissions", "redis", "write")
 
     def __init__(self, store: RedisStore) -> None:
         timeout = store.timeout
         self.redis: Redis = Redis.from_url(
             store.url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
-        self.settle = self.redis.register_script(SETTLE)
+        self.write = self.redis.register_script(WRITE)
         self.admissions = AdmissionPipeline(
             self.redis, self.redis.register_script(ADMIT), lambda pipe, batch: store.fill(self, pipe, batch)
         )
@@ -101,38 +101,45 @@ class RedisStore:
 
     async def write(self, batch: Batch) -> None:
         client = self._client()
-        pipe = client.redis.pipeline(transaction=True)
-        await self.fill(client, pipe, batch)
-        await pipe.execute()
+        await client.write(keys=[], args=[self.prefix, batch.id, self._payload(batch)])
 
     async def fill(self, client: _Client, pipe: Pipeline, batch: Batch) -> None:
-        """Add the commands that write ``batch`` to ``pipe``."""
-        prefix = self.prefix
-        for settlement in batch.settlements:
-            args: list[Any] = [
-                prefix,
+        """Add the command that writes ``batch`` to ``pipe`` (an admission's round trip)."""
+        await client.write(keys=[], args=[self.prefix, batch.id, self._payload(batch)], client=pipe)
+
+    @staticmethod
+    def _payload(batch: Batch) -> str:
+        """``batch`` as the ``WRITE`` script reads it (amounts as ``repr`` strings: exact in Lua)."""
+        settlements = [
+            [
                 settlement.id,
-                "" if settlement.tokens is None else settlement.tokens,
-                len(settlement.buckets),
-                *(bucket.name for bucket in settlement.buckets),
+                "" if settlement.tokens is None else str(settlement.tokens),
+                [bucket.name for bucket in settlement.buckets],
+                *(
+                    (settlement.budget.name, settlement.budget.month, repr(settlement.cost))
+                    if settlement.budget
+                    else ("", "", "0")
+                ),
             ]
-            take = settlement.budget
-            args += [take.name, take.month, repr(settlement.cost)] if take else [""]
-            await client.settle(keys=[], args=args, client=pipe)
-        for (name, month), amount in batch.spend.items():
-            pipe.incrbyfloat(f"{prefix}b:{name}:{month}", amount)
+            for settlement in batch.settlements
+        ]
+        usage = []
         for record in batch.usage:
-            day = record.date.isoformat()
-            key = f"{prefix}u:{day}"
             field = _SEP.join((record.provider, record.model, record.gateway_key_id or "", record.operation))
-            for name in _COUNTS:
-                pipe.hincrby(key, f"{field}{_SEP}{name}", getattr(record, name))
-            pipe.hincrbyfloat(key, f"{field}{_SEP}latency_ms", record.total_latency_ms)
+            sums = [["latency_ms", repr(record.total_latency_ms)]]
             if record.cost_usd is not None:
-                pipe.hincrbyfloat(key, f"{field}{_SEP}cost_usd", record.cost_usd)
-            pipe.sadd(f"{prefix}udays", day)
-        for name, value in batch.signals.items():
-            pipe.hset(f"{prefix}sig", name, json.dumps(value))
+                sums.append(["cost_usd", repr(record.cost_usd)])
+            counts = [[name, getattr(record, name)] for name in _COUNTS]
+            usage.append([record.date.isoformat(), field + _SEP, counts, sums])
+        return json.dumps(
+            {
+                "s": settlements,
+                "b": [[name, month, repr(amount)] for (name, month), amount in batch.spend.items()],
+                "u": usage,
+                "g": [[name, json.dumps(value)] for name, value in batch.signals.items()],
+                "w": batch.written,
+            }
+        )
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         redis = self._client().redis

@@ -101,7 +101,7 @@ class AdmissionPipeline:
             if future.done():
                 continue
             failed = next((reply for reply in replies[first:end] if isinstance(reply, Exception)), None)
-            if failed is not None:  # its settlements are put back by the ledger and written later
+            if failed is not None:  # the ledger retries its settlements as they were (written once)
                 future.set_exception(failed)
             else:
                 future.set_result(replies[end - 1])

@@ -3,14 +3,15 @@
 Keys (``p`` is ``state.key_prefix``): ``r:<bucket>`` request log (zset, score = time), ``t:<bucket>``
 token log with ``tk:<bucket>`` (id -> tokens) and ``ts:<bucket>`` (their sum), ``c:<bucket>``
 concurrency slots (score = expiry), ``b:<budget>:<month>`` spend, ``rz:``/``rh:<budget>:<month>``
-reservations (expiry, amount). Windows are 60 s; limits of -1 mean none.
+reservations (expiry, amount), ``w:<batch id>`` a written batch (until its writer confirms it, a day
+at most: ``WRITE`` applies each batch once). Windows are 60 s; limits of -1 mean none.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ADMIT", "SETTLE"]
+__all__ = ["ADMIT", "WRITE"]
 
 ADMIT: Final = """
 local p, id = ARGV[1], ARGV[2]
@@ -109,27 +110,37 @@ end
 return false
 """
 
-SETTLE: Final = """
-local p, id, tokens, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-for i = 1, n do
-  local name = ARGV[4 + i]
-  redis.call('ZREM', p .. 'c:' .. name, id)
-  if tokens ~= '' then
-    local th = p .. 'tk:' .. name
-    local old = redis.call('HGET', th, id)
-    if old then
-      redis.call('HSET', th, id, tokens)
-      redis.call('INCRBYFLOAT', p .. 'ts:' .. name, tonumber(tokens) - tonumber(old))
+WRITE: Final = """
+local p, batch = ARGV[1], cjson.decode(ARGV[3])
+for _, done in ipairs(batch.w) do redis.call('DEL', p .. 'w:' .. done) end
+if not redis.call('SET', p .. 'w:' .. ARGV[2], '1', 'NX', 'EX', 86400) then return 0 end
+for _, s in ipairs(batch.s) do
+  local id, tokens = s[1], s[2]
+  for _, name in ipairs(s[3]) do
+    redis.call('ZREM', p .. 'c:' .. name, id)
+    if tokens ~= '' then
+      local th = p .. 'tk:' .. name
+      local old = redis.call('HGET', th, id)
+      if old then
+        redis.call('HSET', th, id, tokens)
+        redis.call('INCRBYFLOAT', p .. 'ts:' .. name, tonumber(tokens) - tonumber(old))
+      end
     end
   end
+  if s[4] ~= '' then
+    local bm = s[4] .. ':' .. s[5]
+    redis.call('ZREM', p .. 'rz:' .. bm, id)
+    redis.call('HDEL', p .. 'rh:' .. bm, id)
+    if tonumber(s[6]) > 0 then redis.call('INCRBYFLOAT', p .. 'b:' .. bm, s[6]) end
+  end
 end
-local o = 5 + n
-local bname = ARGV[o]
-if bname ~= '' then
-  local month, cost = ARGV[o + 1], tonumber(ARGV[o + 2])
-  redis.call('ZREM', p .. 'rz:' .. bname .. ':' .. month, id)
-  redis.call('HDEL', p .. 'rh:' .. bname .. ':' .. month, id)
-  if cost > 0 then redis.call('INCRBYFLOAT', p .. 'b:' .. bname .. ':' .. month, cost) end
+for _, b in ipairs(batch.b) do redis.call('INCRBYFLOAT', p .. 'b:' .. b[1] .. ':' .. b[2], b[3]) end
+for _, u in ipairs(batch.u) do
+  local key, field = p .. 'u:' .. u[1], u[2]
+  for _, count in ipairs(u[3]) do redis.call('HINCRBY', key, field .. count[1], count[2]) end
+  for _, sum in ipairs(u[4]) do redis.call('HINCRBYFLOAT', key, field .. sum[1], sum[2]) end
+  redis.call('SADD', p .. 'udays', u[1])
 end
-return false
+for _, g in ipairs(batch.g) do redis.call('HSET', p .. 'sig', g[1], g[2]) end
+return 1
 """

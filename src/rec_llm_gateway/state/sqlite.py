@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +25,9 @@ from .memory import budget_refusal
 from .sqlite_queue import ATTEMPTS, TransactionQueue
 
 __all__ = ["SQLiteStore"]
+
+_WRITTEN_SECONDS: Final = 86_400
+"""How long the id of a written batch is kept when its writer never confirmed it."""
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS requests (bucket TEXT, id TEXT, at REAL, PRIMARY KEY (bucket, id));
@@ -40,6 +44,8 @@ CREATE TABLE IF NOT EXISTS usage (
     prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER, cost_usd REAL,
     latency_ms REAL, estimated_calls INTEGER, PRIMARY KEY (day, provider, model, key, operation));
 CREATE TABLE IF NOT EXISTS signals (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS written (id TEXT PRIMARY KEY, at REAL);
+CREATE INDEX IF NOT EXISTS written_at ON written (at);
 """
 _ADD_USAGE: Final = """
 INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -253,6 +259,12 @@ def _token_wait(db: sqlite3.Connection, bucket: BucketTake, used: int, now: floa
 
 
 def _write(db: sqlite3.Connection, batch: Batch) -> None:
+    db.executemany("DELETE FROM written WHERE id = ?", [(done,) for done in batch.written])
+    now = time.time()
+    if not db.execute("INSERT OR IGNORE INTO written VALUES (?, ?)", (batch.id, now)).rowcount:
+        return  # written before: its first try committed and answered too late
+    # A process that died between a write and its confirmation leaves its id: kept a day.
+    db.execute("DELETE FROM written WHERE at < ?", (now - _WRITTEN_SECONDS,))
     for settlement in batch.settlements:
         for bucket in settlement.buckets:  # an admission may be settled in parts (deployment, key)
             db.execute("DELETE FROM slots WHERE bucket = ? AND id = ?", (bucket.name, settlement.id))

@@ -25,13 +25,13 @@ class SharedUsage(UsageTracker):
 
     async def arows(self, start: dt.date | None = None, end: dt.date | None = None) -> list[UsageRecord]:
         stored = await self.ledger.store.usage(start, end)
-        return _combine(stored, self.ledger.pending.rows(start, end))
+        return _combine(stored, self.ledger.buffered_usage(start, end))
 
     def rows(self, start: dt.date | None = None, end: dt.date | None = None) -> list[UsageRecord]:
         """The blocking form (``gateway.usage.get_all()``): the store's own blocking read, on the
         connection it keeps (from synchronous code and from inside an event loop alike)."""
         stored = self.ledger.store.usage_blocking(start, end)
-        return _combine(stored, self.ledger.pending.rows(start, end))
+        return _combine(stored, self.ledger.buffered_usage(start, end))
 
 
 def _combine(stored: list[UsageRecord], pending: list[UsageRecord]) -> list[UsageRecord]:
