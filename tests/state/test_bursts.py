@@ -43,7 +43,8 @@ async def test_admissions_queued_behind_a_locked_file_share_one_transaction(tmp_
     blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     before = store.transactions
     tasks = [asyncio.create_task(store.admit(_admission(str(n), bucket))) for n in range(64)]
-    await asyncio.sleep(0)  # every admission is queued now
+    await asyncio.sleep(0)  # every admission is grouped now ...
+    await asyncio.sleep(0)  # ... and the group found the file locked: it waits in the worker thread
     blocker.execute("ROLLBACK")  # the lock comes free while they wait: retried, not reported
     answers = await asyncio.gather(*tasks)
     assert answers.count(None) == 39  # exactly the limit (one was taken before)
