@@ -193,12 +193,12 @@ class Ledger:
         return not batch or await self._write(batch)
 
     async def _write(self, batch: Batch) -> bool:
-        if all(unsent is not batch for unsent in self._unsent):
-            self._unsent.append(batch)
         try:
             async with asyncio.timeout(self.config.timeout_seconds * _LOOP_SLACK):
                 await self.store.write(batch)
         except Exception as exc:
+            if all(unsent is not batch for unsent in self._unsent):
+                self._unsent.append(batch)
             self._failed(exc)
             return False
         self._unsent = [unsent for unsent in self._unsent if unsent is not batch]
