@@ -397,7 +397,14 @@ def host_app(kind: str, gateway: Gateway) -> Any:
         async def hello_litestar() -> dict[str, str]:
             return {"hello": "litestar"}
 
-        return Litestar(route_handlers=[hello_litestar], plugins=[GatewayPlugin(gateway, path="/llm")])
+        # logging_config=None: Litestar's default puts a queue handler on the root logger at INFO for
+        # the rest of the session, and the records it holds count against the memory bounds of later
+        # tests (test_disconnects' thousand disconnects, once the suite ran Litestar hosts first).
+        return Litestar(
+            route_handlers=[hello_litestar],
+            plugins=[GatewayPlugin(gateway, path="/llm")],
+            logging_config=None,
+        )
     raise ValueError(kind)
 
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
+from collections.abc import Iterator
 
 import openai
 import pytest
 
 from ..support import serve
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """The Litestar example configures logging as an app would (a queue handler on the root logger,
+    at INFO): left in place, it holds the records of later tests, whose memory bounds count them
+    (test_disconnects' thousand disconnects)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

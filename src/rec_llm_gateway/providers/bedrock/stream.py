@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pydantic_core
+from pydantic_core import from_json
 
 from ...errors import BadGatewayError
 from ...translate import ChunkWriter, Reply
@@ -51,7 +51,7 @@ class ConverseStreamTranslator(StreamTranslator):
             raise stream_exception(headers, payload, self._provider)
         event_type = headers.get(":event-type")
         try:
-            event = pydantic_core.from_json(payload)  # several times faster than json.loads on bytes
+            event = from_json(payload)  # several times faster than json.loads on bytes
         except ValueError:
             raise BadGatewayError(f"Bedrock sent a {event_type} event that is not JSON") from None
         if event_type == "contentBlockDelta":
