@@ -16,14 +16,13 @@ import json
 import math
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from . import messages, startup, suite
+from . import messages, startup, stores, suite
 from .harness import RESULTS, ROOT, server
 from .servers import LITELLM_CONFIG
 
@@ -54,7 +53,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, not for quoting)")
     parser.add_argument("--no-litellm", action="store_true", help="do not install or run LiteLLM")
     parser.add_argument("--json", default=str(RESULTS / "benchmarks.json"))
+    parser.add_argument(
+        "--only", choices=["stores"], help="only these rows (stores: python -m benchmarks.stores)"
+    )
     args = parser.parse_args()
+    if args.only == "stores":
+        stores.main(["--quick"] if args.quick else [])
+        return
     quick = args.quick
     litellm = None if args.no_litellm else litellm_binary(install=True)
     try:
@@ -90,7 +95,7 @@ def main() -> None:
                 server(variant, "gateway", "--upstream", url, "--variant", variant)
             )
             targets.append(suite.Target(f"gateway+{variant}", variant_server, proxy_path))
-        targets += state_targets(stack, url, proxy_path)
+        targets += stores.targets(stack, url, proxy_path)
         if litellm is not None:
             config = RESULTS / "litellm.yaml"
             config.write_text(LITELLM_CONFIG.format(upstream=url))
@@ -110,7 +115,7 @@ def main() -> None:
 
         print("sequential latency ...", flush=True)
         suite.sequential(targets, rounds=3 if quick else 7, requests=100 if quick else 300)
-        _state_overheads(targets)
+        stores.overheads(targets)
         print("embeddings ...", flush=True)
         embed_targets = [
             suite.Target(f"{target.name} (embeddings)", target.server, target.path.replace(CHAT, EMBED))
@@ -159,53 +164,6 @@ def main() -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwritten to {args.json}")
-
-
-def state_targets(stack: contextlib.ExitStack[Any], upstream: str, path: str) -> list[suite.Target]:
-    """The gateway with a provider rate limit kept in each state store (memory, SQLite, Redis when
-    redis-server is installed), and with SQLite and two workers against one."""
-    stores = {"memory": "memory://", "sqlite": f"sqlite:///{RESULTS}/bench-state.db"}
-    for leftover in RESULTS.glob("bench-state.db*"):
-        leftover.unlink()
-    redis_server = shutil.which("redis-server")
-    if redis_server:
-        redis = stack.enter_context(
-            server("redis", command=[redis_server, "--port", "{port}", "--save", "", "--appendonly", "no"])
-        )
-        stores["redis"] = f"redis://127.0.0.1:{redis.port}/0"
-    targets = []
-    for name, url in stores.items():
-        process = stack.enter_context(
-            server(f"state-{name}", "gateway", "--upstream", upstream, "--state", url)
-        )
-        targets.append(suite.Target(f"state {name}", process, path))
-    two = stack.enter_context(
-        server(
-            "state-sqlite-2w",
-            "gateway",
-            "--upstream",
-            upstream,
-            "--state",
-            stores["sqlite"],
-            "--workers",
-            "2",
-        )
-    )
-    targets.append(suite.Target("state sqlite, 2 workers", two, path))
-    return targets
-
-
-def _state_overheads(targets: list[suite.Target]) -> None:
-    """Each store's overhead p50 over the memory store's (same run, same rounds)."""
-    by_name = {target.name: target for target in targets}
-    memory = by_name.get("state memory")
-    if memory is None:
-        return
-    base = memory.results["sequential"]["overhead_p50_ms"]
-    for name in ("state sqlite", "state redis"):
-        if name in by_name:
-            results = by_name[name].results
-            results["over_memory_p50_ms"] = results["sequential"]["overhead_p50_ms"] - base
 
 
 def _get(report: dict[str, Any], target: str, *path: str) -> float | None:
@@ -287,24 +245,7 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("cold start to first answer, library (ms)", cold.get("library_ms"), 400.0, "<="),
         ("(cold start, rec-llm-gateway serve, ms)", cold.get("serve_ms"), None, "<="),
         ("RSS after first requests (MiB)", _get(report, gw, "rss_after_warmup_mib"), 80.0, "<="),
-        (
-            "state SQLite overhead p50 over memory (ms)",
-            _get(report, "state sqlite", "over_memory_p50_ms"),
-            0.5,
-            "<=",
-        ),
-        (
-            "state Redis overhead p50 over memory (ms)",
-            _get(report, "state redis", "over_memory_p50_ms"),
-            0.3,
-            "<=",
-        ),
-        (
-            "throughput c64, 2 workers / 1, SQLite",
-            ratio(rps("state sqlite, 2 workers"), rps("state sqlite")),
-            1.7,
-            ">=",
-        ),
+        *stores.goals(lambda target, *path: _get(report, target, *path)),
     ]
     results = []
     for name, value, limit, direction in rows:

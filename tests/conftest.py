@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,3 +117,26 @@ def wires_gateway(_wires_server: FakeUpstream, tmp_path_factory: pytest.TempPath
     }
     with gateway_server(config) as (url, _):
         yield url
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A shared state store for several gateway processes: a SQLite file, then a real redis-server."""
+    from .state_support import redis_server
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/state.db"
+        return
+    with redis_server(tmp_path) as server:
+        yield server.url
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level_restored() -> Iterator[None]:
+    """Put the root logger's level back after each test: a Litestar app built with its default
+    logging config (the examples) sets it to INFO for the rest of the session, and every later test
+    then creates, and pytest keeps, a record for each INFO line (test_disconnects's memory bound)."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)

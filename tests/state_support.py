@@ -7,6 +7,7 @@ config file and stops it with SIGTERM or SIGKILL.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -193,3 +194,18 @@ def eventually_calls(url: str, calls: int, seconds: float = 10) -> dict[str, Any
         if totals["calls"] == calls or time.monotonic() > deadline:
             return totals
         time.sleep(0.1)
+
+
+async def post_all(
+    urls: list[str], count: int, headers: dict[str, str], body: dict[str, object]
+) -> list[int]:
+    """``count`` requests spread round-robin over ``urls``, all at once; their statuses."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        responses = await asyncio.gather(
+            *(client.post(urls[i % len(urls)] + CHAT, json=body, headers=headers) for i in range(count))
+        )
+    for response in responses:
+        if response.status_code != 200:
+            assert response.status_code == 429, response.text
+            assert "retry-after" in response.headers
+    return [response.status_code for response in responses]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
 import pydantic_core
@@ -74,8 +74,15 @@ class AdminRoutes:
     async def list_providers(self, scope: Scope, headers: dict[str, str], params: dict[str, str]) -> Any:
         gateway = self.gateway
         data = [self._describe(provider) for provider in gateway.providers.values()]
-        for entry in data:
-            entry["health"] = gateway.router.providers[entry["name"]].health.status
+        states = [gateway.router.providers[entry["name"]] for entry in data]
+        shared = await gateway.ledger.headroom([state.bucket for state in states if state.bucket])
+        now = gateway.router.clock()
+        for entry, state in zip(data, states, strict=True):
+            entry["health"] = state.health.status
+            if state.limiter is not None:
+                entry["limits"] = state.limiter.headroom(now)
+            elif state.bucket is not None:
+                entry["limits"] = shared.get(state.bucket.name, {}) if shared is not None else _UNAVAILABLE
         data += [
             {"name": name, "enabled": False, "reason": reason}
             for name, reason in gateway.disabled_providers.items()
@@ -182,7 +189,28 @@ class AdminRoutes:
             else None,
         }
         stats.update(self.gateway.router.describe_provider(provider.name))
+        await self._shared_headroom(provider.name, stats)
         return stats
+
+    async def _shared_headroom(self, name: str, stats: dict[str, Any]) -> None:
+        """Limits kept in a shared state store: what every process has used, read from the store."""
+        state = self.gateway.router.providers[name]
+        own = {
+            deployment.name: bucket
+            for deployment in state.deployments
+            for bucket in deployment.buckets
+            if bucket.name.startswith("deployment:")
+        }
+        buckets = [*own.values(), *([state.bucket] if state.bucket else [])]
+        if not buckets:
+            return
+        rows = await self.gateway.ledger.headroom(buckets)
+        if state.bucket is not None:
+            stats["limits"] = rows.get(state.bucket.name, {}) if rows is not None else _UNAVAILABLE
+        for entry in stats["deployments"]:
+            bucket = own.get(entry["deployment"])
+            if bucket is not None:
+                entry["limits"] = rows.get(bucket.name, {}) if rows is not None else _UNAVAILABLE
 
     def _usage_scope(self, headers: dict[str, str]) -> str | None:
         """Whose usage the caller may read: ``""`` for everything, else its own gateway key id.
@@ -246,4 +274,5 @@ def mount_path(scope: Scope) -> str:
     return raw[: -len(path)] if path and len(raw) > len(path) and raw.endswith(path) else ""
 
 
+_UNAVAILABLE: Final = {"unavailable": "the state store did not answer"}
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .routing.resolve import ModelResolver
     from .routing.router import Router
     from .runtime import Runtime
+    from .state.ledger import Ledger
     from .telemetry import Telemetry
     from .usage import TokenUsage, UsageTracker
 
@@ -33,6 +34,7 @@ class GatewayParts(Protocol):
     config: GatewayConfig
     auth: GatewayAuth
     keys: KeyGuard
+    ledger: Ledger
     hooks: HookRunner
     telemetry: Telemetry
     usage: UsageTracker

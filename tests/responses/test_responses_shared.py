@@ -5,22 +5,11 @@ other. The echo provider counts one input token per word of the whole conversati
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from ..state_support import gateways, redis_server, write_config
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    with redis_server(tmp_path) as server:
-        yield server.url
+from ..state_support import gateways, write_config
 
 
 def create(url: str, **body: object) -> dict[str, object]:
@@ -30,8 +19,8 @@ def create(url: str, **body: object) -> dict[str, object]:
     return data
 
 
-def test_two_processes_continue_each_others_conversations(state_url: str, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "gateway.json", state_url)
+def test_two_processes_continue_each_others_conversations(store_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "gateway.json", store_url)
     with gateways(config, 1, 1) as (first, second):
         turn1 = create(first.url, input="alpha beta")
         assert turn1["usage"]["input_tokens"] == 2  # type: ignore[index]
@@ -52,8 +41,8 @@ def test_two_processes_continue_each_others_conversations(state_url: str, tmp_pa
         assert gone.json()["error"]["code"] == "previous_response_not_found"
 
 
-def test_a_streamed_turn_is_stored_before_it_ends(state_url: str, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "gateway.json", state_url)
+def test_a_streamed_turn_is_stored_before_it_ends(store_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "gateway.json", store_url)
     with gateways(config, 1, 1) as (first, second):
         with httpx.stream(
             "POST", f"{first.url}/v1/responses", json={"model": "echo:m", "input": "one two", "stream": True}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from ..state_support import (
     eventually_calls,
     free_port,
     gateways,
+    post_all,
     redis_server,
     usage_totals,
     write_config,
@@ -29,36 +29,12 @@ from ..state_support import (
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/state.db"
-        return
-    with redis_server(tmp_path) as server:
-        yield server.url
-
-
-async def _post_all(
-    urls: list[str], count: int, headers: dict[str, str], body: dict[str, object]
-) -> list[int]:
-    """``count`` requests spread round-robin over ``urls``, all at once; their statuses."""
-    async with httpx.AsyncClient(timeout=30) as client:
-        responses = await asyncio.gather(
-            *(client.post(urls[i % len(urls)] + CHAT, json=body, headers=headers) for i in range(count))
-        )
-    for response in responses:
-        if response.status_code != 200:
-            assert response.status_code == 429, response.text
-            assert "retry-after" in response.headers
-    return [response.status_code for response in responses]
-
-
 def test_a_rate_limit_is_exact_over_three_processes(store_url: str, tmp_path: Path) -> None:
     keys = [{"key": "limited-key-0001", "name": "team", "requests_per_minute": 30}]
     config = write_config(tmp_path / "gateway.json", store_url, keys=keys)
     with gateways(config, 1, 1, 2) as processes:  # two plain processes and one with two workers
         urls = [process.url for process in processes]
-        statuses = asyncio.run(_post_all(urls, 90, {"x-api-key": "limited-key-0001"}, chat_body()))
+        statuses = asyncio.run(post_all(urls, 90, {"x-api-key": "limited-key-0001"}, chat_body()))
         assert statuses.count(200) == 30
         assert statuses.count(429) == 60
         # Usage read from any process is what was served, whichever process served it.
@@ -77,9 +53,9 @@ def test_provider_and_deployment_limits_hold_over_processes(store_url: str, tmp_
     )
     with gateways(config, 1, 2) as processes:
         urls = [process.url for process in processes]
-        grouped = asyncio.run(_post_all(urls, 40, {}, {**chat_body(), "model": "g"}))
+        grouped = asyncio.run(post_all(urls, 40, {}, {**chat_body(), "model": "g"}))
         assert grouped.count(200) == 15  # the deployment's own limit
-        direct = asyncio.run(_post_all(urls, 40, {}, chat_body()))
+        direct = asyncio.run(post_all(urls, 40, {}, chat_body()))
         assert direct.count(200) == 10  # what the provider's limit has left
         assert eventually_calls(urls[0], 25)["calls"] == 25
 
@@ -116,7 +92,7 @@ def test_a_concurrent_burst_cannot_overspend_a_budget(store_url: str, tmp_path: 
     config = write_config(tmp_path / "gateway.json", store_url, keys=keys, delay=0.3)
     with gateways(config, 1, 2) as processes:
         urls = [process.url for process in processes]
-        statuses = asyncio.run(_post_all(urls, 60, {"x-api-key": "burst-key-00001"}, chat_body("hello", 1)))
+        statuses = asyncio.run(post_all(urls, 60, {"x-api-key": "burst-key-00001"}, chat_body("hello", 1)))
         admitted = statuses.count(200)
         assert 1 <= admitted <= 10
         totals = eventually_calls(urls[0], admitted)
@@ -161,9 +137,9 @@ def test_redis_killed_mid_run_leaves_every_request_answered(tmp_path: Path) -> N
         headers = {"x-api-key": "steady-key-0001"}
         with gateways(config, 1, 1) as processes:
             urls = [process.url for process in processes]
-            before = asyncio.run(_post_all(urls, 10, headers, chat_body()))
+            before = asyncio.run(post_all(urls, 10, headers, chat_body()))
             server.kill()
-            during = asyncio.run(_post_all(urls, 20, headers, chat_body()))
+            during = asyncio.run(post_all(urls, 20, headers, chat_body()))
             assert before + during == [200] * 30  # the store was down: nobody noticed
             server.start()
             for url in urls:

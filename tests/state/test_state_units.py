@@ -3,21 +3,25 @@ file and a real redis-server; the ``state:`` config; ``/usage`` ranges; what an 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import redis
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from rec_llm_gateway import Gateway
+from rec_llm_gateway import Gateway, hookimpl
 from rec_llm_gateway.errors import ConfigError
 from rec_llm_gateway.state import StateConfig, open_store
 from rec_llm_gateway.state.base import (
@@ -34,6 +38,7 @@ from rec_llm_gateway.usage import UsageRecord
 
 from ..routing_support import client
 from ..state_support import ADMIN, CHAT, RedisServer, chat_body, free_port
+from ..support import gateway_server
 
 NOW = 1_800_000_000.0
 
@@ -118,6 +123,25 @@ async def test_budget_reservations_hold_a_burst_and_settle_to_the_cost(store: St
     assert await store.admit(_admission("5", NOW, budget=BudgetTake("key:b", "2027-02", 1.0, 0.5))) is None
 
 
+async def test_headroom_is_what_each_bucket_has_used_in_the_window(store: Store) -> None:
+    rated = BucketTake("key:h", 10, 1000, 3, tokens=100)
+    assert await store.admit(_admission("1", NOW, rated)) is None
+    assert await store.admit(_admission("2", NOW + 1, rated)) is None
+    await store.write(Batch(settlements=[Settlement("1", (rated,), 40, None)]))  # used 40, slot freed
+    idle = BucketTake("key:idle", 5, None, None)
+    rows = await store.headroom([rated, idle], NOW + 2)
+    assert rows == {
+        "key:h": {
+            "requests_per_minute": {"limit": 10, "used": 2, "remaining": 8},
+            "tokens_per_minute": {"limit": 1000, "used": 140, "remaining": 860},
+            "concurrent_requests": {"limit": 3, "used": 1, "remaining": 2},
+        },
+        "key:idle": {"requests_per_minute": {"limit": 5, "used": 0, "remaining": 5}},
+    }
+    later = (await store.headroom([rated], NOW + 60.5))["key:h"]  # the first left the window
+    assert later["requests_per_minute"]["used"] == 1 and later["tokens_per_minute"]["used"] == 100
+
+
 async def test_a_dead_process_reservation_expires(store: Store) -> None:
     if not store.shared:
         pytest.skip("the memory store dies with its process")
@@ -158,6 +182,21 @@ async def test_usage_and_signals_are_summed_and_read_back(store: Store) -> None:
     assert await store.usage(None, day - dt.timedelta(days=1)) == []
     assert await store.spent("key:team", "2027-01") == pytest.approx(0.5)
     assert (await store.signals())["breaker:p:m"] == {"state": "open"}
+    # The blocking read (gateway.usage.get_all()), from inside a running event loop, says the same.
+    assert sorted(store.usage_blocking(None, None), key=lambda row: row.date) == rows
+    assert store.usage_blocking(day + dt.timedelta(days=1), None) == rows[1:]
+
+
+async def test_blocking_usage_reads_reuse_one_redis_connection(redis_url: str) -> None:
+    store = open_store(StateConfig(url=redis_url, key_prefix="blocking:"))
+    await store.write(Batch(usage=[UsageRecord(dt.date(2027, 1, 2), "p", "m", None, calls=1)]))
+    admin = redis.Redis.from_url(redis_url)
+    before = admin.info("stats")["total_connections_received"]
+    for _ in range(5):
+        assert [row.calls for row in store.usage_blocking(None, None)] == [1]
+    assert admin.info("stats")["total_connections_received"] - before == 1
+    admin.close()
+    await store.aclose()
 
 
 async def test_a_locked_sqlite_file_is_retried_then_reported(tmp_path: Path) -> None:
@@ -324,3 +363,32 @@ async def test_a_budgeted_key_may_not_use_an_unpriced_model_silently(
             assert upstream.requests == []  # refused before any upstream call
         # A key without a budget is not concerned.
         assert (await http.post(CHAT, json=body, headers={"x-api-key": "free-key-000001"})).status_code == 200
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_sequential_client_finds_its_previous_request_settled(stream: bool) -> None:
+    """The budget is settled before the last byte goes out, not after the hooks that follow it."""
+
+    class SlowAfterwards:
+        def __init__(self) -> None:
+            self.release = threading.Event()
+
+        @hookimpl
+        async def post_response(self) -> None:
+            await asyncio.to_thread(self.release.wait, 10)
+
+    slow = SlowAfterwards()
+    # Each request costs $0.003 (3 output tokens at $0.001): the second fits only once the first
+    # holds its cost instead of its reservation.
+    config = _config("memory://")
+    config["auth"]["keys"] = [{"key": "budget-key-0001", "name": "payer", "monthly_budget_usd": 0.005}]
+    body = {**chat_body("one two three", max_tokens=3), "stream": stream}
+    with gateway_server(config, "bare", plugins=[slow]) as (url, _):
+        try:
+            for expected in (200, 200, 429):  # the third finds the budget spent
+                response = httpx.post(
+                    url + CHAT, json=body, headers={"x-api-key": "budget-key-0001"}, timeout=10
+                )
+                assert response.status_code == expected, response.text
+        finally:
+            slow.release.set()

@@ -149,8 +149,7 @@ class OperationHandler:
                 await fire_cost(gateway, exchange, context.usage, exchange.elapsed())
             raise
         finally:
-            if exchange.ticket is not None:
-                gateway.keys.finish(exchange.ticket, total_tokens(context.usage), context.cost_usd)
+            settle_key(gateway, exchange)
 
     # -- a complete answer ------------------------------------------------------------------------
 
@@ -170,6 +169,7 @@ class OperationHandler:
             response["x_rec_llm"] = extension(exchange, latency)
         answer_headers = self.operation.answer_headers(response)
         body = self.operation.json_body(response)
+        settle_key(gateway, exchange)
         await send(
             {
                 "type": "http.response.start",
@@ -275,6 +275,7 @@ class OperationHandler:
                 )
             price(gateway, exchange, attempt, typed_stream_usage(attempt, request, assembler))
             ext = extension(exchange, exchange.elapsed()) if gateway.config.include_extensions else None
+            settle_key(gateway, exchange)
             await send({"type": "http.response.body", "body": encoder.finish(ext), "more_body": False})
         except asyncio.CancelledError:
             if not watch.absorb():
@@ -343,3 +344,13 @@ def typed_stream_usage(attempt: Attempt, request: Any, assembler: Assembler) -> 
     chunk (custom providers that do not report it), else estimated (``routing.tokens``)."""
     usage = attempt.call.usage
     return usage if usage is not None else stream_usage(request, assembler.usage, assembler.output_chars)
+
+
+def settle_key(gateway: GatewayParts, exchange: Exchange) -> None:
+    """Settle the key's part (slots, tokens, the budget reservation turned into the cost) once.
+    Done before the last byte goes out: a client that sends its next request as soon as it has this
+    answer must find this one settled, not still holding its reservation (a spurious 429)."""
+    ticket, exchange.ticket = exchange.ticket, None
+    if ticket is not None:
+        context = exchange.context
+        gateway.keys.finish(ticket, total_tokens(context.usage), context.cost_usd)

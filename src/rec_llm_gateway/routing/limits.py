@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from typing import Any, Final, Protocol
 
-from ..state.base import BucketTake
+from ..state.base import BucketTake, headroom_rows
 from .settings import RateLimitConfig
 
 __all__ = ["WINDOW_SECONDS", "Limiter", "MemoryLimiter", "Ticket", "make_limiter", "shared_bucket"]
@@ -159,18 +159,8 @@ class MemoryLimiter:
     def headroom(self, now: float) -> dict[str, Any]:
         with self._lock:
             self._expire(now)
-            data: dict[str, Any] = {}
-            if self.rpm is not None:
-                data["requests_per_minute"] = _row(self.rpm, len(self._starts))
-            if self.tpm is not None:
-                data["tokens_per_minute"] = _row(self.tpm, round(self._token_sum))
-            if self.concurrent is not None:
-                data["concurrent_requests"] = _row(self.concurrent, self.in_flight)
-            return data
-
-
-def _row(limit: int, used: int) -> dict[str, int]:
-    return {"limit": limit, "used": used, "remaining": max(0, limit - used)}
+            bucket = BucketTake(self.name, self.rpm, self.tpm, self.concurrent)
+            return headroom_rows(bucket, len(self._starts), round(self._token_sum), self.in_flight)
 
 
 def shared_bucket(name: str, config: RateLimitConfig | None) -> BucketTake | None:

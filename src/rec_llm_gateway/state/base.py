@@ -7,8 +7,10 @@
     write(Batch)                           settle admissions (free slots, settle tokens and spend),
                                            add usage, publish signals: one transaction
     usage(start, end) -> rows              the usage aggregate, per (day, provider, model, key)
+                                           (``usage_blocking``: the same for synchronous callers)
     spent(name, month) -> USD              a budget's spend this month
     signals() -> {name: value}             breakers, cooldowns and health published by any process
+    headroom(buckets, now) -> {name: rows} what each rate bucket has used and has left (admin stats)
 
 Times are Unix seconds from the caller (the memory store takes a monotonic clock: it is never shared).
 """
@@ -16,6 +18,7 @@ Times are Unix seconds from the caller (the memory store takes a monotonic clock
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -31,6 +34,7 @@ __all__ = [
     "Settlement",
     "Store",
     "StoreUnavailable",
+    "headroom_rows",
 ]
 
 WINDOW_SECONDS: Final = 60.0
@@ -114,6 +118,19 @@ class Batch:
         return bool(self.settlements or self.spend or self.usage or self.signals)
 
 
+def headroom_rows(bucket: BucketTake, requests: int, tokens: int, slots: int) -> dict[str, dict[str, int]]:
+    """The limits of ``bucket`` with what is used of each and what is left (``GET /providers/.../stats``)."""
+    rows: dict[str, dict[str, int]] = {}
+    for limit, used, name in (
+        (bucket.rpm, requests, "requests_per_minute"),
+        (bucket.tpm, tokens, "tokens_per_minute"),
+        (bucket.concurrent, slots, "concurrent_requests"),
+    ):
+        if limit is not None:
+            rows[name] = {"limit": limit, "used": used, "remaining": max(0, limit - used)}
+    return rows
+
+
 class Store(Protocol):
     shared: bool
     """Whether other processes see the same state (SQLite, Redis)."""
@@ -124,8 +141,15 @@ class Store(Protocol):
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]: ...
 
+    def usage_blocking(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        """``usage`` for synchronous code (``gateway.usage.get_all()``), from any thread."""
+
     async def spent(self, name: str, month: str) -> float: ...
 
     async def signals(self) -> dict[str, dict[str, Any]]: ...
+
+    async def headroom(
+        self, buckets: Sequence[BucketTake], now: float
+    ) -> dict[str, dict[str, dict[str, int]]]: ...
 
     async def aclose(self) -> None: ...

@@ -18,14 +18,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from opentelemetry import trace
 
 from ..errors import ServiceUnavailableError, scrub_secrets
 from ..usage import UsageTracker
-from .base import Admission, Batch, Refusal, Settlement, Store
+from .base import Admission, Batch, BucketTake, Refusal, Settlement, Store
 from .memory import MemoryStore
 from .settings import StateConfig
 
@@ -34,6 +34,10 @@ __all__ = ["Ledger"]
 logger = logging.getLogger("rec_llm_gateway.state")
 
 _RETRY_SECONDS: Final = 1.0  # after a failure, admissions skip the store this long (no per-request timeouts)
+_LOOP_SLACK: Final = 4
+"""The stores bound their own waits by ``timeout_seconds`` (SQLite's lock wait, Redis's socket
+timeouts); the ledger's own bound is measured on the event loop, which a burst of requests can keep
+busy past it while the store has long answered, so it is wider: it only catches a store that hangs."""
 
 
 class Ledger:
@@ -70,11 +74,12 @@ class Ledger:
             # before it admits the next one, in the same round trip.
             settled = self._take_settlements()
             try:
-                async with asyncio.timeout(self.config.timeout_seconds):
+                async with asyncio.timeout(self.config.timeout_seconds * _LOOP_SLACK):
                     refusal = await self.store.admit(admission, settled)
             except Exception as exc:  # any failure of the store means "unavailable"
                 if settled:
                     self._put_back(settled)
+                self._release_later(admission)
                 self._failed(exc)
             else:
                 self._recovered()
@@ -108,6 +113,14 @@ class Ledger:
                     key = (dropped.budget.name, dropped.budget.month)
                     self._spend[key] = self._spend.get(key, 0.0) + dropped.cost
 
+    def _release_later(self, admission: Admission) -> None:
+        """An admission timed out may still have been taken in the store (the store answered too
+        late): free its slots and budget reservation there with the next write, or they would be
+        held until they expire. Its request and token entries stay: the request is served (by the
+        fallback), so they count. Freeing what was never taken changes nothing."""
+        with self._lock:
+            self._settlements.append(Settlement(admission.id, admission.buckets, None, admission.budget, 0.0))
+
     def add_spend(self, name: str, month: str, amount: float) -> None:
         with self._lock:
             self._spend[(name, month)] = self._spend.get((name, month), 0.0) + amount
@@ -117,6 +130,18 @@ class Ledger:
         if self.shared:
             with self._lock:
                 self._signals[name] = value
+
+    async def headroom(self, buckets: Sequence[BucketTake]) -> dict[str, dict[str, dict[str, int]]] | None:
+        """What each shared rate bucket has used and has left in the store (every process's use);
+        ``None`` while the store is unavailable."""
+        if not buckets:
+            return {}
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                return await self.store.headroom(buckets, time.time())
+        except Exception as exc:
+            self._failed(exc)
+            return None
 
     # -- the write-behind buffer ----------------------------------------------------------------
 
@@ -152,7 +177,7 @@ class Ledger:
         if not batch:
             return True
         try:
-            async with asyncio.timeout(self.config.timeout_seconds * 4):
+            async with asyncio.timeout(self.config.timeout_seconds * _LOOP_SLACK):
                 await self.store.write(batch)
         except Exception as exc:
             self._put_back(batch)

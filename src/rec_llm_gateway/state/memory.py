@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from ..routing.limits import MemoryLimiter, Ticket
@@ -125,6 +126,9 @@ class MemoryStore:
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         return self.usage_records.rows(start, end)
 
+    def usage_blocking(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        return self.usage_records.rows(start, end)
+
     async def spent(self, name: str, month: str) -> float:
         return self.spent_now(name, month)
 
@@ -135,6 +139,11 @@ class MemoryStore:
     async def signals(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return dict(self._signals)
+
+    async def headroom(
+        self, buckets: Sequence[BucketTake], now: float
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        return {bucket.name: self.limiter(bucket).headroom(now) for bucket in buckets}
 
     async def aclose(self) -> None:
         return None

@@ -11,15 +11,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
 import weakref
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from ..usage import UsageRecord
-from .base import Admission, Batch, Refusal
+from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
+from .redis_batch import AdmissionPipeline
 from .redis_scripts import ADMIT, SETTLE
+
+if TYPE_CHECKING:
+    from redis import Redis as SyncRedis
 
 __all__ = ["RedisStore"]
 
@@ -32,32 +38,37 @@ def _limit(value: int | None) -> int:
 
 
 class _Client:
-    __slots__ = ("admit", "redis", "settle")
+    __slots__ = ("admissions", "redis", "settle")
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, store: RedisStore) -> None:
+        timeout = store.timeout
         self.redis: Redis = Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+            store.url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
-        self.admit = self.redis.register_script(ADMIT)
         self.settle = self.redis.register_script(SETTLE)
+        self.admissions = AdmissionPipeline(
+            self.redis, self.redis.register_script(ADMIT), lambda pipe, batch: store.fill(self, pipe, batch)
+        )
 
 
 class RedisStore:
     shared = True
 
     def __init__(self, url: str, prefix: str, timeout: float) -> None:
-        self._url = url
+        self.url = url
         self.prefix = prefix
         self.timeout = timeout
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Client] = (
             weakref.WeakKeyDictionary()
         )
+        self._sync: SyncRedis | None = None
+        self._sync_lock = threading.Lock()
 
     def _client(self) -> _Client:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = _Client(self._url, self.timeout)
+            client = self._clients[loop] = _Client(self)
         return client
 
     async def admit(self, admission: Admission, settled: Batch | None = None) -> Refusal | None:
@@ -78,13 +89,9 @@ class RedisStore:
             ]
         budget = admission.budget
         args += [budget.name, budget.month, repr(budget.limit), repr(budget.amount)] if budget else [""]
-        client = self._client()
-        if settled:  # the same round trip: a pipeline of the settlements, then the admission
-            pipe = await self._pipeline(client, settled, transaction=False)
-            await client.admit(keys=[], args=args, client=pipe)
-            reply = (await pipe.execute())[-1]
-        else:
-            reply = await client.admit(keys=[], args=args)
+        # The same round trip: this process's settlements, then the admission (in a pipeline shared
+        # with the admissions that arrive meanwhile).
+        reply = await self._client().admissions.admit(args, settled)
         if not reply:
             return None
         limit, name, wait = reply[0], reply[1], float(reply[2])
@@ -94,12 +101,13 @@ class RedisStore:
 
     async def write(self, batch: Batch) -> None:
         client = self._client()
-        pipe = await self._pipeline(client, batch, transaction=True)
+        pipe = client.redis.pipeline(transaction=True)
+        await self.fill(client, pipe, batch)
         await pipe.execute()
 
-    async def _pipeline(self, client: _Client, batch: Batch, *, transaction: bool) -> Pipeline:
+    async def fill(self, client: _Client, pipe: Pipeline, batch: Batch) -> None:
+        """Add the commands that write ``batch`` to ``pipe``."""
         prefix = self.prefix
-        pipe = client.redis.pipeline(transaction=transaction)
         for settlement in batch.settlements:
             args: list[Any] = [
                 prefix,
@@ -125,36 +133,35 @@ class RedisStore:
             pipe.sadd(f"{prefix}udays", day)
         for name, value in batch.signals.items():
             pipe.hset(f"{prefix}sig", name, json.dumps(value))
-        return pipe
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         redis = self._client().redis
-        first, last = (start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()
         members: set[str] = await redis.smembers(f"{self.prefix}udays")  # type: ignore[assignment]
-        days = sorted(day for day in members if first <= day <= last)
+        days = _days(members, start, end)
         pipe = redis.pipeline(transaction=False)
         for day in days:
             pipe.hgetall(f"{self.prefix}u:{day}")
-        records: dict[tuple[str, str, str, str, str], UsageRecord] = {}
-        for day, fields in zip(days, await pipe.execute(), strict=True):
-            for field, value in fields.items():
-                provider, model, key, operation, name = field.split(_SEP)
-                record = records.get((day, provider, model, key, operation))
-                if record is None:
-                    record = records[(day, provider, model, key, operation)] = UsageRecord(
-                        date=dt.date.fromisoformat(day),
-                        provider=provider,
-                        model=model,
-                        gateway_key_id=key or None,
-                        operation=operation,
-                    )
-                if name == "latency_ms":
-                    record.total_latency_ms = float(value)
-                elif name == "cost_usd":
-                    record.cost_usd = float(value)
-                else:
-                    setattr(record, name, int(value))
-        return list(records.values())
+        return _records(days, await pipe.execute())
+
+    def usage_blocking(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        """On a synchronous client kept for the purpose (its pool is thread-safe; an asyncio client
+        belongs to one event loop, and the caller may have none, or be blocking the one it has)."""
+        with self._sync_lock:
+            if self._sync is None:
+                from redis import Redis as SyncRedis
+
+                self._sync = SyncRedis.from_url(
+                    self.url,
+                    socket_timeout=self.timeout,
+                    socket_connect_timeout=self.timeout,
+                    decode_responses=True,
+                )
+        members: set[str] = self._sync.smembers(f"{self.prefix}udays")  # type: ignore[assignment]
+        days = _days(members, start, end)
+        pipe = self._sync.pipeline(transaction=False)
+        for day in days:
+            pipe.hgetall(f"{self.prefix}u:{day}")
+        return _records(days, pipe.execute())
 
     async def spent(self, name: str, month: str) -> float:
         value = await self._client().redis.get(f"{self.prefix}b:{name}:{month}")
@@ -164,7 +171,58 @@ class RedisStore:
         raw: dict[str, str] = await self._client().redis.hgetall(f"{self.prefix}sig")  # type: ignore[assignment]
         return {name: json.loads(value) for name, value in raw.items()}
 
+    async def headroom(
+        self, buckets: Sequence[BucketTake], now: float
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        prefix, cutoff = self.prefix, now - WINDOW_SECONDS
+        pipe = self._client().redis.pipeline(transaction=True)  # one snapshot
+        for bucket in buckets:
+            pipe.zcount(f"{prefix}r:{bucket.name}", f"({cutoff!r}", "+inf")
+            pipe.zrangebyscore(f"{prefix}t:{bucket.name}", f"({cutoff!r}", "+inf")
+            pipe.hgetall(f"{prefix}tk:{bucket.name}")
+            pipe.zcount(f"{prefix}c:{bucket.name}", f"({now!r}", "+inf")
+        replies = await pipe.execute()
+        rows = {}
+        for index, bucket in enumerate(buckets):
+            requests, live, tokens, slots = replies[index * 4 : index * 4 + 4]
+            used = sum(int(float(tokens.get(id, 0))) for id in live)
+            rows[bucket.name] = headroom_rows(bucket, requests, used, slots)
+        return rows
+
     async def aclose(self) -> None:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.redis.aclose()
+        with self._sync_lock:
+            if self._sync is not None:
+                self._sync.close()
+                self._sync = None
+
+
+def _days(members: set[str], start: dt.date | None, end: dt.date | None) -> list[str]:
+    first, last = (start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()
+    return sorted(day for day in members if first <= day <= last)
+
+
+def _records(days: list[str], hashes: list[dict[str, str]]) -> list[UsageRecord]:
+    """The usage hashes of ``days`` (field: provider, model, key, operation, counter) as records."""
+    records: dict[tuple[str, str, str, str, str], UsageRecord] = {}
+    for day, fields in zip(days, hashes, strict=True):
+        for field, value in fields.items():
+            provider, model, key, operation, name = field.split(_SEP)
+            record = records.get((day, provider, model, key, operation))
+            if record is None:
+                record = records[(day, provider, model, key, operation)] = UsageRecord(
+                    date=dt.date.fromisoformat(day),
+                    provider=provider,
+                    model=model,
+                    gateway_key_id=key or None,
+                    operation=operation,
+                )
+            if name == "latency_ms":
+                record.total_latency_ms = float(value)
+            elif name == "cost_usd":
+                record.cost_usd = float(value)
+            else:
+                setattr(record, name, int(value))
+    return list(records.values())

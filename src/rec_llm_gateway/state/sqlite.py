@@ -1,33 +1,30 @@
 """``sqlite:///path``: state in one SQLite file, shared by every worker process on the machine.
 
-The standard library's ``sqlite3`` on one connection, driven from one worker thread (so the event
-loop never blocks on the file and each operation is one transaction in that thread). WAL journal:
-readers never wait for the writer, and a committed transaction survives the process being killed.
-``BEGIN IMMEDIATE`` takes the write lock up front, so two workers admitting at once queue on the
-lock instead of failing to upgrade it; a lock held past ``busy_timeout`` is retried a bounded number
-of times, then the operation fails and the gateway treats the store as unavailable.
+The standard library's ``sqlite3`` on one connection, driven from one worker thread
+(``sqlite_queue.py``: the event loop never blocks on the file, and the operations queued while a
+transaction runs share the next one). WAL journal: readers never wait for the writer, and a
+committed transaction survives the process being killed. ``BEGIN IMMEDIATE`` takes the write lock
+up front, so two workers admitting at once queue on the lock instead of failing to upgrade it; a
+lock held past ``busy_timeout`` is retried a bounded number of times, then the operation fails and
+the gateway treats the store as unavailable.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sqlite3
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from ..usage import UsageRecord
-from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, StoreUnavailable
+from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
 from .memory import budget_refusal
+from .sqlite_queue import ATTEMPTS, TransactionQueue
 
 __all__ = ["SQLiteStore"]
 
-_T = TypeVar("_T")
-_ATTEMPTS: Final = 3
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS requests (bucket TEXT, id TEXT, at REAL, PRIMARY KEY (bucket, id));
 CREATE INDEX IF NOT EXISTS requests_at ON requests (bucket, at);
@@ -71,16 +68,15 @@ class SQLiteStore:
     def __init__(self, path: str, timeout: float) -> None:
         self.path = path
         self.timeout = timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rec-llm-state")
         self._db: sqlite3.Connection | None = None
-
-    # -- plumbing -------------------------------------------------------------------------------
+        self._queue = TransactionQueue(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
+        """The connection (opened in the worker thread on first use)."""
         if self._db is None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(
-                self.path, timeout=self.timeout / _ATTEMPTS, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.timeout / ATTEMPTS, isolation_level=None, check_same_thread=False
             )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process; fsync per checkpoint
@@ -88,31 +84,10 @@ class SQLiteStore:
             self._db = db
         return self._db
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` in one write transaction, retrying a locked database a bounded number of times."""
-        for attempt in range(_ATTEMPTS):
-            db = self._connect()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if attempt + 1 == _ATTEMPTS:
-                    raise StoreUnavailable(f"sqlite: {exc}") from None
-                time.sleep(0.005 * (attempt + 1))
-                continue
-            try:
-                result = work(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return result
-        raise StoreUnavailable("sqlite: locked")  # pragma: no cover - the loop returns or raises
-
-    async def _run(self, work: Callable[[], _T]) -> _T:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"sqlite: {exc}") from None
+    @property
+    def transactions(self) -> int:
+        """Write transactions committed so far (concurrent operations share one)."""
+        return self._queue.transactions
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -122,48 +97,69 @@ class SQLiteStore:
                 _write(db, settled)
             return _admit(db, admission)
 
-        return await self._run(lambda: self._transaction(work))
+        return await self._queue.write(work)
 
     async def write(self, batch: Batch) -> None:
-        await self._run(lambda: self._transaction(lambda db: _write(db, batch)))
+        await self._queue.write(lambda db: _write(db, batch))
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
-        return await self._run(lambda: self.usage_now(start, end))
+        return await self._queue.read(lambda db: _usage(db, start, end))
 
-    def usage_now(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
-        rows = self._connect().execute(
-            "SELECT * FROM usage WHERE day >= ? AND day <= ?",
-            ((start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()),
-        )
-        return [_record(row) for row in rows]
+    def usage_blocking(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+        return self._queue.read_blocking(lambda db: _usage(db, start, end))
 
     async def spent(self, name: str, month: str) -> float:
-        def read() -> float:
-            row = (
-                self._connect()
-                .execute("SELECT spent FROM budgets WHERE name = ? AND month = ?", (name, month))
-                .fetchone()
-            )
-            return float(row[0]) if row else 0.0
+        def read(db: sqlite3.Connection) -> float:
+            row = db.execute("SELECT spent FROM budgets WHERE name = ? AND month = ?", (name, month))
+            found = row.fetchone()
+            return float(found[0]) if found else 0.0
 
-        return await self._run(read)
+        return await self._queue.read(read)
 
     async def signals(self) -> dict[str, dict[str, Any]]:
-        def read() -> dict[str, dict[str, Any]]:
-            return {
-                name: json.loads(value) for name, value in self._connect().execute("SELECT * FROM signals")
-            }
+        def read(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            return {name: json.loads(value) for name, value in db.execute("SELECT * FROM signals")}
 
-        return await self._run(read)
+        return await self._queue.read(read)
+
+    async def headroom(
+        self, buckets: Sequence[BucketTake], now: float
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        return await self._queue.read(
+            lambda db: {bucket.name: _headroom(db, bucket, now) for bucket in buckets}
+        )
 
     async def aclose(self) -> None:
-        def close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        def close(db: sqlite3.Connection) -> None:
+            db.close()
+            self._db = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, close)
-        self._executor.shutdown(wait=False)
+        if self._db is not None:
+            await self._queue.read(close)
+        self._queue.shutdown()
+
+
+def _usage(db: sqlite3.Connection, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
+    rows = db.execute(
+        "SELECT * FROM usage WHERE day >= ? AND day <= ?",
+        ((start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()),
+    )
+    return [_record(row) for row in rows]
+
+
+def _headroom(db: sqlite3.Connection, bucket: BucketTake, now: float) -> dict[str, dict[str, int]]:
+    """Read from the logs themselves (expired entries are only deleted by admissions)."""
+    name, cutoff = bucket.name, now - WINDOW_SECONDS
+    (requests,) = db.execute(
+        "SELECT count(*) FROM requests WHERE bucket = ? AND at > ?", (name, cutoff)
+    ).fetchone()
+    (tokens,) = db.execute(
+        "SELECT coalesce(sum(tokens), 0) FROM tokens WHERE bucket = ? AND at > ?", (name, cutoff)
+    ).fetchone()
+    (slots,) = db.execute(
+        "SELECT count(*) FROM slots WHERE bucket = ? AND expires > ?", (name, now)
+    ).fetchone()
+    return headroom_rows(bucket, requests, tokens, slots)
 
 
 def _admit(db: sqlite3.Connection, admission: Admission) -> Refusal | None:

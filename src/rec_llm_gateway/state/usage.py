@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..usage import UsageRecord, UsageTracker
@@ -30,19 +28,9 @@ class SharedUsage(UsageTracker):
         return _combine(stored, self.ledger.pending.rows(start, end))
 
     def rows(self, start: dt.date | None = None, end: dt.date | None = None) -> list[UsageRecord]:
-        """The blocking form (``gateway.usage.get_all()``): read on a fresh connection in a worker
-        thread, so that it works from synchronous code and from inside an event loop alike."""
-        from . import open_store
-
-        async def read() -> list[UsageRecord]:
-            store = open_store(self.ledger.config)
-            try:
-                return await store.usage(start, end)
-            finally:
-                await store.aclose()
-
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            stored = pool.submit(asyncio.run, read()).result()
+        """The blocking form (``gateway.usage.get_all()``): the store's own blocking read, on the
+        connection it keeps (from synchronous code and from inside an event loop alike)."""
+        stored = self.ledger.store.usage_blocking(start, end)
         return _combine(stored, self.ledger.pending.rows(start, end))
 
 
