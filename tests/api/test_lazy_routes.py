@@ -1,5 +1,6 @@
 """Routes other than chat load their operation when first used: ``import rec_llm_gateway`` and a
-gateway that serves only chat never import the Messages or Responses machinery (import time)."""
+gateway that serves only chat never import the Messages, Responses or legacy completions
+machinery (import time)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sys
 _PROBE = """
 import asyncio, sys
 import rec_llm_gateway
-lazy = ("rec_llm_gateway.pipeline.messages", "rec_llm_gateway.pipeline.responses")
+lazy = ("rec_llm_gateway.pipeline.messages", "rec_llm_gateway.pipeline.responses",
+        "rec_llm_gateway.pipeline.completions")
 print(*[name in sys.modules for name in lazy])
 gateway = rec_llm_gateway.Gateway({"providers": {"echo": {}}})
 
@@ -36,4 +38,8 @@ print(asyncio.run(call("/v1/messages", message)), *[name in sys.modules for name
 
 def test_messages_and_responses_are_imported_when_their_route_is_first_used() -> None:
     result = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True)
-    assert result.stdout.split("\n")[:3] == ["False False", "200 False False", "200 True False"]
+    assert result.stdout.split("\n")[:3] == [
+        "False False False",
+        "200 False False False",
+        "200 True False False",
+    ]
