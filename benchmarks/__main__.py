@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import messages, startup, stores, suite
+from . import messages, responses, startup, stores, suite
 from .harness import RESULTS, ROOT, server
 from .servers import LITELLM_CONFIG
 
@@ -130,6 +130,11 @@ def main() -> None:
         messages.run(messages_targets, quick)
         report["messages"] = {target.name: target.results for target in messages_targets}
         report["messages_table"] = messages.table(messages_targets)
+        print("/v1/responses (native and translated) ...", flush=True)
+        responses_targets = responses.targets(upstream, bare_server, gateway_server)
+        messages.run(responses_targets, quick)
+        report["responses"] = {target.name: target.results for target in responses_targets}
+        report["responses_table"] = messages.table(responses_targets)
         print("throughput ...", flush=True)
         load_targets = [
             t
@@ -197,6 +202,7 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     imported = report["import_seconds"]["rec_llm_gateway"]
     cold = report.get("cold_start") or {}
     messages_over = messages.overheads(report.get("messages") or {})
+    responses_over = responses.overheads(report.get("responses") or {})
     rows: list[tuple[str, float | None, float | None, str]] = [
         ("gateway CPU per request in-process (us)", report["gateway_cpu"]["cpu_per_request_us"], 100.0, "<="),
         ("overhead p50 <= 1.3x bare httpx", ratio(seq(gw), seq("bare httpx")), 1.3, "<="),
@@ -216,6 +222,8 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         ("messages pass-through p50 <= 1.2x chat's", ratio(messages_over.get("native"), seq(gw)), 1.2, "<="),
         ("(messages translated p50 / chat's)", ratio(messages_over.get("translated"), seq(gw)), None, "<="),
+        ("(responses pass-through p50 / chat's)", ratio(responses_over.get("native"), seq(gw)), None, "<="),
+        ("(responses translated p50 / chat's)", ratio(responses_over.get("translated"), seq(gw)), None, "<="),
         ("TTFC within 1 ms of bare httpx (ms)", ttfc, 1.0, "<="),
         ("per-chunk delay over bare httpx p50 (us)", chunk_over_bare, 100.0, "<="),
         (
@@ -327,6 +335,8 @@ def print_report(report: dict[str, Any]) -> None:
     print("translation, us per stream event: " + ", ".join(f"{k} {v}" for k, v in costs.items()))
     if report.get("messages_table"):
         print("\n/v1/messages overhead over direct (same run):\n" + report["messages_table"])
+    if report.get("responses_table"):
+        print("\n/v1/responses overhead over direct (same run):\n" + report["responses_table"])
     print("\ngoals (performance issue):")
     for goal in report["goals"]:
         mark = {True: "met", False: "NOT met", None: "n/a"}[goal["met"]]

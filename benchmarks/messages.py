@@ -72,12 +72,12 @@ def table(messages_targets: list[suite.Target]) -> str:
     return "\n".join(lines)
 
 
-def overheads(results: dict[str, Any]) -> dict[str, float]:
+def overheads(results: dict[str, Any], route: str = "messages") -> dict[str, float]:
     """The overhead p50 (ms) of the native pass-through and the translated route, from the
-    ``messages`` part of a report (target name -> its results)."""
+    ``messages`` (or ``responses``) part of a report (target name -> its results)."""
     found = {}
     for name in ("native", "translated"):
-        value = (results.get(f"messages: {name}") or {}).get("sequential", {}).get("overhead_p50_ms")
+        value = (results.get(f"{route}: {name}") or {}).get("sequential", {}).get("overhead_p50_ms")
         if isinstance(value, int | float):
             found[name] = float(value)
     return found

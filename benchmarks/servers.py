@@ -4,9 +4,9 @@
     python -m benchmarks.servers bare     --port 9002 --upstream http://127.0.0.1:9001
     python -m benchmarks.servers gateway  --port 9003 --upstream http://127.0.0.1:9001
 
-- ``upstream``: a fast fake OpenAI (JSON and SSE) and Anthropic (JSON and SSE) server; the stream
-  shape comes from the model name (``bench-c20-i2``: 20 chunks 2 ms apart), and every streamed token
-  carries its send time so clients can measure each chunk's delay.
+- ``upstream``: a fast fake OpenAI (chat, embeddings, Responses: JSON and SSE) and Anthropic (JSON
+  and SSE) server; the stream shape comes from the model name (``bench-c20-i2``: 20 chunks 2 ms
+  apart), and every streamed token carries its send time so clients can measure each chunk's delay.
 - ``bare``: the floor for a Python proxy: raw ASGI + one shared ``httpx.AsyncClient``, no parsing.
 - ``aiohttp``: the same pass-through on aiohttp's client (when installed).
 - ``gateway``: rec-llm-gateway mounted at ``/llm`` in a FastAPI app.
@@ -191,6 +191,7 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     body = await read_body(receive)
     anthropic = scope["path"].endswith("/messages")
+    responses = scope["path"].endswith("/responses")
     if scope["method"] == "GET":  # health checks: GET /models
         await send(
             {
@@ -219,6 +220,8 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if b'"stream": true' not in body and b'"stream":true' not in body:
         if scope["path"].endswith("/embeddings"):
             payload = EMBEDDINGS
+        elif responses:
+            from .responses_upstream import RESPONSE as payload
         else:
             payload = ANTHROPIC_MESSAGE if anthropic else COMPLETION
         await send(
@@ -234,7 +237,11 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": payload})
         return
     count, interval = stream_shape(body)
-    first, tokens, closing = (anthropic_frames if anthropic else openai_frames)(count)
+    if responses:
+        from .responses_upstream import responses_frames as frames
+    else:
+        frames = anthropic_frames if anthropic else openai_frames
+    first, tokens, closing = frames(count)
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
     )
@@ -335,6 +342,14 @@ def gateway_app(upstream: str, variant: str = "plain", state: str = "") -> Any:
     }
     if "anthropic" in BUILTIN_TYPES:
         providers["anthropic"] = {"api_key": "sk-ant-bench", "base_url": upstream, "prices_from": "anthropic"}
+    # the same upstream asked through chat completions only: /v1/responses is translated
+    providers["compat"] = {
+        "type": "openai",
+        "api_key": "sk-bench",
+        "base_url": f"{upstream}/v1",
+        "responses_api": False,
+        "prices_from": "openai",
+    }
     config: dict[str, Any] = {"default_provider": "openai", "providers": providers}
     if state:
         providers["openai"]["rate_limits"] = {"requests_per_minute": 100_000_000}

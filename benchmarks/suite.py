@@ -165,9 +165,12 @@ def streaming(
 
 
 def _texts(data: dict[str, Any]) -> list[str]:
-    """The text deltas of an OpenAI chunk, or of an Anthropic ``content_block_delta`` event."""
+    """The text deltas of an OpenAI chunk, an Anthropic ``content_block_delta`` event, or a
+    Responses API ``response.output_text.delta`` event."""
     if data.get("type") == "content_block_delta":
         return [data["delta"].get("text") or ""]
+    if data.get("type") == "response.output_text.delta":
+        return [data["delta"]]
     return [(choice.get("delta") or {}).get("content") or "" for choice in data.get("choices") or ()]
 
 

@@ -30,7 +30,7 @@ from .providers.registry import ProviderRegistry
 from .responses.routes import StoredResponseRoutes
 from .responses.store import open_conversations
 from .responses.wire import ResponsesRequest
-from .routes import RouteTable
+from .routes import Endpoint, RouteTable
 from .routing.health import HealthMonitor
 from .routing.key_limits import KeyGuard
 from .routing.resolve import ModelResolver
@@ -109,11 +109,8 @@ class Gateway:
         self.conversations = open_conversations(self.config.state, self.config.responses)
         """Stored responses (``/v1/responses``): kept for ``previous_response_id`` and ``GET``."""
         self.routes = RouteTable()
-        self._operations = {
-            endpoint.name: OperationHandler(self, endpoint.operation.for_gateway(self))
-            for endpoint in self.routes.endpoints
-            if endpoint.operation is not None
-        }
+        self._operations: dict[str, OperationHandler] = {}
+        """Route name -> its handler, built when the route is first used (``_handler``)."""
         self._admin = AdminRoutes(self, StoredResponseRoutes(self.conversations))
         _build_validators()
 
@@ -292,10 +289,11 @@ class Gateway:
                 return
             match = self.routes.match(method, path)
             endpoint = match.endpoint
-            if endpoint.operation is not None:
+            if endpoint.operation:
                 if self._pending_types:
                     self.check()
-                await self._operations[endpoint.name](receive, send, headers, request_id, response_headers)
+                handler = self._operations.get(endpoint.name) or self._handler(endpoint)
+                await handler(receive, send, headers, request_id, response_headers)
                 return
             await self._admin(endpoint, match.params, scope, headers, send, response_headers)
         except GatewayError as error:
@@ -311,8 +309,17 @@ class Gateway:
         """``error`` in the envelope of the API served at ``path`` (OpenAI's unless a pipeline route
         with another wire shape is there)."""
         endpoint = self.routes.pipeline_endpoint(path)
-        operation = self._operations[endpoint.name].operation if endpoint is not None else CHAT
+        operation = self._handler(endpoint).operation if endpoint is not None else CHAT
         await send_operation_error(send, operation, error, headers)
+
+    def _handler(self, endpoint: Endpoint) -> OperationHandler:
+        """The handler of a pipeline route, built on first use: its operation's module is imported
+        then (a gateway that serves only chat never loads the Messages or Responses machinery)."""
+        handler = self._operations.get(endpoint.name)
+        if handler is None:
+            handler = OperationHandler(self, endpoint.operation_class().for_gateway(self))
+            self._operations[endpoint.name] = handler
+        return handler
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """When the gateway is the top-level app (``rec-llm-gateway serve``): open and close with it."""

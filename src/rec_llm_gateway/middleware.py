@@ -6,8 +6,6 @@ import contextlib
 import logging
 from typing import Any
 
-from asgiref.compatibility import guarantee_single_callable
-
 from .asgi import ASGIApp, Message, Receive, Scope, Send
 from .gateway import Gateway
 
@@ -33,6 +31,8 @@ class GatewayMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, gateway: Gateway, path_prefix: str = "/llm") -> None:
+        from asgiref.compatibility import guarantee_single_callable  # (~5 ms: only for this class)
+
         self.app: ASGIApp = guarantee_single_callable(app)  # type: ignore[no-untyped-call]
         self.gateway = gateway
         prefix = "/" + path_prefix.strip("/")

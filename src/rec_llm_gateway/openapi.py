@@ -279,9 +279,7 @@ def _pipeline_operation(endpoint: Endpoint, doc: OperationDoc, description: str)
 def _build() -> dict[str, Any]:
     documented = [endpoint for endpoint in ENDPOINTS if endpoint.documented]
     docs = {
-        endpoint.name: endpoint.operation.describe()
-        for endpoint in documented
-        if endpoint.operation is not None
+        endpoint.name: endpoint.operation_class().describe() for endpoint in documented if endpoint.operation
     }
     wire_models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
     for doc in docs.values():
@@ -313,8 +311,10 @@ def _build() -> dict[str, Any]:
     for endpoint in documented:
         path = endpoint.path.replace(":path}", "}")
         paths.setdefault(path, {})[endpoint.method.lower()] = (
-            _pipeline_operation(endpoint, docs[endpoint.name], endpoint.operation.response_description)
-            if endpoint.operation is not None
+            _pipeline_operation(
+                endpoint, docs[endpoint.name], endpoint.operation_class().response_description
+            )
+            if endpoint.operation
             else _admin_operation(endpoint)
         )
     return {

@@ -11,16 +11,12 @@ Paths are relative to where the gateway is mounted. ``{name}`` matches one path 
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from .errors import MethodNotAllowedError, NotFoundError
-from .pipeline.chat import ChatOperation
-from .pipeline.completions import CompletionsOperation
-from .pipeline.embeddings import EmbeddingsOperation
-from .pipeline.messages import CountTokensOperation, MessagesOperation
-from .pipeline.responses import ResponsesOperation
 
 if TYPE_CHECKING:
     from .pipeline.operation import Operation
@@ -40,9 +36,11 @@ class Endpoint:
     """The OpenAPI ``operationId``."""
     summary: str
     access: Access = "key"
-    operation: type[Operation] | None = None
-    """Served by the pipeline with this operation (one instance per gateway: ``for_gateway``); else
-    by the ``handler`` method of ``AdminRoutes`` (or of an object it was given)."""
+    operation: str = ""
+    """Served by the pipeline with this operation, ``module:class`` under ``pipeline/`` (imported
+    when the route is first used: a gateway that serves only chat never loads the Messages or
+    Responses machinery; one instance per gateway: ``for_gateway``); else by the ``handler`` method
+    of ``AdminRoutes`` (or of an object it was given)."""
     handler: str = ""
     aliases: tuple[str, ...] = ()
     """Other paths for the same route (OpenAI clients configured without ``/v1``), undocumented."""
@@ -54,6 +52,12 @@ class Endpoint:
     """Path parameter -> its description."""
     documented: bool = True
 
+    def operation_class(self) -> type[Operation]:
+        """The class named by ``operation`` (its module imported on first use)."""
+        module, _, name = self.operation.partition(":")
+        found: type[Operation] = getattr(importlib.import_module(f"{__package__}.pipeline.{module}"), name)
+        return found
+
 
 PIPELINE_ERRORS: Final = (400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504)
 
@@ -63,7 +67,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/v1/chat/completions",
         "createChatCompletion",
         "OpenAI chat completions, routed to a provider (JSON, or an SSE stream)",
-        operation=ChatOperation,
+        operation="chat:ChatOperation",
         aliases=("/chat/completions",),
         errors=PIPELINE_ERRORS,
     ),
@@ -72,7 +76,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/v1/embeddings",
         "createEmbedding",
         "OpenAI embeddings, routed to a provider (floats or base64)",
-        operation=EmbeddingsOperation,
+        operation="embeddings:EmbeddingsOperation",
         aliases=("/embeddings",),
         errors=PIPELINE_ERRORS,
     ),
@@ -81,7 +85,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/v1/completions",
         "createCompletion",
         "OpenAI legacy text completions (passed through, or a one-message chat on native providers)",
-        operation=CompletionsOperation,
+        operation="completions:CompletionsOperation",
         aliases=("/completions",),
         errors=PIPELINE_ERRORS,
     ),
@@ -91,7 +95,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/v1/responses",
         "createResponse",
         "OpenAI Responses, routed to a provider (JSON, or typed SSE events)",
-        operation=ResponsesOperation,
+        operation="responses:ResponsesOperation",
         aliases=("/responses",),
         errors=PIPELINE_ERRORS,
     ),
@@ -102,7 +106,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/v1/messages",
         "createMessage",
         "Anthropic Messages (JSON, or named SSE events)",
-        operation=MessagesOperation,
+        operation="messages:MessagesOperation",
         errors=PIPELINE_ERRORS,
     ),
     Endpoint(
@@ -110,7 +114,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/v1/messages/count_tokens",
         "countMessageTokens",
         "Anthropic's token count of a Messages request",
-        operation=CountTokensOperation,
+        operation="messages:CountTokensOperation",
         errors=PIPELINE_ERRORS,
     ),
     Endpoint(
@@ -271,7 +275,7 @@ class RouteTable:
     def pipeline_endpoint(self, path: str) -> Endpoint | None:
         """The pipeline route at ``path``, if there is one (its errors use its API's envelope)."""
         for found in self._static.get(path, {}).values():
-            if found.endpoint.operation is not None:
+            if found.endpoint.operation:
                 return found.endpoint
         return None
 

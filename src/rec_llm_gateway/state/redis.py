@@ -2,8 +2,9 @@
 
 redis-py's asyncio client, one per event loop (a connection belongs to the loop that opened it).
 Admissions and settlements are Lua scripts (``redis_scripts.py``), registered once per client and
-called by SHA; a flush is one call of the ``WRITE`` script. Keys are built inside the scripts from
-``state.key_prefix``, so Redis Cluster is not supported (one primary, with replicas if you like).
+called by SHA; a flush is one call of the ``WRITE`` script (each batch applied once). Keys are
+built inside the scripts from ``state.key_prefix``, so Redis Cluster is not supported (one primary,
+with replicas if you like).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from redis.asyncio.client import Pipeline
 from ..usage import UsageRecord
 from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
 from .redis_batch import AdmissionPipeline
-from .redis_scripts import ADMIT, WRITE
+from .redis_scripts import ADMIT, WRITE, WRITE_SHA
 
 if TYPE_CHECKING:
     from redis import Redis as SyncRedis
@@ -38,17 +39,34 @@ def _limit(value: int | None) -> int:
 
 
 class _Client:
-    __slots__ = ("admissions", "redis", "write")
+    """One event loop's connections, and whether the scripts are known to be loaded in Redis.
+
+    Admission pipelines call the scripts by SHA (``EVALSHA``) after loading them once: a script
+    object in a redis-py pipeline asks ``SCRIPT EXISTS`` before every pipeline, one more round trip
+    each time. Redis loses its scripts when it restarts, which the client sees as a failed command
+    first: any failure makes the next pipeline load them again (as does a ``NOSCRIPT`` reply). A
+    ``NOSCRIPT`` fails the ``WRITE`` before it ran; the ledger retries that batch as it was.
+    """
+
+    __slots__ = ("admissions", "loaded", "redis", "write")
 
     def __init__(self, store: RedisStore) -> None:
         timeout = store.timeout
         self.redis: Redis = Redis.from_url(
             store.url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
+        self.loaded = False
         self.write = self.redis.register_script(WRITE)
-        self.admissions = AdmissionPipeline(
-            self.redis, self.redis.register_script(ADMIT), lambda pipe, batch: store.fill(self, pipe, batch)
-        )
+        lone = self.redis.register_script(ADMIT)  # alone: EVALSHA, loading the script if Redis lacks it
+        self.admissions = AdmissionPipeline(self.redis, lone, self.load, store.fill)
+
+    async def load(self, reload: bool = False) -> None:
+        if reload:
+            self.loaded = False
+        elif not self.loaded:
+            await self.redis.script_load(ADMIT)
+            await self.redis.script_load(WRITE)
+            self.loaded = True
 
 
 class RedisStore:
@@ -101,45 +119,15 @@ class RedisStore:
 
     async def write(self, batch: Batch) -> None:
         client = self._client()
-        await client.write(keys=[], args=[self.prefix, batch.id, self._payload(batch)])
+        try:
+            await client.write(keys=[], args=[self.prefix, batch.id, _payload(batch)])
+        except Exception:
+            await client.load(reload=True)  # maybe a restart: the admissions' scripts are gone too
+            raise
 
-    async def fill(self, client: _Client, pipe: Pipeline, batch: Batch) -> None:
-        """Add the command that writes ``batch`` to ``pipe`` (an admission's round trip)."""
-        await client.write(keys=[], args=[self.prefix, batch.id, self._payload(batch)], client=pipe)
-
-    @staticmethod
-    def _payload(batch: Batch) -> str:
-        """``batch`` as the ``WRITE`` script reads it (amounts as ``repr`` strings: exact in Lua)."""
-        settlements = [
-            [
-                settlement.id,
-                "" if settlement.tokens is None else str(settlement.tokens),
-                [bucket.name for bucket in settlement.buckets],
-                *(
-                    (settlement.budget.name, settlement.budget.month, repr(settlement.cost))
-                    if settlement.budget
-                    else ("", "", "0")
-                ),
-            ]
-            for settlement in batch.settlements
-        ]
-        usage = []
-        for record in batch.usage:
-            field = _SEP.join((record.provider, record.model, record.gateway_key_id or "", record.operation))
-            sums = [["latency_ms", repr(record.total_latency_ms)]]
-            if record.cost_usd is not None:
-                sums.append(["cost_usd", repr(record.cost_usd)])
-            counts = [[name, getattr(record, name)] for name in _COUNTS]
-            usage.append([record.date.isoformat(), field + _SEP, counts, sums])
-        return json.dumps(
-            {
-                "s": settlements,
-                "b": [[name, month, repr(amount)] for (name, month), amount in batch.spend.items()],
-                "u": usage,
-                "g": [[name, json.dumps(value)] for name, value in batch.signals.items()],
-                "w": batch.written,
-            }
-        )
+    async def fill(self, pipe: Pipeline, batch: Batch) -> None:
+        """Add the command that writes ``batch`` to an admission's pipeline (its scripts are loaded)."""
+        pipe.evalsha(WRITE_SHA, 0, self.prefix, batch.id, _payload(batch))
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         redis = self._client().redis
@@ -233,3 +221,37 @@ def _records(days: list[str], hashes: list[dict[str, str]]) -> list[UsageRecord]
             else:
                 setattr(record, name, int(value))
     return list(records.values())
+
+
+def _payload(batch: Batch) -> str:
+    """``batch`` as the ``WRITE`` script reads it (amounts as ``repr`` strings: exact in Lua)."""
+    settlements = [
+        [
+            settlement.id,
+            "" if settlement.tokens is None else str(settlement.tokens),
+            [bucket.name for bucket in settlement.buckets],
+            *(
+                (settlement.budget.name, settlement.budget.month, repr(settlement.cost))
+                if settlement.budget
+                else ("", "", "0")
+            ),
+        ]
+        for settlement in batch.settlements
+    ]
+    usage = []
+    for record in batch.usage:
+        field = _SEP.join((record.provider, record.model, record.gateway_key_id or "", record.operation))
+        sums = [["latency_ms", repr(record.total_latency_ms)]]
+        if record.cost_usd is not None:
+            sums.append(["cost_usd", repr(record.cost_usd)])
+        counts = [[name, getattr(record, name)] for name in _COUNTS]
+        usage.append([record.date.isoformat(), field + _SEP, counts, sums])
+    return json.dumps(
+        {
+            "s": settlements,
+            "b": [[name, month, repr(amount)] for (name, month), amount in batch.spend.items()],
+            "u": usage,
+            "g": [[name, json.dumps(value)] for name, value in batch.signals.items()],
+            "w": batch.written,
+        }
+    )

@@ -9,9 +9,10 @@ at most: ``WRITE`` applies each batch once). Windows are 60 s; limits of -1 mean
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
-__all__ = ["ADMIT", "WRITE"]
+__all__ = ["ADMIT", "ADMIT_SHA", "WRITE", "WRITE_SHA"]
 
 ADMIT: Final = """
 local p, id = ARGV[1], ARGV[2]
@@ -144,3 +145,6 @@ end
 for _, g in ipairs(batch.g) do redis.call('HSET', p .. 'sig', g[1], g[2]) end
 return 1
 """
+
+ADMIT_SHA: Final = hashlib.sha1(ADMIT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+WRITE_SHA: Final = hashlib.sha1(WRITE.encode()).hexdigest()  # noqa: S324
