@@ -12,17 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from rec_llm_gateway import Gateway
-from rec_llm_gateway.state import StateConfig
-from rec_llm_gateway.state.base import Admission, BucketTake, Refusal, StoreUnavailable
+from rec_llm_gateway.state import StateConfig, open_store
+from rec_llm_gateway.state.base import (
+    Admission,
+    Batch,
+    BucketTake,
+    BudgetTake,
+    Refusal,
+    Settlement,
+    StoreUnavailable,
+)
 from rec_llm_gateway.state.ledger import Ledger
 from rec_llm_gateway.state.memory import MemoryStore
 from rec_llm_gateway.state.redis_batch import AdmissionPipeline
 from rec_llm_gateway.state.sqlite import SQLiteStore
 
 from ..routing_support import client
-from ..state_support import CHAT, chat_body, gateways, post_all, write_config
+from ..state_support import CHAT, chat_body, gateways, post_all, redis_server, write_config
 from ..telemetry_support import Otel
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -43,7 +52,8 @@ async def test_admissions_queued_behind_a_locked_file_share_one_transaction(tmp_
     blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     before = store.transactions
     tasks = [asyncio.create_task(store.admit(_admission(str(n), bucket))) for n in range(64)]
-    await asyncio.sleep(0)  # every admission is queued now
+    await asyncio.sleep(0)  # every admission is grouped now ...
+    await asyncio.sleep(0)  # ... and the group found the file locked: it waits in the worker thread
     blocker.execute("ROLLBACK")  # the lock comes free while they wait: retried, not reported
     answers = await asyncio.gather(*tasks)
     assert answers.count(None) == 39  # exactly the limit (one was taken before)
@@ -133,7 +143,7 @@ async def test_an_admission_answered_after_its_timeout_is_released_in_the_store(
 
 
 class _GatedRedis:
-    """Just enough of redis-py's client for ``AdmissionPipeline``: pipelines answer once ``gate`` opens."""
+    """Just enough of redis-py's client for ``AdmissionPipeline``: answers once ``gate`` opens."""
 
     def __init__(self) -> None:
         self.gate = asyncio.Event()
@@ -142,32 +152,40 @@ class _GatedRedis:
     def pipeline(self, transaction: bool) -> _GatedRedis.Pipe:
         return _GatedRedis.Pipe(self)
 
+    async def lone(self, keys: list[str], args: list[Any]) -> None:
+        """The script object's call: one admission alone."""
+        self.sent.append([args[0]])
+        await self.gate.wait()
+
     class Pipe:
         def __init__(self, redis: _GatedRedis) -> None:
             self.redis = redis
-            self.commands: list[Any] = []
+            self.command_stack: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
         def __len__(self) -> int:
-            return len(self.commands)
+            return len(self.command_stack)
+
+        def evalsha(self, sha: str, count: int, *args: Any) -> None:
+            self.command_stack.append((("EVALSHA", sha, count, *args), {}))
 
         async def execute(self, raise_on_error: bool = True) -> list[Any]:
-            self.redis.sent.append(self.commands)
+            self.redis.sent.append([command[3] for command, _ in self.command_stack])
             await self.redis.gate.wait()
-            return [None] * len(self.commands)  # the admission script's "admitted"
+            return [None] * len(self.command_stack)  # the admission script's "admitted"
 
 
 async def test_admissions_queued_behind_a_cancelled_one_are_still_sent_and_answered() -> None:
     redis = _GatedRedis()
 
-    async def script(keys: list[str], args: list[Any], client: _GatedRedis.Pipe) -> None:
-        client.commands.append(args[0])
+    async def load(reload: bool = False) -> None:
+        return None
 
     async def settle(pipe: Any, batch: Any) -> None:
         raise AssertionError("nothing to settle")
 
-    pipeline = AdmissionPipeline(redis, script, settle)  # type: ignore[arg-type]
+    pipeline = AdmissionPipeline(redis, redis.lone, load, settle)  # type: ignore[arg-type]
     first = asyncio.create_task(pipeline.admit(["first"], None))
-    await asyncio.sleep(0)  # its pipeline is out
+    await asyncio.sleep(0)  # it is out
     queued = [asyncio.create_task(pipeline.admit([n], None)) for n in range(3)]
     await asyncio.sleep(0)
     first.cancel()  # its caller timed out while the others waited behind it
@@ -175,4 +193,22 @@ async def test_admissions_queued_behind_a_cancelled_one_are_still_sent_and_answe
     redis.gate.set()
     assert await asyncio.gather(*queued) == [None, None, None]
     assert first.cancelled()
-    assert redis.sent == [["first"], [0, 1, 2]]  # the three went together, after it
+    assert redis.sent == [["first"], [0, 1, 2]]  # the three went together, in one pipeline, after it
+
+
+async def test_redis_that_lost_its_scripts_runs_them_again_once(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        store = open_store(StateConfig(url=server.url))
+        bucket = BucketTake("key:s", 100, None, None)
+        take = BudgetTake("key:s", "2027-01", 10.0, 1.0)
+        nothing = Batch(settlements=[Settlement("none", (), None, None)])  # sent in a pipeline
+        assert await store.admit(Admission("1", NOW, (bucket,), take, 600), nothing) is None
+        admin = redis.Redis.from_url(server.url)
+        admin.script_flush()  # what a restart does to them
+        settled = Batch(
+            settlements=[Settlement("1", (bucket,), None, take, cost=0.5)], spend={("key:s", "2027-01"): 0.25}
+        )
+        assert await store.admit(Admission("2", NOW, (bucket,), None, 600), settled) is None
+        assert await store.spent("key:s", "2027-01") == pytest.approx(0.75)  # each written once
+        admin.close()
+        await store.aclose()

@@ -22,7 +22,7 @@ from redis.asyncio.client import Pipeline
 from ..usage import UsageRecord
 from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
 from .redis_batch import AdmissionPipeline
-from .redis_scripts import ADMIT, SETTLE
+from .redis_scripts import ADMIT, SETTLE, SETTLE_SHA
 
 if TYPE_CHECKING:
     from redis import Redis as SyncRedis
@@ -38,17 +38,37 @@ def _limit(value: int | None) -> int:
 
 
 class _Client:
-    __slots__ = ("admissions", "redis", "settle")
+    """One event loop's connections, and whether the scripts are known to be loaded in Redis.
+
+    Admission pipelines call the scripts by SHA (``EVALSHA``) after loading them once: a script
+    object in a redis-py pipeline asks ``SCRIPT EXISTS`` before every pipeline, one more round trip
+    each time. Redis loses its scripts when it restarts, which the client sees as a failed command
+    first: any failure makes the next pipeline load them again (as does a ``NOSCRIPT`` reply). The
+    flush's MULTI/EXEC keeps the script objects: there a ``NOSCRIPT`` would fail one command while
+    the others still ran, and the retried flush would count usage twice.
+    """
+
+    __slots__ = ("admissions", "loaded", "redis", "settle")
 
     def __init__(self, store: RedisStore) -> None:
         timeout = store.timeout
         self.redis: Redis = Redis.from_url(
             store.url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
+        self.loaded = False
         self.settle = self.redis.register_script(SETTLE)
+        lone = self.redis.register_script(ADMIT)  # alone: EVALSHA, loading the script if Redis lacks it
         self.admissions = AdmissionPipeline(
-            self.redis, self.redis.register_script(ADMIT), lambda pipe, batch: store.fill(self, pipe, batch)
+            self.redis, lone, self.load, lambda pipe, batch: store.fill(self, pipe, batch, by_sha=True)
         )
+
+    async def load(self, reload: bool = False) -> None:
+        if reload:
+            self.loaded = False
+        elif not self.loaded:
+            await self.redis.script_load(ADMIT)
+            await self.redis.script_load(SETTLE)
+            self.loaded = True
 
 
 class RedisStore:
@@ -102,11 +122,16 @@ class RedisStore:
     async def write(self, batch: Batch) -> None:
         client = self._client()
         pipe = client.redis.pipeline(transaction=True)
-        await self.fill(client, pipe, batch)
-        await pipe.execute()
+        await self.fill(client, pipe, batch, by_sha=False)
+        try:
+            await pipe.execute()
+        except Exception:
+            await client.load(reload=True)  # maybe a restart: the admissions' scripts are gone too
+            raise
 
-    async def fill(self, client: _Client, pipe: Pipeline, batch: Batch) -> None:
-        """Add the commands that write ``batch`` to ``pipe``."""
+    async def fill(self, client: _Client, pipe: Pipeline, batch: Batch, *, by_sha: bool) -> None:
+        """Add the commands that write ``batch`` to ``pipe`` (``by_sha``: the caller loaded the
+        scripts; else the pipeline checks and loads them first)."""
         prefix = self.prefix
         for settlement in batch.settlements:
             args: list[Any] = [
@@ -118,7 +143,10 @@ class RedisStore:
             ]
             take = settlement.budget
             args += [take.name, take.month, repr(settlement.cost)] if take else [""]
-            await client.settle(keys=[], args=args, client=pipe)
+            if by_sha:
+                pipe.evalsha(SETTLE_SHA, 0, *args)
+            else:
+                await client.settle(keys=[], args=args, client=pipe)
         for (name, month), amount in batch.spend.items():
             pipe.incrbyfloat(f"{prefix}b:{name}:{month}", amount)
         for record in batch.usage:

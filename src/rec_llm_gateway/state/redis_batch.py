@@ -15,7 +15,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import NoScriptError
+
 from .base import Batch, StoreUnavailable
+from .redis_scripts import ADMIT_SHA
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -33,11 +36,15 @@ class AdmissionPipeline:
     def __init__(
         self,
         redis: Redis,
-        script: AsyncScript,
+        lone: AsyncScript,
+        load: Callable[..., Awaitable[None]],
         settle: Callable[[Pipeline, Batch], Awaitable[None]],
     ) -> None:
         self._redis = redis
-        self._script = script
+        self._lone = lone
+        """An admission alone, with nothing to settle: the script object (one ``EVALSHA``)."""
+        self._load = load
+        """``load()`` the scripts before a pipeline (once); ``load(reload=True)`` after ``NOSCRIPT``."""
         self._settle = settle
         self._queued: list[_Entry] = []
         self._sending = False
@@ -69,23 +76,45 @@ class AdmissionPipeline:
                     future.set_exception(StoreUnavailable("redis: the admission sender stopped"))
             self._queued = []
 
+    async def _again(self, commands: list[tuple[Any, ...]], replies: list[Any]) -> list[Any]:
+        """Redis lost the scripts (restarted; its client retried on a new connection): load them and
+        run again what did not run. A ``NOSCRIPT`` script never started, so this is still once."""
+        await self._load(reload=True)
+        await self._load()
+        missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        pipe = self._redis.pipeline(transaction=False)
+        for index in missing:
+            pipe.execute_command(*commands[index])
+        for index, reply in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
+            replies[index] = reply
+        return replies
+
     async def _send(self, own: asyncio.Future[Any] | None) -> None:
         """One pipeline of everything queued; every caller in it is answered, whatever happens."""
         entries = [entry for entry in self._queued if not entry[2].done()]  # callers that gave up: skip
         self._queued = []
         if not entries:
             return
-        pipe = self._redis.pipeline(transaction=False)
         spans: list[tuple[int, int]] = []
         try:
-            for args, settled, _ in entries:
-                first = len(pipe)
-                if settled:
-                    await self._settle(pipe, settled)
-                await self._script(keys=[], args=args, client=pipe)
-                spans.append((first, len(pipe)))
-            replies = await pipe.execute(raise_on_error=False)
+            if len(entries) == 1 and not entries[0][1]:
+                replies = [await self._lone(keys=[], args=entries[0][0])]
+                spans.append((0, 1))
+            else:
+                await self._load()
+                pipe = self._redis.pipeline(transaction=False)
+                for args, settled, _ in entries:
+                    first = len(pipe)
+                    if settled:
+                        await self._settle(pipe, settled)
+                    pipe.evalsha(ADMIT_SHA, 0, *args)
+                    spans.append((first, len(pipe)))
+                commands = [command for command, _ in pipe.command_stack]
+                replies = await pipe.execute(raise_on_error=False)
+                if any(isinstance(reply, NoScriptError) for reply in replies):
+                    replies = await self._again(commands, replies)
         except Exception as exc:
+            await self._load(reload=True)  # maybe Redis restarted: it lost the scripts
             for _, _, future in entries:
                 if not future.done():
                     future.set_exception(exc)

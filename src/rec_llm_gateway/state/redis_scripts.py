@@ -8,9 +8,10 @@ reservations (expiry, amount). Windows are 60 s; limits of -1 mean none.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
-__all__ = ["ADMIT", "SETTLE"]
+__all__ = ["ADMIT", "ADMIT_SHA", "SETTLE", "SETTLE_SHA"]
 
 ADMIT: Final = """
 local p, id = ARGV[1], ARGV[2]
@@ -133,3 +134,6 @@ if bname ~= '' then
 end
 return false
 """
+
+ADMIT_SHA: Final = hashlib.sha1(ADMIT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+SETTLE_SHA: Final = hashlib.sha1(SETTLE.encode()).hexdigest()  # noqa: S324

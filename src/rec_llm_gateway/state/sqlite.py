@@ -69,7 +69,8 @@ class SQLiteStore:
         self.path = path
         self.timeout = timeout
         self._db: sqlite3.Connection | None = None
-        self._queue = TransactionQueue(self._connect)
+        self._inline: sqlite3.Connection | None = None
+        self._queue = TransactionQueue(self._connect, self._connect_inline)
 
     def _connect(self) -> sqlite3.Connection:
         """The connection (opened in the worker thread on first use)."""
@@ -84,6 +85,18 @@ class SQLiteStore:
             self._db = db
         return self._db
 
+    def _connect_inline(self) -> sqlite3.Connection:
+        """The connection admissions use on the event loop's thread (``write_now``): it never waits
+        for the lock, and leaves checkpoints (an fsync) to the worker thread's commits."""
+        if self._inline is None:
+            if self._db is None:  # the worker thread creates the file and the schema first
+                raise sqlite3.OperationalError("not open yet")
+            db = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            self._inline = db
+        return self._inline
+
     @property
     def transactions(self) -> int:
         """Write transactions committed so far (concurrent operations share one)."""
@@ -97,7 +110,7 @@ class SQLiteStore:
                 _write(db, settled)
             return _admit(db, admission)
 
-        return await self._queue.write(work)
+        return await self._queue.write_now(work)
 
     async def write(self, batch: Batch) -> None:
         await self._queue.write(lambda db: _write(db, batch))
@@ -133,6 +146,9 @@ class SQLiteStore:
         def close(db: sqlite3.Connection) -> None:
             db.close()
             self._db = None
+            if self._inline is not None:
+                self._inline.close()
+                self._inline = None
 
         if self._db is not None:
             await self._queue.read(close)

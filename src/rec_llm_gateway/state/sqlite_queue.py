@@ -50,9 +50,12 @@ class _Job:
         """The caller's event loop; ``None`` for a blocking caller (a thread waiting on ``future``)."""
         self.future = future
 
-    def answer(self, result: Any, error: BaseException | None) -> None:
-        """Hand the outcome to the caller (a caller that gave up is not answered)."""
-        if self.loop is None:
+    def answer(
+        self, result: Any, error: BaseException | None, here: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """Hand the outcome to the caller (a caller that gave up is not answered); ``here``: the
+        event loop running this code, whose own callers are answered directly."""
+        if self.loop is None or self.loop is here:
             _resolve(self.future, result, error)
             return
         with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody is waiting
@@ -71,11 +74,19 @@ def _resolve(future: asyncio.Future[Any] | Future[Any], result: Any, error: Base
 class TransactionQueue:
     """Runs work on ``connect()``'s connection in one worker thread, writes grouped per transaction."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        connect_inline: Callable[[], sqlite3.Connection] | None = None,
+    ) -> None:
         self._connect = connect
+        self._connect_inline = connect_inline
+        """A second connection, used on the event loop's thread, that never waits for the lock."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rec-llm-state")
         self._jobs: list[_Job] = []
+        self._inline: list[_Job] = []
         self._lock = threading.Lock()
+        self._inline_lock = threading.Lock()
         self._draining = False
         self.transactions = 0
         """Write transactions committed (grouping shows as fewer transactions than writes)."""
@@ -83,6 +94,46 @@ class TransactionQueue:
     async def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` inside the next write transaction (atomic on its own: a savepoint)."""
         return await self._submit(work, write=True)  # type: ignore[no-any-return]
+
+    async def write_now(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``write`` for the hot path (admissions): grouped with the writes of the same turn of the
+        event loop and run on its thread while the file's lock is free. In the worker thread every
+        statement waits for the GIL while the loop is busy (up to the 5 ms switch interval each,
+        holding the file's lock meanwhile, which then times out other processes); here a group
+        costs only SQLite's own time. When another process holds the lock, or the worker thread
+        has work queued (so that order is kept), the group waits its turn in the worker thread."""
+        if self._connect_inline is None:
+            return await self.write(work)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            self._inline.append(_Job(work, True, loop, future))
+            first = len(self._inline) == 1
+        if first:
+            loop.call_soon(self._run_inline)
+        return await future  # type: ignore[no-any-return]
+
+    def _run_inline(self) -> None:
+        with self._lock:
+            jobs, self._inline = self._inline, []
+            busy = self._draining
+        jobs = [job for job in jobs if not job.future.done()]
+        if not jobs:
+            return
+        if not busy and self._connect_inline is not None and self._inline_lock.acquire(blocking=False):
+            try:
+                db = self._connect_inline()
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error:
+                self._inline_lock.release()  # locked by another process (or not open yet)
+            else:
+                try:
+                    self._commit(db, jobs, asyncio.get_running_loop())
+                finally:
+                    self._inline_lock.release()
+                return
+        for job in jobs:
+            self._queue(job)
 
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         return await self._submit(work, write=False)  # type: ignore[no-any-return]
@@ -160,7 +211,9 @@ class TransactionQueue:
                     except Exception as exc:
                         job.answer(None, exc)
 
-    def _commit(self, db: sqlite3.Connection, jobs: list[_Job]) -> None:
+    def _commit(
+        self, db: sqlite3.Connection, jobs: list[_Job], here: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
         alone = len(jobs) == 1  # the transaction is its savepoint (two statements fewer)
         try:
@@ -184,11 +237,11 @@ class TransactionQueue:
                 db.execute("ROLLBACK")
             failure = StoreUnavailable(f"sqlite: {exc}")
             for job in jobs:
-                job.answer(None, failure)
+                job.answer(None, failure, here)
             return
         self.transactions += 1
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            job.answer(*outcome)
+        for job, (result, failed) in zip(jobs, outcomes, strict=True):
+            job.answer(result, failed, here)
 
 
 def _begin(db: sqlite3.Connection) -> None:
