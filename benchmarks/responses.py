@@ -69,7 +69,19 @@ def main() -> None:
         gateway = stack.enter_context(server("gateway", "gateway", "--upstream", upstream.url))
         responses_targets = targets(upstream, bare, gateway)
         messages.run(responses_targets, args.quick)
+        # the chat route through the same gateway, for the ratio (the full suite has it in its rows)
+        chat = [
+            suite.Target("direct", upstream, "/v1/chat/completions"),
+            suite.Target("gateway", gateway, "/llm/v1/chat/completions"),
+        ]
+        suite.sequential(chat, rounds=3 if args.quick else 7, requests=100 if args.quick else 300)
     print(messages.table(responses_targets))
+    chat_p50 = chat[1].results["sequential"]["overhead_p50_ms"]
+    found = overheads({target.name: target.results for target in responses_targets})
+    print(
+        f"chat route overhead p50 {chat_p50:.3f} ms; /v1/responses over chat's: "
+        + ", ".join(f"{name} {value / chat_p50:.2f}x" for name, value in found.items())
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import pydantic_core
 from .asgi.response import send_json
 from .asgi.types import Scope, Send
 from .config import url_without_secrets
-from .errors import GatewayError, InvalidRequestError, NotFoundError
+from .errors import GatewayError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from .routes import ENDPOINTS, Endpoint
 from .usage import merge_keys
 
@@ -177,17 +177,23 @@ class AdminRoutes:
         return status.to_dict(provider.name)
 
     async def _provider_stats(self, provider: Provider) -> dict[str, Any]:
-        records = [record for record in await self.gateway.usage.arows() if record.provider == provider.name]
-        calls = sum(record.calls for record in records)
-        stats: dict[str, Any] = {
-            "name": provider.name,
-            "requests": calls,
-            "errors": sum(record.errors for record in records),
-            "total_tokens": sum(record.total_tokens for record in records),
-            "avg_latency_ms": round(sum(record.total_latency_ms for record in records) / calls, 3)
-            if calls
-            else None,
-        }
+        stats: dict[str, Any] = {"name": provider.name}
+        try:
+            records = [
+                record for record in await self.gateway.usage.arows() if record.provider == provider.name
+            ]
+        except ServiceUnavailableError:  # the shared store is down: routing's own state still tells
+            stats.update(requests=None, errors=None, total_tokens=None, avg_latency_ms=None)
+        else:
+            calls = sum(record.calls for record in records)
+            stats.update(
+                requests=calls,
+                errors=sum(record.errors for record in records),
+                total_tokens=sum(record.total_tokens for record in records),
+                avg_latency_ms=round(sum(record.total_latency_ms for record in records) / calls, 3)
+                if calls
+                else None,
+            )
         stats.update(self.gateway.router.describe_provider(provider.name))
         await self._shared_headroom(provider.name, stats)
         return stats

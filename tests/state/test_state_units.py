@@ -448,3 +448,16 @@ def test_a_sequential_client_finds_its_previous_request_settled(stream: bool) ->
                 assert response.status_code == expected, response.text
         finally:
             slow.release.set()
+
+
+async def test_stats_say_when_the_store_cannot_tell_the_shared_headroom() -> None:
+    config = _config(f"redis://127.0.0.1:{free_port()}/0", timeout_seconds=0.2)
+    config["providers"] = {"echo": {"rate_limits": {"requests_per_minute": 5}}}
+    async with client(Gateway(config)) as http:
+        stats = (await http.get("/providers/echo/stats", headers=ADMIN)).json()
+        assert stats["limits"] == {"unavailable": "the state store did not answer"}
+        assert stats["requests"] is None and stats["health"] == "unknown"  # routing's own state answers
+        usage = await http.get("/usage", headers=ADMIN)
+        assert usage.status_code == 503 and usage.json()["error"]["code"] == "state_unavailable"
+        listing = (await http.get("/providers", headers=ADMIN)).json()["data"]
+        assert listing[0]["limits"] == stats["limits"]

@@ -172,6 +172,24 @@ class EventWriter:
 
     def _message_text(self, part: str, text: str) -> None:
         state = self._open
+        if state is not None and state.part == part == "output_text" and state.kind == "message":
+            # Most events of a stream: one more delta of the open text part, built in one dict (the
+            # same keys in the same order as ``_event`` below; ~1/8 of a translated chunk's CPU went
+            # to the intermediate dicts and keyword expansion).
+            state.text.append(text)
+            self._out.append(
+                {
+                    "type": "response.output_text.delta",
+                    "sequence_number": self._sequence,
+                    "item_id": state.id,
+                    "output_index": state.index,
+                    "content_index": len(state.parts),
+                    "delta": text,
+                    "logprobs": [],
+                }
+            )
+            self._sequence += 1
+            return
         if state is None or state.kind != "message":
             state = self._begin("message", message_item(new_id("msg"), [], "in_progress"))
         where = {"item_id": state.id, "output_index": state.index}

@@ -1,12 +1,13 @@
 """``sqlite:///path``: state in one SQLite file, shared by every worker process on the machine.
 
-The standard library's ``sqlite3`` on one connection, driven from one worker thread
-(``sqlite_queue.py``: the event loop never blocks on the file, and the operations queued while a
-transaction runs share the next one). WAL journal: readers never wait for the writer, and a
-committed transaction survives the process being killed. ``BEGIN IMMEDIATE`` takes the write lock
-up front, so two workers admitting at once queue on the lock instead of failing to upgrade it; a
-lock held past ``busy_timeout`` is retried a bounded number of times, then the operation fails and
-the gateway treats the store as unavailable.
+The standard library's ``sqlite3`` (``sqlite_queue.py``): admissions grouped per turn of the
+event loop and run on its thread while the file's lock is free (a connection that never waits for
+it); everything else, and admissions that must wait for the lock, on one worker thread, where the
+operations queued while a transaction runs share the next one. WAL journal: readers never wait
+for the writer, and a committed transaction survives the process being killed. ``BEGIN
+IMMEDIATE`` takes the write lock up front, so two workers admitting at once queue on the lock
+instead of failing to upgrade it; a lock held past ``busy_timeout`` is retried a bounded number of
+times, then the operation fails and the gateway treats the store as unavailable.
 """
 
 from __future__ import annotations

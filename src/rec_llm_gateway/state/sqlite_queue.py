@@ -1,6 +1,9 @@
-"""``TransactionQueue``: the one thread that owns a SQLite connection, and group commit.
+"""``TransactionQueue``: group commit on a SQLite file (admissions on the event loop's thread while
+the file's lock is free: ``write_now``; the rest, and waits for the lock, on one worker thread).
 
-Every store operation is queued here. The worker thread takes the write lock (``BEGIN
+Admissions (``write_now``) of one turn of the event loop run together on its thread, in one
+transaction, when the lock is free; otherwise, and for every other operation, the worker thread
+does the work. The worker thread takes the write lock (``BEGIN
 IMMEDIATE``), then takes *everything queued by then* and runs it in that one transaction, each
 operation inside its own savepoint (so one that fails is undone alone and the others still
 commit), and answers each caller. A burst of 64 concurrent admissions is therefore a handful of

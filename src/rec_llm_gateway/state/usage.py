@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ServiceUnavailableError
 from ..usage import UsageRecord, UsageTracker
 
 if TYPE_CHECKING:
@@ -24,7 +26,15 @@ class SharedUsage(UsageTracker):
         self.ledger.pending.record(**fields)
 
     async def arows(self, start: dt.date | None = None, end: dt.date | None = None) -> list[UsageRecord]:
-        stored = await self.ledger.store.usage(start, end)
+        """Raises a 503 ``state_unavailable`` while the store does not answer (not a 500)."""
+        try:
+            async with asyncio.timeout(self.ledger.config.timeout_seconds * 4):
+                stored = await self.ledger.store.usage(start, end)
+        except Exception:
+            raise ServiceUnavailableError(
+                "The gateway's state store is unavailable; usage cannot be read now.",
+                code="state_unavailable",
+            ) from None
         return _combine(stored, self.ledger.buffered_usage(start, end))
 
     def rows(self, start: dt.date | None = None, end: dt.date | None = None) -> list[UsageRecord]:
