@@ -124,6 +124,12 @@ class Batch:
     def __bool__(self) -> bool:
         return bool(self.settlements or self.spend or self.usage or self.signals)
 
+    @property
+    def adds(self) -> bool:
+        """Whether writing it twice would count twice: usage, spend or a settled budget. Freeing
+        slots, settling tokens and publishing signals are the same done twice (no id kept for them)."""
+        return bool(self.usage or self.spend) or any(s.budget is not None for s in self.settlements)
+
 
 def headroom_rows(bucket: BucketTake, requests: int, tokens: int, slots: int) -> dict[str, dict[str, int]]:
     """The limits of ``bucket`` with what is used of each and what is left (``GET /providers/.../stats``)."""

@@ -90,7 +90,7 @@ class Ledger:
                 self._release_later(admission)
                 self._failed(exc)
             else:
-                if settled:
+                if settled and settled.adds:
                     self._written.append(settled.id)
                 self._recovered()
                 return refusal
@@ -202,7 +202,8 @@ class Ledger:
             self._failed(exc)
             return False
         self._unsent = [unsent for unsent in self._unsent if unsent is not batch]
-        self._written.append(batch.id)
+        if batch.adds:
+            self._written.append(batch.id)
         self._recovered()
         return True
 

@@ -120,14 +120,14 @@ class RedisStore:
     async def write(self, batch: Batch) -> None:
         client = self._client()
         try:
-            await client.write(keys=[], args=[self.prefix, batch.id, _payload(batch)])
+            await client.write(keys=[], args=[self.prefix, _guard(batch), _payload(batch)])
         except Exception:
             await client.load(reload=True)  # maybe a restart: the admissions' scripts are gone too
             raise
 
     async def fill(self, pipe: Pipeline, batch: Batch) -> None:
         """Add the command that writes ``batch`` to an admission's pipeline (its scripts are loaded)."""
-        pipe.evalsha(WRITE_SHA, 0, self.prefix, batch.id, _payload(batch))
+        pipe.evalsha(WRITE_SHA, 0, self.prefix, _guard(batch), _payload(batch))
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         redis = self._client().redis
@@ -255,3 +255,8 @@ def _payload(batch: Batch) -> str:
             "w": batch.written,
         }
     )
+
+
+def _guard(batch: Batch) -> str:
+    """The id ``WRITE`` applies once, or ``""`` for a batch that is the same written twice."""
+    return batch.id if batch.adds else ""

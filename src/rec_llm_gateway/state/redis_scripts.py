@@ -114,7 +114,7 @@ return false
 WRITE: Final = """
 local p, batch = ARGV[1], cjson.decode(ARGV[3])
 for _, done in ipairs(batch.w) do redis.call('DEL', p .. 'w:' .. done) end
-if not redis.call('SET', p .. 'w:' .. ARGV[2], '1', 'NX', 'EX', 86400) then return 0 end
+if ARGV[2] ~= '' and not redis.call('SET', p .. 'w:' .. ARGV[2], '1', 'NX', 'EX', 86400) then return 0 end
 for _, s in ipairs(batch.s) do
   local id, tokens = s[1], s[2]
   for _, name in ipairs(s[3]) do

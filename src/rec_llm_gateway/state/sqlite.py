@@ -276,12 +276,14 @@ def _token_wait(db: sqlite3.Connection, bucket: BucketTake, used: int, now: floa
 
 
 def _write(db: sqlite3.Connection, batch: Batch) -> None:
-    db.executemany("DELETE FROM written WHERE id = ?", [(done,) for done in batch.written])
-    now = time.time()
-    if not db.execute("INSERT OR IGNORE INTO written VALUES (?, ?)", (batch.id, now)).rowcount:
-        return  # written before: its first try committed and answered too late
-    # A process that died between a write and its confirmation leaves its id: kept a day.
-    db.execute("DELETE FROM written WHERE at < ?", (now - _WRITTEN_SECONDS,))
+    if batch.written:
+        db.executemany("DELETE FROM written WHERE id = ?", [(done,) for done in batch.written])
+    if batch.adds:
+        now = time.time()
+        if not db.execute("INSERT OR IGNORE INTO written VALUES (?, ?)", (batch.id, now)).rowcount:
+            return  # written before: its first try committed and answered too late
+        # A process that died between a write and its confirmation leaves its id: kept a day.
+        db.execute("DELETE FROM written WHERE at < ?", (now - _WRITTEN_SECONDS,))
     for settlement in batch.settlements:
         for bucket in settlement.buckets:  # an admission may be settled in parts (deployment, key)
             db.execute("DELETE FROM slots WHERE bucket = ? AND id = ?", (bucket.name, settlement.id))
