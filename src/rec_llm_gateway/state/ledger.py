@@ -173,14 +173,10 @@ class Ledger:
 
     def buffered_usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         """The usage of this process not yet in the store (read back with the store's)."""
-        rows = self.pending.rows(start, end)
-        for batch in self._unsent:
-            rows += [
-                record
-                for record in batch.usage
-                if (start is None or record.date >= start) and (end is None or record.date <= end)
-            ]
-        return rows
+        buffered = UsageTracker()
+        for record in (*self.pending.rows(), *(record for batch in self._unsent for record in batch.usage)):
+            buffered.add(record)
+        return buffered.rows(start, end)
 
     async def flush(self) -> bool:
         """Write what is buffered; ``False`` (and kept) when the store failed."""
@@ -189,19 +185,20 @@ class Ledger:
         for batch in list(self._unsent):
             if not await self._write(batch):
                 return False
+            self._unsent = [unsent for unsent in self._unsent if unsent is not batch]
         batch = self._take_batch()
-        return not batch or await self._write(batch)
+        if batch and not await self._write(batch):
+            self._unsent.append(batch)
+            return False
+        return True
 
     async def _write(self, batch: Batch) -> bool:
         try:
             async with asyncio.timeout(self.config.timeout_seconds * _LOOP_SLACK):
                 await self.store.write(batch)
         except Exception as exc:
-            if all(unsent is not batch for unsent in self._unsent):
-                self._unsent.append(batch)
             self._failed(exc)
             return False
-        self._unsent = [unsent for unsent in self._unsent if unsent is not batch]
         if batch.adds:
             self._written.append(batch.id)
         self._recovered()
