@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from . import suite
@@ -35,21 +33,13 @@ MESSAGES = {
 PATH = "/v1/messages"
 
 
-@dataclass
-class MessagesTarget(suite.Target):
-    """A target that speaks Anthropic's Messages API."""
-
-    def body(self, model: str = "claude-bench", **extra: Any) -> bytes:
-        return json.dumps({**MESSAGES, "model": self.model_prefix + model, **extra}).encode()
-
-
 def targets(upstream: Server, bare: Server, gateway: Server) -> list[suite.Target]:
     return [
-        MessagesTarget("messages: direct", upstream, PATH),
-        MessagesTarget("messages: bare httpx", bare, "/llm" + PATH),
+        suite.Target("messages: direct", upstream, PATH, request=MESSAGES),
+        suite.Target("messages: bare httpx", bare, "/llm" + PATH, request=MESSAGES),
         # "claude-..." routes to Anthropic by its family prefix, as Claude Code's model names do
-        MessagesTarget("messages: native", gateway, "/llm" + PATH, "claude-"),
-        MessagesTarget("messages: translated", gateway, "/llm" + PATH, "openai:"),
+        suite.Target("messages: native", gateway, "/llm" + PATH, "claude-", request=MESSAGES),
+        suite.Target("messages: translated", gateway, "/llm" + PATH, "openai:", request=MESSAGES),
     ]
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from . import messages, suite
@@ -34,21 +32,13 @@ REQUEST = {
 PATH = "/v1/responses"
 
 
-@dataclass
-class ResponsesTarget(suite.Target):
-    """A target that speaks OpenAI's Responses API."""
-
-    def body(self, model: str = "gpt-4o-mini", **extra: Any) -> bytes:
-        return json.dumps({**REQUEST, "model": self.model_prefix + model, **extra}).encode()
-
-
 def targets(upstream: Server, bare: Server, gateway: Server) -> list[suite.Target]:
     return [
-        ResponsesTarget("responses: direct", upstream, PATH),
-        ResponsesTarget("responses: bare httpx", bare, "/llm" + PATH),
-        ResponsesTarget("responses: native", gateway, "/llm" + PATH),
+        suite.Target("responses: direct", upstream, PATH, request=REQUEST),
+        suite.Target("responses: bare httpx", bare, "/llm" + PATH, request=REQUEST),
+        suite.Target("responses: native", gateway, "/llm" + PATH, request=REQUEST),
         # "compat" (benchmarks/servers.py) is the same upstream with responses_api: false
-        ResponsesTarget("responses: translated", gateway, "/llm" + PATH, "compat:"),
+        suite.Target("responses: translated", gateway, "/llm" + PATH, "compat:", request=REQUEST),
     ]
 
 

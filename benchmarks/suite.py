@@ -50,11 +50,14 @@ class Target:
     path: str
     model_prefix: str = ""
     results: dict[str, Any] = field(default_factory=dict)
+    request: dict[str, Any] | None = None
+    """The request body's template (chat completions, or embeddings on an embeddings path, when None)."""
 
-    def body(self, model: str = "gpt-4o-mini", **extra: Any) -> bytes:
-        if self.path.endswith("/embeddings"):
-            return json.dumps({**EMBED, "model": self.model_prefix + EMBED["model"], **extra}).encode()
-        return json.dumps({**CHAT, "model": self.model_prefix + model, **extra}).encode()
+    def body(self, model: str | None = None, **extra: Any) -> bytes:
+        template = self.request or (EMBED if self.path.endswith("/embeddings") else CHAT)
+        return json.dumps(
+            {**template, "model": self.model_prefix + (model or template["model"]), **extra}
+        ).encode()
 
 
 # -- sequential non-streaming latency -----------------------------------------------------------------
