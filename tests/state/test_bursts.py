@@ -1,12 +1,14 @@
 """The shared stores under concurrency: the admissions of a burst share SQLite transactions (group
 commit) and Redis pipelines, stay exact and never fall back to per-process counting, in one process
 (more admissions at once than Redis's connection pool holds) and over two ``serve`` processes; a
-locked SQLite file is waited for; an admission that timed out is released in the store."""
+locked SQLite file is waited for; an admission that timed out is released in the store; a Redis
+that stops answering is waited for no longer than the timeout."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -143,47 +145,25 @@ async def test_an_admission_answered_after_its_timeout_is_released_in_the_store(
 
 
 class _GatedRedis:
-    """Just enough of redis-py's client for ``AdmissionPipeline``: answers once ``gate`` opens."""
+    """Stands in for the admission connection: answers a round trip once ``gate`` opens."""
 
     def __init__(self) -> None:
         self.gate = asyncio.Event()
         self.sent: list[list[Any]] = []
 
-    def pipeline(self, transaction: bool) -> _GatedRedis.Pipe:
-        return _GatedRedis.Pipe(self)
-
-    async def lone(self, keys: list[str], args: list[Any]) -> None:
-        """The script object's call: one admission alone."""
-        self.sent.append([args[0]])
+    async def run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        self.sent.append([command[3] for command in commands])  # EVALSHA sha 0 <first argument>
         await self.gate.wait()
-
-    class Pipe:
-        def __init__(self, redis: _GatedRedis) -> None:
-            self.redis = redis
-            self.command_stack: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-
-        def __len__(self) -> int:
-            return len(self.command_stack)
-
-        def evalsha(self, sha: str, count: int, *args: Any) -> None:
-            self.command_stack.append((("EVALSHA", sha, count, *args), {}))
-
-        async def execute(self, raise_on_error: bool = True) -> list[Any]:
-            self.redis.sent.append([command[3] for command, _ in self.command_stack])
-            await self.redis.gate.wait()
-            return [None] * len(self.command_stack)  # the admission script's "admitted"
+        return [None] * len(commands)  # the admission script's "admitted"
 
 
 async def test_admissions_queued_behind_a_cancelled_one_are_still_sent_and_answered() -> None:
     redis = _GatedRedis()
 
-    async def load(reload: bool = False) -> None:
-        return None
-
-    async def settle(pipe: Any, batch: Any) -> None:
+    def write(batch: Any) -> tuple[Any, ...]:
         raise AssertionError("nothing to settle")
 
-    pipeline = AdmissionPipeline(redis, redis.lone, load, settle)  # type: ignore[arg-type]
+    pipeline = AdmissionPipeline(redis.run, write)  # type: ignore[arg-type]
     first = asyncio.create_task(pipeline.admit(["first"], None))
     await asyncio.sleep(0)  # it is out
     queued = [asyncio.create_task(pipeline.admit([n], None)) for n in range(3)]
@@ -212,3 +192,28 @@ async def test_redis_that_lost_its_scripts_runs_them_again_once(tmp_path: Path) 
         assert await store.spent("key:s", "2027-01") == pytest.approx(0.75)  # each written once
         admin.close()
         await store.aclose()
+
+
+async def test_a_redis_that_stops_answering_is_waited_for_no_longer_than_the_timeout(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        assert server.process is not None
+        ledger = Ledger(StateConfig(url=server.url, timeout_seconds=0.2))
+        bucket = BucketTake("key:hang", 100, None, None)
+        assert await ledger.admit(_admission("before", bucket)) is None
+        server.process.send_signal(signal.SIGSTOP)  # alive, connected, silent
+        try:
+            started = asyncio.get_running_loop().time()
+            hung = _admission("hung", bucket)
+            assert await ledger.admit(hung) is None
+            assert hung.fallback  # served by the per-process fallback ...
+            assert asyncio.get_running_loop().time() - started < 0.5  # ... after the store's timeout
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        await asyncio.sleep(1.1)  # the ledger tries the store again after a second
+        after = _admission("after", bucket)
+        assert await ledger.admit(after) is None
+        assert not after.fallback  # a new connection: the late reply was never read as this one's
+        admin = redis.Redis.from_url(server.url, decode_responses=True)
+        assert {"before", "after"} <= set(admin.zrange("rec_llm:r:key:hang", 0, -1))
+        admin.close()
+        await ledger.store.aclose()

@@ -1,8 +1,9 @@
 """``redis://`` / ``rediss://``: state in Redis (or Valkey), shared by every process on every machine.
 
-redis-py's asyncio client, one per event loop (a connection belongs to the loop that opened it).
-Admissions and settlements are Lua scripts (``redis_scripts.py``), registered once per client and
-called by SHA; a flush is one call of the ``WRITE`` script (each batch applied once). Keys are
+redis-py's asyncio client, one per event loop. Admissions and settlements are Lua scripts
+(``redis_scripts.py``) called by SHA (loaded again when Redis answers ``NOSCRIPT``); an admission
+is one round trip on a connection of its own (``redis_batch.py``), a flush one call of the
+``WRITE`` script (each batch applied once). Keys are
 built inside the scripts from ``state.key_prefix``, so Redis Cluster is not supported (one primary,
 with replicas if you like).
 """
@@ -17,13 +18,12 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from redis.asyncio import ConnectionPool, Redis
 
 from ..usage import UsageRecord
 from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
-from .redis_batch import AdmissionPipeline
-from .redis_scripts import ADMIT, WRITE, WRITE_SHA
+from .redis_batch import AdmissionConnection, AdmissionPipeline, Command
+from .redis_scripts import WRITE, WRITE_SHA
 
 if TYPE_CHECKING:
     from redis import Redis as SyncRedis
@@ -39,34 +39,23 @@ def _limit(value: int | None) -> int:
 
 
 class _Client:
-    """One event loop's connections, and whether the scripts are known to be loaded in Redis.
+    """One event loop's connections (a connection belongs to the loop that opened it): the client's
+    pool for flushes and reads, and one connection of its own for admissions (``AdmissionPipeline``)."""
 
-    Admission pipelines call the scripts by SHA (``EVALSHA``) after loading them once: a script
-    object in a redis-py pipeline asks ``SCRIPT EXISTS`` before every pipeline, one more round trip
-    each time. Redis loses its scripts when it restarts, which the client sees as a failed command
-    first: any failure makes the next pipeline load them again (as does a ``NOSCRIPT`` reply). A
-    ``NOSCRIPT`` fails the ``WRITE`` before it ran; the ledger retries that batch as it was.
-    """
-
-    __slots__ = ("admissions", "loaded", "redis", "write")
+    __slots__ = ("admissions", "connection", "redis", "write")
 
     def __init__(self, store: RedisStore) -> None:
         timeout = store.timeout
         self.redis: Redis = Redis.from_url(
             store.url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
-        self.loaded = False
-        self.write = self.redis.register_script(WRITE)
-        lone = self.redis.register_script(ADMIT)  # alone: EVALSHA, loading the script if Redis lacks it
-        self.admissions = AdmissionPipeline(self.redis, lone, self.load, store.fill)
-
-    async def load(self, reload: bool = False) -> None:
-        if reload:
-            self.loaded = False
-        elif not self.loaded:
-            await self.redis.script_load(ADMIT)
-            await self.redis.script_load(WRITE)
-            self.loaded = True
+        self.write = self.redis.register_script(WRITE)  # EVALSHA, loading the script if Redis lacks it
+        own = ConnectionPool.from_url(
+            store.url, socket_timeout=None, socket_connect_timeout=timeout, decode_responses=True
+        )
+        connection = own.make_connection()  # type: ignore[no-untyped-call]  # (untyped in redis-py)
+        self.connection = AdmissionConnection(connection, timeout)
+        self.admissions = AdmissionPipeline(self.connection.run, store.write_command)
 
 
 class RedisStore:
@@ -118,16 +107,11 @@ class RedisStore:
         return Refusal(name, limit, wait)
 
     async def write(self, batch: Batch) -> None:
-        client = self._client()
-        try:
-            await client.write(keys=[], args=[self.prefix, _guard(batch), _payload(batch)])
-        except Exception:
-            await client.load(reload=True)  # maybe a restart: the admissions' scripts are gone too
-            raise
+        await self._client().write(keys=[], args=[self.prefix, _guard(batch), _payload(batch)])
 
-    async def fill(self, pipe: Pipeline, batch: Batch) -> None:
-        """Add the command that writes ``batch`` to an admission's pipeline (its scripts are loaded)."""
-        pipe.evalsha(WRITE_SHA, 0, self.prefix, _guard(batch), _payload(batch))
+    def write_command(self, batch: Batch) -> Command:
+        """The command that writes ``batch`` ahead of an admission, in its round trip."""
+        return ("EVALSHA", WRITE_SHA, 0, self.prefix, _guard(batch), _payload(batch))
 
     async def usage(self, start: dt.date | None, end: dt.date | None) -> list[UsageRecord]:
         redis = self._client().redis
@@ -187,6 +171,7 @@ class RedisStore:
     async def aclose(self) -> None:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
+            await client.connection.aclose()
             await client.redis.aclose()
         with self._sync_lock:
             if self._sync is not None:
