@@ -243,6 +243,29 @@ async def test_a_write_that_lands_but_fails_is_counted_once(tmp_path: Path) -> N
     await ledger.store.aclose()
 
 
+async def test_the_ledger_sends_a_settlement_only_when_it_changes_the_store(tmp_path: Path) -> None:
+    """Requests counted per minute expire with their window: settling them would be a write (a
+    second command in the next admission's round trip) that changes nothing."""
+    ledger = Ledger(StateConfig(url=f"sqlite:///{tmp_path}/s.db"))
+    sent: list[Batch | None] = []
+    real_admit = ledger.store.admit
+
+    async def recording(admission: Admission, settled: Batch | None = None) -> Any:
+        sent.append(settled)
+        return await real_admit(admission, settled)
+
+    ledger.store.admit = recording  # type: ignore[method-assign]
+    counted = BucketTake("deployment:p:m", 100, None, None)
+    slot = BucketTake("deployment:p:m2", None, None, 1)
+    for bucket in (counted, counted, slot, slot):
+        admission = _admission(str(len(sent)), NOW, bucket)
+        assert await ledger.admit(admission) is None
+        ledger.settle(admission, Settlement(admission.id, (bucket,), 12, None))
+    assert sent[:3] == [None, None, None]  # nothing to settle until the slot was taken
+    assert sent[3] is not None and [s.buckets for s in sent[3].settlements] == [(slot,)]
+    await ledger.store.aclose()
+
+
 async def test_blocking_usage_reads_reuse_one_redis_connection(redis_url: str) -> None:
     store = open_store(StateConfig(url=redis_url, key_prefix="blocking:"))
     await store.write(Batch(usage=[UsageRecord(dt.date(2027, 1, 2), "p", "m", None, calls=1)]))

@@ -105,6 +105,15 @@ class Settlement:
     budget: BudgetTake | None
     cost: float = 0.0
 
+    @property
+    def changes_shared_state(self) -> bool:
+        """Whether a shared store has anything to settle: a slot to free, tokens or a budget. The
+        request and token entries of an admission expire with their window by themselves."""
+        return self.budget is not None or any(
+            bucket.concurrent is not None or (self.tokens is not None and bucket.tpm is not None)
+            for bucket in self.buckets
+        )
+
 
 @dataclass(slots=True)
 class Batch:

@@ -114,6 +114,8 @@ class Ledger:
             if take is not None and settlement.cost:
                 self.add_spend(take.name, take.month, settlement.cost)
             return
+        if not settlement.changes_shared_state:
+            return  # nothing to send (a limit of requests per minute alone, say)
         with self._lock:
             self._settlements.append(settlement)
             if len(self._settlements) > self.config.buffer_limit:
