@@ -47,7 +47,7 @@ def _admission(id: str, *buckets: BucketTake) -> Admission:
 
 
 async def test_admissions_queued_behind_a_locked_file_share_one_transaction(tmp_path: Path) -> None:
-    store = SQLiteStore(str(tmp_path / "s.db"), timeout=15)  # each wait for the lock: up to 5 s
+    store = SQLiteStore(str(tmp_path / "s.db"), timeout=15)  # the wait for the lock: up to 15 s
     bucket = BucketTake("key:k", 40, None, None)
     assert await store.admit(_admission("first", bucket)) is None
     blocker = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
@@ -55,7 +55,7 @@ async def test_admissions_queued_behind_a_locked_file_share_one_transaction(tmp_
     before = store.transactions
     tasks = [asyncio.create_task(store.admit(_admission(str(n), bucket))) for n in range(64)]
     await asyncio.sleep(0)  # every admission is grouped now ...
-    await asyncio.sleep(0)  # ... and the group found the file locked: it waits in the worker thread
+    await asyncio.sleep(0)  # ... and the group found the file locked: it tries again each millisecond
     blocker.execute("ROLLBACK")  # the lock comes free while they wait: retried, not reported
     answers = await asyncio.gather(*tasks)
     assert answers.count(None) == 39  # exactly the limit (one was taken before)

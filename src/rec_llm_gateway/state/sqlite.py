@@ -1,13 +1,11 @@
 """``sqlite:///path``: state in one SQLite file, shared by every worker process on the machine.
 
-The standard library's ``sqlite3`` (``sqlite_queue.py``): admissions grouped per turn of the
-event loop and run on its thread while the file's lock is free (a connection that never waits for
-it); everything else, and admissions that must wait for the lock, on one worker thread, where the
-operations queued while a transaction runs share the next one. WAL journal: readers never wait
-for the writer, and a committed transaction survives the process being killed. ``BEGIN
-IMMEDIATE`` takes the write lock up front, so two workers admitting at once queue on the lock
-instead of failing to upgrade it; a lock held past ``busy_timeout`` is retried a bounded number of
-times, then the operation fails and the gateway treats the store as unavailable.
+The standard library's ``sqlite3`` (``sqlite_queue.py``): writes grouped per turn of the event
+loop and run on its thread, one transaction per group; reads on one worker thread. WAL journal:
+readers never wait for the writer, and a committed transaction survives the process being killed.
+``BEGIN IMMEDIATE`` takes the write lock up front, so two workers writing at once queue on the
+lock instead of failing to upgrade it; a lock held by others past ``timeout_seconds`` fails the
+writes waiting for it, and the gateway treats the store as unavailable.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from typing import Any, Final
 from ..usage import UsageRecord
 from .base import WINDOW_SECONDS, Admission, Batch, BucketTake, Refusal, headroom_rows
 from .memory import budget_refusal
-from .sqlite_queue import ATTEMPTS, TransactionQueue
+from .sqlite_queue import TransactionQueue
 
 __all__ = ["SQLiteStore"]
 
@@ -75,34 +73,36 @@ class SQLiteStore:
     def __init__(self, path: str, timeout: float) -> None:
         self.path = path
         self.timeout = timeout
-        self._db: sqlite3.Connection | None = None
-        self._inline: sqlite3.Connection | None = None
-        self._queue = TransactionQueue(self._connect, self._connect_inline)
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._queue = TransactionQueue(self._connect_writer, self._connect_reader, timeout)
 
-    def _connect(self) -> sqlite3.Connection:
-        """The connection (opened in the worker thread on first use)."""
-        if self._db is None:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self.path, timeout=self.timeout / ATTEMPTS, isolation_level=None, check_same_thread=False
-            )
+    def _open(self, timeout: float) -> sqlite3.Connection:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process; fsync per checkpoint
             db.executescript(_SCHEMA)
-            self._db = db
-        return self._db
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
 
-    def _connect_inline(self) -> sqlite3.Connection:
-        """The connection admissions use on the event loop's thread (``write_now``): it never waits
-        for the lock, and leaves checkpoints (an fsync) to the worker thread's commits."""
-        if self._inline is None:
-            if self._db is None:  # the worker thread creates the file and the schema first
-                raise sqlite3.OperationalError("not open yet")
-            db = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA synchronous=NORMAL")
+    def _connect_writer(self) -> sqlite3.Connection:
+        """The connection writes use on the event loop's thread: it never waits for the lock, and
+        leaves checkpoints (an fsync) to the worker thread."""
+        if self._writer is None:
+            db = self._open(timeout=0)
             db.execute("PRAGMA wal_autocheckpoint=0")
-            self._inline = db
-        return self._inline
+            self._writer = db
+        return self._writer
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        """The worker thread's connection (reads and checkpoints)."""
+        if self._reader is None:
+            self._reader = self._open(timeout=self.timeout)
+        return self._reader
 
     @property
     def transactions(self) -> int:
@@ -117,7 +117,7 @@ class SQLiteStore:
                 _write(db, settled)
             return _admit(db, admission)
 
-        return await self._queue.write_now(work)
+        return await self._queue.write(work)
 
     async def write(self, batch: Batch) -> None:
         await self._queue.write(lambda db: _write(db, batch))
@@ -151,13 +151,12 @@ class SQLiteStore:
 
     async def aclose(self) -> None:
         def close(db: sqlite3.Connection) -> None:
-            db.close()
-            self._db = None
-            if self._inline is not None:
-                self._inline.close()
-                self._inline = None
+            for connection in (self._writer, self._reader):
+                if connection is not None:
+                    connection.close()
+            self._writer = self._reader = None
 
-        if self._db is not None:
+        if self._reader is not None or self._writer is not None:
             await self._queue.read(close)
         self._queue.shutdown()
 

@@ -1,20 +1,22 @@
-"""``TransactionQueue``: group commit on a SQLite file (admissions on the event loop's thread while
-the file's lock is free: ``write_now``; the rest, and waits for the lock, on one worker thread).
+"""``TransactionQueue``: group commit on a SQLite file, writes on the event loop's thread.
 
-Admissions (``write_now``) of one turn of the event loop run together on its thread, in one
-transaction, when the lock is free; otherwise, and for every other operation, the worker thread
-does the work. The worker thread takes the write lock (``BEGIN
-IMMEDIATE``), then takes *everything queued by then* and runs it in that one transaction, each
-operation inside its own savepoint (so one that fails is undone alone and the others still
-commit), and answers each caller. A burst of 64 concurrent admissions is therefore a handful of
-transactions, not 64 in a row: without grouping, the last of them waited behind 63 commits (and
-63 trips of the lock between processes), past the admission timeout, and fell back to
-per-process counting, which is exactly when limits must be exact. Reads run after the writes
-queued with them, outside any transaction (WAL: they never wait for a writer).
+Writes (admissions, flushes) queued in one turn of the event loop run together in one transaction
+on the loop's thread, each inside its own savepoint (one that fails is undone alone and the others
+still commit), and each caller is answered. A burst of 64 concurrent admissions is one transaction,
+not 64 in a row (the last of them used to wait behind 63 commits, past the admission timeout).
 
-A locked database (another process holds the write lock) is waited for ``busy_timeout`` per
-attempt, a bounded number of attempts; then every operation waiting fails with
-``StoreUnavailable`` and the gateway treats the store as unavailable.
+The write lock is taken with ``BEGIN IMMEDIATE`` on a connection that never waits for it; while
+another process holds it, the queued writes try again every millisecond (and the writes that
+arrive meanwhile join them) until ``timeout``, then fail with ``StoreUnavailable`` and the gateway
+treats the store as unavailable. Why not wait in a worker thread, as SQLite's busy handler does:
+under load every statement a worker thread runs waits for the GIL (up to the 5 ms switch
+interval) while it holds the file's lock, and the busy handler's sleeps grow to 50-100 ms, so
+two busy processes starved each other past the timeout (measured: two workers at 2,300 requests
+per second fell back to per-process counting one to three times in ten seconds). On the loop's
+thread a transaction holds the lock only for SQLite's own time.
+
+Reads, and the WAL checkpoints (an fsync, kept off the loop's thread), run on one worker thread
+(WAL: readers never wait for the writer).
 """
 
 from __future__ import annotations
@@ -33,25 +35,27 @@ from .base import StoreUnavailable
 __all__ = ["TransactionQueue"]
 
 _T = TypeVar("_T")
-ATTEMPTS: Final = 3
-"""Attempts to take the write lock, each waiting up to ``timeout / ATTEMPTS``."""
+_POLL_SECONDS: Final = 0.001
+"""How often queued writes try the lock again while another process holds it."""
+_CHECKPOINT_SECONDS: Final = 1.0
 
 
 class _Job:
-    __slots__ = ("future", "loop", "work", "write")
+    __slots__ = ("deadline", "future", "loop", "work")
 
     def __init__(
         self,
         work: Callable[[sqlite3.Connection], Any],
-        write: bool,
         loop: asyncio.AbstractEventLoop | None,
         future: asyncio.Future[Any] | Future[Any],
+        deadline: float = 0.0,
     ) -> None:
         self.work = work
-        self.write = write
         self.loop = loop
         """The caller's event loop; ``None`` for a blocking caller (a thread waiting on ``future``)."""
         self.future = future
+        self.deadline = deadline
+        """For a write: when it stops waiting for the lock (``time.monotonic()``)."""
 
     def answer(
         self, result: Any, error: BaseException | None, here: asyncio.AbstractEventLoop | None = None
@@ -74,149 +78,89 @@ def _resolve(future: asyncio.Future[Any] | Future[Any], result: Any, error: Base
         future.set_result(result)
 
 
+def _locked(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
 class TransactionQueue:
-    """Runs work on ``connect()``'s connection in one worker thread, writes grouped per transaction."""
+    """Writes on ``connect_writer()``'s connection (the event loop's thread), reads on
+    ``connect_reader()``'s (one worker thread)."""
 
     def __init__(
         self,
-        connect: Callable[[], sqlite3.Connection],
-        connect_inline: Callable[[], sqlite3.Connection] | None = None,
+        connect_writer: Callable[[], sqlite3.Connection],
+        connect_reader: Callable[[], sqlite3.Connection],
+        timeout: float,
     ) -> None:
-        self._connect = connect
-        self._connect_inline = connect_inline
-        """A second connection, used on the event loop's thread, that never waits for the lock."""
+        self._connect_writer = connect_writer
+        self._connect_reader = connect_reader
+        self._timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rec-llm-state")
-        self._jobs: list[_Job] = []
-        self._inline: list[_Job] = []
+        self._writes: list[_Job] = []
+        self._waiting = False
+        """Queued writes wait for the lock (a retry is scheduled: new writes just join them)."""
         self._lock = threading.Lock()
-        self._inline_lock = threading.Lock()
-        self._draining = False
+        self._writer_lock = threading.Lock()
+        """The write connection, used by one event loop at a time (a gateway may serve several)."""
+        self._checkpointed = time.monotonic()
+        self._checkpointing = False
         self.transactions = 0
         """Write transactions committed (grouping shows as fewer transactions than writes)."""
 
     async def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` inside the next write transaction (atomic on its own: a savepoint)."""
-        return await self._submit(work, write=True)  # type: ignore[no-any-return]
-
-    async def write_now(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """``write`` for the hot path (admissions): grouped with the writes of the same turn of the
-        event loop and run on its thread while the file's lock is free. In the worker thread every
-        statement waits for the GIL while the loop is busy (up to the 5 ms switch interval each,
-        holding the file's lock meanwhile, which then times out other processes); here a group
-        costs only SQLite's own time. When another process holds the lock, or the worker thread
-        has work queued (so that order is kept), the group waits its turn in the worker thread."""
-        if self._connect_inline is None:
-            return await self.write(work)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._lock:
-            self._inline.append(_Job(work, True, loop, future))
-            first = len(self._inline) == 1
+            self._writes.append(_Job(work, loop, future, time.monotonic() + self._timeout))
+            first = len(self._writes) == 1 and not self._waiting
         if first:
-            loop.call_soon(self._run_inline)
+            loop.call_soon(self._run_writes)
         return await future  # type: ignore[no-any-return]
 
-    def _run_inline(self) -> None:
+    def _run_writes(self) -> None:
+        loop = asyncio.get_running_loop()
         with self._lock:
-            jobs, self._inline = self._inline, []
-            busy = self._draining
-        jobs = [job for job in jobs if not job.future.done()]
+            jobs, self._writes = self._writes, []
+            self._waiting = False
+        jobs = [job for job in jobs if not job.future.done()]  # callers that gave up: skip their work
         if not jobs:
             return
-        if not busy and self._connect_inline is not None and self._inline_lock.acquire(blocking=False):
-            try:
-                db = self._connect_inline()
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error:
-                self._inline_lock.release()  # locked by another process (or not open yet)
-            else:
-                try:
-                    self._commit(db, jobs, asyncio.get_running_loop())
-                finally:
-                    self._inline_lock.release()
-                return
-        for job in jobs:
-            self._queue(job)
-
-    async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await self._submit(work, write=False)  # type: ignore[no-any-return]
-
-    def read_blocking(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """``read`` for synchronous callers (``gateway.usage.get_all()``): waits in this thread."""
-        future: Future[_T] = Future()
-        self._queue(_Job(work, False, None, future))
-        return future.result()
-
-    async def _submit(self, work: Callable[[sqlite3.Connection], Any], *, write: bool) -> Any:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue(_Job(work, write, loop, future))
-        return await future
-
-    def _queue(self, job: _Job) -> None:
-        with self._lock:
-            self._jobs.append(job)
-            start = not self._draining
-            self._draining = True
-        if start:
-            self._executor.submit(self._drain)
-
-    def shutdown(self) -> None:
-        """Stop the worker thread once the work queued so far has run."""
-        self._executor.shutdown(wait=False)
-
-    # -- the worker thread ---------------------------------------------------------------------
-
-    def _take(self) -> list[_Job]:
-        with self._lock:
-            jobs, self._jobs = self._jobs, []
-        return [job for job in jobs if not job.future.done()]  # callers that gave up: skip their work
-
-    def _drain(self) -> None:
+        if not self._writer_lock.acquire(blocking=False):  # another event loop is writing now
+            self._wait(jobs, loop, None)
+            return
         try:
-            self._drain_jobs()
-        except BaseException:
-            # A bug here must not leave the queue marked busy (every later operation would wait
-            # for a thread that is gone): answer what is queued, let the next operation restart it.
-            with self._lock:
-                self._draining = False
-                jobs, self._jobs = self._jobs, []
-            for job in jobs:
-                job.answer(None, StoreUnavailable("sqlite: the store's worker thread failed"))
-            raise
+            db = self._connect_writer()
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._writer_lock.release()
+            if _locked(exc):
+                self._wait(jobs, loop, exc)
+            else:
+                for job in jobs:
+                    job.answer(None, StoreUnavailable(f"sqlite: {exc}"), loop)
+            return
+        try:
+            self._commit(db, jobs, loop)
+        finally:
+            self._writer_lock.release()
+        if time.monotonic() - self._checkpointed >= _CHECKPOINT_SECONDS and not self._checkpointing:
+            self._checkpointing = True
+            self._executor.submit(self._checkpoint)
 
-    def _drain_jobs(self) -> None:
-        while True:
-            with self._lock:
-                if not self._jobs:
-                    self._draining = False
-                    return
-                writes = any(job.write for job in self._jobs)
-            try:
-                db = self._connect()
-                if writes:
-                    _begin(db)
-            except (sqlite3.Error, StoreUnavailable) as exc:
-                failure = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(f"sqlite: {exc}")
-                for job in self._take():
-                    job.answer(None, failure)
-                continue
-            # Taken after the lock is held: everything that arrived while waiting for it joins in.
-            jobs = self._take()
-            if writes:
-                self._commit(db, [job for job in jobs if job.write])
-            for job in jobs:
-                if not job.write:
-                    try:
-                        job.answer(job.work(db), None)
-                    except sqlite3.Error as exc:
-                        job.answer(None, StoreUnavailable(f"sqlite: {exc}"))
-                    except Exception as exc:
-                        job.answer(None, exc)
+    def _wait(self, jobs: list[_Job], loop: asyncio.AbstractEventLoop, exc: sqlite3.Error | None) -> None:
+        """Try again shortly, without the writes that waited for the lock as long as they may."""
+        now = time.monotonic()
+        for job in jobs:
+            if job.deadline <= now:
+                job.answer(None, StoreUnavailable(f"sqlite: {exc or 'database is locked'}"), loop)
+        with self._lock:
+            self._writes[:0] = [job for job in jobs if job.deadline > now]
+            if self._writes and not self._waiting:
+                self._waiting = True
+                loop.call_later(_POLL_SECONDS, self._run_writes)
 
-    def _commit(
-        self, db: sqlite3.Connection, jobs: list[_Job], here: asyncio.AbstractEventLoop | None = None
-    ) -> None:
+    def _commit(self, db: sqlite3.Connection, jobs: list[_Job], here: asyncio.AbstractEventLoop) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
         alone = len(jobs) == 1  # the transaction is its savepoint (two statements fewer)
         try:
@@ -246,14 +190,43 @@ class TransactionQueue:
         for job, (result, failed) in zip(jobs, outcomes, strict=True):
             job.answer(result, failed, here)
 
-
-def _begin(db: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE``, retried a bounded number of times while another process holds the lock."""
-    for attempt in range(ATTEMPTS):
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database (``PASSIVE``: never waits for, nor blocks, a writer)."""
         try:
-            db.execute("BEGIN IMMEDIATE")
+            self._connect_reader().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # the next one copies it
+        finally:
+            self._checkpointed = time.monotonic()
+            self._checkpointing = False
+
+    # -- reads, on the worker thread ------------------------------------------------------------
+
+    async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue(_Job(work, loop, future))
+        return await future  # type: ignore[no-any-return]
+
+    def read_blocking(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``read`` for synchronous callers (``gateway.usage.get_all()``): waits in this thread."""
+        future: Future[_T] = Future()
+        self._queue(_Job(work, None, future))
+        return future.result()
+
+    def _queue(self, job: _Job) -> None:
+        self._executor.submit(self._read, job)
+
+    def _read(self, job: _Job) -> None:
+        if job.future.done():  # the caller gave up
             return
-        except sqlite3.OperationalError as exc:
-            if attempt + 1 == ATTEMPTS:
-                raise StoreUnavailable(f"sqlite: {exc}") from None
-            time.sleep(0.005 * (attempt + 1))
+        try:
+            job.answer(job.work(self._connect_reader()), None)
+        except sqlite3.Error as exc:
+            job.answer(None, StoreUnavailable(f"sqlite: {exc}"))
+        except Exception as exc:
+            job.answer(None, exc)
+
+    def shutdown(self) -> None:
+        """Stop the worker thread once the reads queued so far have run."""
+        self._executor.shutdown(wait=False)
