@@ -291,6 +291,18 @@ async def test_a_locked_sqlite_file_is_retried_then_reported(tmp_path: Path) -> 
     await store.aclose()
 
 
+async def test_the_sqlite_wal_stays_bounded_under_sustained_writes(tmp_path: Path) -> None:
+    """Writes never stop for a checkpoint to catch up: the WAL must still be written from its start
+    again (with checkpoints that could never complete it grew by 24 KiB a transaction, for ever)."""
+    store = SQLiteStore(str(tmp_path / "s.db"), timeout=0.5)
+    bucket = BucketTake("k", 10**9, None, None)
+    for n in range(1500):
+        await asyncio.gather(*(store.admit(_admission(f"{n}.{i}", NOW, bucket)) for i in range(4)))
+    assert store.transactions >= 1500
+    assert (tmp_path / "s.db-wal").stat().st_size < 12 * 2**20
+    await store.aclose()
+
+
 # -- configuration ---------------------------------------------------------------------------------
 
 

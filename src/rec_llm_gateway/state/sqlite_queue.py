@@ -38,6 +38,9 @@ _T = TypeVar("_T")
 _POLL_SECONDS: Final = 0.001
 """How often queued writes try the lock again while another process holds it."""
 _CHECKPOINT_SECONDS: Final = 1.0
+_CHECKPOINT_TRANSACTIONS: Final = 200
+"""A checkpoint after this many transactions, or this many seconds, whichever comes first: the
+WAL is written from its start again only after one (it grew without bound under sustained writes)."""
 
 
 class _Job:
@@ -102,8 +105,8 @@ class TransactionQueue:
         self._lock = threading.Lock()
         self._writer_lock = threading.Lock()
         """The write connection, used by one event loop at a time (a gateway may serve several)."""
-        self._checkpointed = time.monotonic()
-        self._checkpointing = False
+        self._checkpointed = (time.monotonic(), 0)
+        """When the last checkpoint was asked for, and ``transactions`` then."""
         self.transactions = 0
         """Write transactions committed (grouping shows as fewer transactions than writes)."""
 
@@ -144,8 +147,10 @@ class TransactionQueue:
             self._commit(db, jobs, loop)
         finally:
             self._writer_lock.release()
-        if time.monotonic() - self._checkpointed >= _CHECKPOINT_SECONDS and not self._checkpointing:
-            self._checkpointing = True
+        at, count = self._checkpointed
+        now = time.monotonic()
+        if self.transactions - count >= _CHECKPOINT_TRANSACTIONS or now - at >= _CHECKPOINT_SECONDS:
+            self._checkpointed = (now, self.transactions)
             self._executor.submit(self._checkpoint)
 
     def _wait(self, jobs: list[_Job], loop: asyncio.AbstractEventLoop, exc: sqlite3.Error | None) -> None:
@@ -191,14 +196,11 @@ class TransactionQueue:
             job.answer(result, failed, here)
 
     def _checkpoint(self) -> None:
-        """Copy the WAL into the database (``PASSIVE``: never waits for, nor blocks, a writer)."""
-        try:
-            self._connect_reader().execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            pass  # the next one copies it
-        finally:
-            self._checkpointed = time.monotonic()
-            self._checkpointing = False
+        """Copy the WAL into the database, so that the next transaction writes it from its start
+        (``RESTART``: holds the write lock meanwhile, one call of SQLite without the GIL; writers
+        wait for it as for another process)."""
+        with contextlib.suppress(sqlite3.Error):  # busy: the next one copies it
+            self._connect_reader().execute("PRAGMA wal_checkpoint(RESTART)")
 
     # -- reads, on the worker thread ------------------------------------------------------------
 
