@@ -40,6 +40,16 @@ def targets(upstream: Server, bare: Server, gateway: Server) -> list[suite.Targe
         # "claude-..." routes to Anthropic by its family prefix, as Claude Code's model names do
         suite.Target("messages: native", gateway, "/llm" + PATH, "claude-", request=MESSAGES),
         suite.Target("messages: translated", gateway, "/llm" + PATH, "openai:", request=MESSAGES),
+        *chat_pair("messages", upstream, gateway),
+    ]
+
+
+def chat_pair(route: str, upstream: Server, gateway: Server) -> list[suite.Target]:
+    """The chat route and its direct baseline, measured in the same interleaved rounds as ``route``:
+    ratios to the chat route's overhead measured minutes apart moved by 20-30% on this machine."""
+    return [
+        suite.Target(f"{route}: chat direct", upstream, "/v1/chat/completions"),
+        suite.Target(f"{route}: chat route", gateway, "/llm/v1/chat/completions"),
     ]
 
 
@@ -63,13 +73,16 @@ def table(messages_targets: list[suite.Target]) -> str:
 
 
 def overheads(results: dict[str, Any], route: str = "messages") -> dict[str, float]:
-    """The overhead p50 (ms) of the native pass-through and the translated route, from the
-    ``messages`` (or ``responses``) part of a report (target name -> its results)."""
+    """The overhead p50 (ms) of the native pass-through, the translated route and the chat route
+    (over its own direct baseline, same rounds), from the ``messages`` (or ``responses``) part of a
+    report (target name -> its results)."""
     found = {}
-    for name in ("native", "translated"):
+    for name in ("native", "translated", "chat route", "chat direct"):
         value = (results.get(f"{route}: {name}") or {}).get("sequential", {}).get("overhead_p50_ms")
         if isinstance(value, int | float):
             found[name] = float(value)
+    if "chat route" in found and "chat direct" in found:
+        found["chat"] = found.pop("chat route") - found.pop("chat direct")
     return found
 
 

@@ -39,6 +39,7 @@ def targets(upstream: Server, bare: Server, gateway: Server) -> list[suite.Targe
         suite.Target("responses: native", gateway, "/llm" + PATH, request=REQUEST),
         # "compat" (benchmarks/servers.py) is the same upstream with responses_api: false
         suite.Target("responses: translated", gateway, "/llm" + PATH, "compat:", request=REQUEST),
+        *messages.chat_pair("responses", upstream, gateway),
     ]
 
 
