@@ -176,10 +176,8 @@ class AnthropicTarget(NativeTarget):
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
         headers = {**provider.fixed_headers(headers), **provider.auth_headers()}
-        path = "/v1/messages/count_tokens" if count_tokens else "/v1/messages"
-        return provider.make_request(
-            call, provider.base_url + path, content=native.payload(call.model), headers=headers
-        )
+        url = provider.count_tokens_url if count_tokens else provider.messages_url
+        return provider.make_request(call, url, content=native.payload(call.model), headers=headers)
 
 
 class BedrockClaude(NativeTarget):

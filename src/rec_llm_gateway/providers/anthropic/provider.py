@@ -63,7 +63,9 @@ class AnthropicProvider(HTTPProvider):
         super().__init__(name, settings)
         # Both "https://api.anthropic.com" and ".../v1" are common in configs; the paths add /v1.
         self.base_url = self.base_url.removesuffix("/v1")
-        self._url = f"{self.base_url}/v1/messages"
+        # parsed once: httpx parses a URL given as a string on every request (~20 us)
+        self.messages_url = httpx.URL(f"{self.base_url}/v1/messages")
+        self.count_tokens_url = httpx.URL(f"{self.base_url}/v1/messages/count_tokens")
         self._models_url = f"{self.base_url}/v1/models"
         headers = {
             "content-type": "application/json",
@@ -95,7 +97,7 @@ class AnthropicProvider(HTTPProvider):
         ).payload
 
     def build_request(self, call: UpstreamCall) -> httpx.Request:
-        return self.post(call, self._url, self.build_payload(call))
+        return self.post(call, self.messages_url, self.build_payload(call))
 
     def parse_response(self, data: Any, call: UpstreamCall) -> ChatResult:
         result = from_anthropic(data, json_tool_name(call.request))
