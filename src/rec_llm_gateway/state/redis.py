@@ -3,9 +3,8 @@
 redis-py's asyncio client, one per event loop. Admissions and settlements are Lua scripts
 (``redis_scripts.py``) called by SHA (loaded again when Redis answers ``NOSCRIPT``); an admission
 is one round trip on a connection of its own (``redis_batch.py``), a flush one call of the
-``WRITE`` script (each batch applied once). Keys are
-built inside the scripts from ``state.key_prefix``, so Redis Cluster is not supported (one primary,
-with replicas if you like).
+``WRITE`` script (each batch applied once). Keys are built inside the scripts from
+``state.key_prefix``, so Redis Cluster is not supported (one primary, with replicas if you like).
 """
 
 from __future__ import annotations
