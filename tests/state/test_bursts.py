@@ -206,7 +206,7 @@ async def test_a_redis_that_stops_answering_is_waited_for_no_longer_than_the_tim
             hung = _admission("hung", bucket)
             assert await ledger.admit(hung) is None
             assert hung.fallback  # served by the per-process fallback ...
-            assert asyncio.get_running_loop().time() - started < 0.5  # ... after the store's timeout
+            assert asyncio.get_running_loop().time() - started < 0.6  # ... after its 0.2 s (the ledger: 0.8)
         finally:
             server.process.send_signal(signal.SIGCONT)
         await asyncio.sleep(1.1)  # the ledger tries the store again after a second
