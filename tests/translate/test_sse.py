@@ -7,7 +7,9 @@ import json
 import httpx
 import pytest
 
+from rec_llm_gateway.errors import GatewayError
 from rec_llm_gateway.providers.http import _iter_sse_data
+from rec_llm_gateway.providers.upstream_body import _CappedStream
 from rec_llm_gateway.streaming import SSEEncoder, StreamAssembler
 
 
@@ -39,10 +41,23 @@ class _Chunks(httpx.AsyncByteStream):
         ([b"data: last-without-blank-line"], [b"last-without-blank-line"]),
         ([b"data: a\n\n\n\n\ndata: b\n\n"], [b"a", b"b"]),
         ([b"id: 1\nretry: 5\n\n"], []),
+        # one whole event per read (the decoder's shortcut) and the reads around it
+        ([b"data: a\n\n", b"data: b\n\n"], [b"a", b"b"]),
+        ([b"data: a\r\n\n", b"data:b\n\n"], [b"a", b"b"]),
+        ([b"data: a\n", b"data: b\n\n"], [b"a\nb"]),  # an event still open takes the next line
+        ([b"data: a", b"data: b\n\n", b"data: c\n\n"], [b"adata: b", b"c"]),
+        ([b"event: x\n\n", b"data: a\n\n"], [b"a"]),
     ],
 )
 async def test_decoder(parts: list[bytes], expected: list[bytes]) -> None:
     assert await decode(parts) == expected
+
+
+async def test_a_whole_event_in_one_read_is_held_to_the_event_limit() -> None:
+    response = httpx.Response(200, stream=_Chunks([b"data: " + b"x" * 64 + b"\n\n"]))
+    response.stream = _CappedStream(response.stream, 10_000, 32)
+    with pytest.raises(GatewayError, match="32"):
+        [data async for data in _iter_sse_data(response)]
 
 
 def chunk(delta: dict, finish: str | None = None, index: int = 0) -> dict:

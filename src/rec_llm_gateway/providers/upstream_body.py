@@ -93,6 +93,20 @@ async def _iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
     data_lines: list[bytes] = []
     data_size = 0
     async for received in body_parts(response):
+        if (
+            not pending
+            and not data_lines
+            and received.endswith(b"\n\n")
+            and received.startswith(b"data:")
+            and received.find(b"\n") == len(received) - 2
+        ):  # the common read, one whole event of one data line: no split, no loop
+            line = received[:-2]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if len(line) > limit:
+                raise event_too_large(limit)
+            yield line[6:] if line[5:6] == b" " else line[5:]
+            continue
         if b"\n" not in received:
             pending.append(received)
             pending_size += len(received)
