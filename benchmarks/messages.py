@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from . import suite
@@ -86,19 +87,32 @@ def overheads(results: dict[str, Any], route: str = "messages") -> dict[str, flo
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def standalone(
+    make_targets: Callable[[Server, Server, Server], list[suite.Target]], route: str, doc: str | None
+) -> None:
+    """``python -m benchmarks.<route>``: its targets alone, the table and the ratios to the chat
+    route measured in the same rounds."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, not for quoting)")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         upstream = stack.enter_context(server("upstream", "upstream"))
         bare = stack.enter_context(server("bare", "bare", "--upstream", upstream.url))
         gateway = stack.enter_context(server("gateway", "gateway", "--upstream", upstream.url))
-        messages_targets = targets(upstream, bare, gateway)
-        run(messages_targets, args.quick)
-    print(table(messages_targets))
+        found_targets = make_targets(upstream, bare, gateway)
+        run(found_targets, args.quick)
+    print(table(found_targets))
+    found = overheads({target.name: target.results for target in found_targets}, route)
+    chat = found.pop("chat", None)
+    if chat:
+        print(
+            f"chat route overhead p50 {chat:.3f} ms (same rounds); {route} over chat's: "
+            + ", ".join(f"{name} {value / chat:.2f}x" for name, value in found.items())
+        )
+
+
+def main() -> None:
+    standalone(targets, "messages", __doc__)
 
 
 if __name__ == "__main__":

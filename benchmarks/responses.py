@@ -15,12 +15,10 @@ interleaved rounds; ``python -m benchmarks`` runs the same beside the chat route
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 from typing import Any
 
 from . import messages, suite
-from .harness import Server, server
+from .harness import Server
 
 REQUEST = {
     "model": "gpt-4o-mini",
@@ -49,30 +47,7 @@ def overheads(results: dict[str, Any]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, not for quoting)")
-    args = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        upstream = stack.enter_context(server("upstream", "upstream"))
-        bare = stack.enter_context(server("bare", "bare", "--upstream", upstream.url))
-        gateway = stack.enter_context(server("gateway", "gateway", "--upstream", upstream.url))
-        responses_targets = targets(upstream, bare, gateway)
-        messages.run(responses_targets, args.quick)
-        # the chat route through the same gateway, for the ratio (the full suite has it in its rows)
-        chat = [
-            suite.Target("direct", upstream, "/v1/chat/completions"),
-            suite.Target("gateway", gateway, "/llm/v1/chat/completions"),
-        ]
-        suite.sequential(chat, rounds=3 if args.quick else 7, requests=100 if args.quick else 300)
-    print(messages.table(responses_targets))
-    chat_p50 = chat[1].results["sequential"]["overhead_p50_ms"]
-    found = overheads({target.name: target.results for target in responses_targets})
-    print(
-        f"chat route overhead p50 {chat_p50:.3f} ms; /v1/responses over chat's: "
-        + ", ".join(f"{name} {value / chat_p50:.2f}x" for name, value in found.items())
-    )
+    messages.standalone(targets, "responses", __doc__)
 
 
 if __name__ == "__main__":
