@@ -19,7 +19,7 @@ Times are Unix seconds from the caller (the memory store takes a monotonic clock
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -124,7 +124,7 @@ class Batch:
     """(budget name, month) -> USD to add (spend of admissions whose reservation is already gone)."""
     usage: list[UsageRecord] = field(default_factory=list)
     signals: dict[str, dict[str, Any]] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=lambda: os.urandom(16).hex())  # as random as uuid4, a quarter of the CPU
     """A shared store applies a batch once: a write that timed out may still have landed, so it is
     retried as it was, with this id, and a store that has seen the id skips it (nothing counted twice)."""
     written: list[str] = field(default_factory=list)
